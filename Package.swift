@@ -1,0 +1,164 @@
+// swift-tools-version:6.3
+import PackageDescription
+
+// One set of compiler settings for every target, so the whole package builds in
+// the same language mode with the same strictness.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "insitu",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "insitu", targets: ["InsituCommand"]),
+        .executable(name: "insitu-wasm-runner", targets: ["InsituWasmRunner"]),
+        .executable(name: "insitu-bench", targets: ["InsituBench"]),
+        .library(name: "InsituTestKit", targets: ["InsituTestKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Pinned exactly: the memory limiter is WasmKit SPI (`@_spi(Fuzzing)`), which may change
+        // in any release.
+        .package(url: "https://github.com/swiftwasm/WasmKit", exact: "0.4.2"),
+    ],
+    targets: [
+        // MARK: Pure core: no NIO, no I/O, no clocks; time, IDs and randomness are inputs.
+        .target(name: "InsituModel", swiftSettings: swiftSettings),
+        .target(
+            name: "InsituSpec",
+            dependencies: ["InsituModel", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "InsituScheduler", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
+
+        // MARK: Contracts between the core and the shells.
+        .target(name: "InsituAPI", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
+        .target(name: "InsituStore", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
+        .target(name: "InsituExecutor", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
+
+        // MARK: Implementations of the contracts.
+        .target(
+            name: "InsituStoreSQLite",
+            dependencies: ["InsituStore", "InsituModel", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "InsituWasm",
+            dependencies: [
+                "InsituExecutor", "InsituModel",
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmKitWASI", package: "WasmKit"),
+                .product(name: "WASI", package: "WasmKit"),
+                .product(name: "WAT", package: "WasmKit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "InsituProcess",
+            dependencies: ["InsituExecutor", "InsituModel"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Shells: networking, storage and processes around the pure core.
+        .target(
+            name: "InsituOrchestrator",
+            dependencies: [
+                "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "InsituAgent",
+            dependencies: [
+                "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituProcess",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "InsituClient",
+            dependencies: [
+                "InsituAPI", "InsituModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "InsituCLI",
+            dependencies: [
+                "InsituClient", "InsituAPI", "InsituModel", "InsituSpec",
+                "InsituOrchestrator", "InsituStoreSQLite", "InsituAgent", "InsituWasm",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Thin executables.
+        .executableTarget(name: "InsituCommand", dependencies: ["InsituCLI"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "InsituWasmRunner",
+            dependencies: ["InsituWasm"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "InsituBench",
+            dependencies: ["InsituClient", "InsituAPI", "InsituModel", "InsituSpec"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Test kit: manual clock, seeded IDs, fakes, cluster launcher.
+        .target(
+            name: "InsituTestKit",
+            dependencies: ["InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests.
+        .testTarget(name: "InsituModelTests", dependencies: ["InsituModel", "InsituTestKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "InsituSpecTests", dependencies: ["InsituSpec", "InsituModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "InsituSchedulerTests",
+            dependencies: ["InsituScheduler", "InsituModel", "InsituTestKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "InsituStoreSQLiteTests",
+            dependencies: ["InsituStoreSQLite", "InsituStore", "InsituModel", "InsituTestKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "InsituWasmTests",
+            dependencies: ["InsituWasm", "InsituExecutor", "InsituModel", "InsituProcess"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "InsituEndToEndTests",
+            dependencies: ["InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituWasm"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,146 @@
+/// The validated, typed form of a job specification. Parsing and validation of the YAML/JSON
+/// document live in `InsituSpec`; everything downstream (scheduler, store, agents) sees only this.
+/// See docs/JOBSPEC.md for the document format.
+public struct JobSpec: Hashable, Codable, Sendable {
+    /// Version of the document format; only "v1" exists today.
+    public var version: String
+    public var name: String
+    public var type: JobType
+    /// Executions to run for a `batch` job (each one a partition). Ignored for `ops` jobs, which
+    /// run once on every matching node.
+    public var count: Int
+    /// Every constraint must match a node's labels for the node to be eligible.
+    public var constraints: [LabelConstraint]
+    public var inputs: [InputSpec]
+    public var engine: EngineSpec
+    public var args: [String]
+    public var env: [String: String]
+    public var resources: Resources
+    /// Wall-clock limit for one execution, in milliseconds; nil means the cluster default.
+    public var timeoutMillis: Int64?
+    public var outputs: [OutputSpec]
+
+    public init(
+        version: String = "v1", name: String, type: JobType = .batch, count: Int = 1,
+        constraints: [LabelConstraint] = [], inputs: [InputSpec] = [], engine: EngineSpec,
+        args: [String] = [], env: [String: String] = [:],
+        resources: Resources = JobSpec.defaultResources, timeoutMillis: Int64? = nil,
+        outputs: [OutputSpec] = []
+    ) {
+        self.version = version
+        self.name = name
+        self.type = type
+        self.count = count
+        self.constraints = constraints
+        self.inputs = inputs
+        self.engine = engine
+        self.args = args
+        self.env = env
+        self.resources = resources
+        self.timeoutMillis = timeoutMillis
+        self.outputs = outputs
+    }
+
+    public static let defaultResources = Resources(cpuMillis: 100, memoryBytes: 64 << 20)
+
+    /// Names of node-local datasets this job reads; it may only be placed where all of them live.
+    public var datasetNames: [String] {
+        inputs.compactMap { if case .dataset(let name) = $0.source { return name } else { return nil } }
+    }
+}
+
+public enum JobType: String, Hashable, Codable, Sendable, CaseIterable {
+    /// Run `count` executions, each placed on any eligible node.
+    case batch
+    /// Run exactly one execution on every eligible node.
+    case ops
+}
+
+public struct InputSpec: Hashable, Codable, Sendable {
+    public enum Source: Hashable, Codable, Sendable {
+        /// A dataset the node declares in its config, mounted read-only.
+        case dataset(name: String)
+        /// Content carried in the spec itself, written to a read-only file.
+        case inline(content: String)
+    }
+    public var source: Source
+    /// Absolute path inside the sandbox where the input appears.
+    public var target: String
+
+    public init(source: Source, target: String) {
+        self.source = source
+        self.target = target
+    }
+}
+
+public struct OutputSpec: Hashable, Codable, Sendable {
+    public var name: String
+    /// Absolute path inside the sandbox of a writable directory whose files are collected.
+    public var path: String
+
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
+}
+
+public enum EngineKind: String, Hashable, Codable, Sendable, CaseIterable {
+    case wasm
+    case process
+}
+
+public struct EngineSpec: Hashable, Codable, Sendable {
+    public var kind: EngineKind
+    public var wasm: WasmSettings?
+    public var process: ProcessSettings?
+
+    public init(wasm: WasmSettings) {
+        self.kind = .wasm
+        self.wasm = wasm
+        self.process = nil
+    }
+
+    public init(process: ProcessSettings) {
+        self.kind = .process
+        self.wasm = nil
+        self.process = process
+    }
+}
+
+/// Where a WebAssembly module comes from. It is always pinned by digest once the job is accepted.
+public struct ModuleReference: Hashable, Codable, Sendable {
+    public var digest: ContentDigest
+    /// Set when the module is fetched from a URL rather than from the orchestrator's module store.
+    public var url: String?
+
+    public init(digest: ContentDigest, url: String? = nil) {
+        self.digest = digest
+        self.url = url
+    }
+}
+
+public struct WasmSettings: Hashable, Codable, Sendable {
+    public var module: ModuleReference
+    /// Exported function to call; `_start` (WASI command) by default.
+    public var entrypoint: String
+    /// Upper bound on the module's linear memory.
+    public var memoryLimitBytes: Int64
+    /// Optional instruction budget (about one unit per WebAssembly operator).
+    public var fuel: UInt64?
+
+    public init(module: ModuleReference, entrypoint: String = "_start", memoryLimitBytes: Int64 = 64 << 20, fuel: UInt64? = nil) {
+        self.module = module
+        self.entrypoint = entrypoint
+        self.memoryLimitBytes = memoryLimitBytes
+        self.fuel = fuel
+    }
+}
+
+public struct ProcessSettings: Hashable, Codable, Sendable {
+    /// Executable to run on the node; found on the node's PATH if not absolute.
+    public var command: String
+
+    public init(command: String) {
+        self.command = command
+    }
+}

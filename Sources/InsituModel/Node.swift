@@ -1,0 +1,66 @@
+/// A dataset a node holds locally and is willing to expose, read-only, to jobs that name it.
+/// The node's path is never sent to the orchestrator; only the name and metadata are.
+public struct DatasetInfo: Hashable, Codable, Sendable {
+    public var name: String
+    public var description: String?
+    public var labels: Labels
+
+    public init(name: String, description: String? = nil, labels: Labels = [:]) {
+        self.name = name
+        self.description = description
+        self.labels = labels
+    }
+}
+
+/// What a compute node advertises when it registers.
+public struct NodeInfo: Hashable, Codable, Sendable {
+    public var id: NodeID
+    public var name: String
+    public var labels: Labels
+    /// Total capacity the node offers to jobs.
+    public var resources: Resources
+    public var datasets: [DatasetInfo]
+    public var engines: [EngineKind]
+    public var version: String
+
+    public init(
+        id: NodeID, name: String, labels: Labels = [:], resources: Resources, datasets: [DatasetInfo] = [],
+        engines: [EngineKind] = [.wasm], version: String = "dev"
+    ) {
+        self.id = id
+        self.name = name
+        self.labels = labels
+        self.resources = resources
+        self.datasets = datasets
+        self.engines = engines
+        self.version = version
+    }
+
+    public func holds(dataset name: String) -> Bool { datasets.contains { $0.name == name } }
+}
+
+/// Liveness as the orchestrator sees it. Only connected nodes receive new work.
+public enum NodeLiveness: String, Hashable, Codable, Sendable, CaseIterable {
+    case connected
+    case disconnected
+}
+
+/// A node together with what the orchestrator knows of its current load.
+public struct NodeStatus: Hashable, Codable, Sendable {
+    public var info: NodeInfo
+    public var liveness: NodeLiveness
+    /// Sum of the resource requests of the node's non-terminal executions.
+    public var allocated: Resources
+    public var activeExecutions: Int
+    public var lastSeen: Timestamp
+
+    public init(info: NodeInfo, liveness: NodeLiveness, allocated: Resources = .zero, activeExecutions: Int = 0, lastSeen: Timestamp) {
+        self.info = info
+        self.liveness = liveness
+        self.allocated = allocated
+        self.activeExecutions = activeExecutions
+        self.lastSeen = lastSeen
+    }
+
+    public var free: Resources { info.resources - allocated }
+}

@@ -1,0 +1,142 @@
+public import InsituModel
+
+/// A node the orchestrator has seen, as persisted.
+public struct NodeRecord: Hashable, Codable, Sendable {
+    public var info: NodeInfo
+    public var liveness: NodeLiveness
+    public var lastSeen: Timestamp
+
+    public init(info: NodeInfo, liveness: NodeLiveness, lastSeen: Timestamp) {
+        self.info = info
+        self.liveness = liveness
+        self.lastSeen = lastSeen
+    }
+}
+
+/// A file an execution produced, kept in the orchestrator's content-addressed blob store.
+public struct ResultFile: Hashable, Codable, Sendable {
+    /// Path relative to the result root, e.g. `outputs/counts.json` or `stdout`.
+    public var path: String
+    public var digest: ContentDigest
+    public var size: Int64
+
+    public init(path: String, digest: ContentDigest, size: Int64) {
+        self.path = path
+        self.digest = digest
+        self.size = size
+    }
+}
+
+/// The accepted result of one partition of a job. At most one is ever accepted per
+/// (job, partition): the first final report wins, later ones are recorded as superseded.
+public struct ResultRecord: Hashable, Codable, Sendable {
+    public var jobID: JobID
+    public var partition: Int
+    public var executionID: ExecutionID
+    public var nodeID: NodeID
+    public var files: [ResultFile]
+    public var acceptedAt: Timestamp
+
+    public init(jobID: JobID, partition: Int, executionID: ExecutionID, nodeID: NodeID, files: [ResultFile], acceptedAt: Timestamp) {
+        self.jobID = jobID
+        self.partition = partition
+        self.executionID = executionID
+        self.nodeID = nodeID
+        self.files = files
+        self.acceptedAt = acceptedAt
+    }
+}
+
+/// A chunk of an execution's stdout or stderr.
+public struct LogRecord: Hashable, Codable, Sendable {
+    public var jobID: JobID
+    public var executionID: ExecutionID
+    /// Assigned by the store, increasing per job.
+    public var sequence: Int64
+    public var stream: String
+    public var text: String
+    public var at: Timestamp
+
+    public init(jobID: JobID, executionID: ExecutionID, sequence: Int64 = 0, stream: String, text: String, at: Timestamp) {
+        self.jobID = jobID
+        self.executionID = executionID
+        self.sequence = sequence
+        self.stream = stream
+        self.text = text
+        self.at = at
+    }
+}
+
+/// Everything one state change writes, applied atomically: either all of it is durable or none.
+public struct StoreBatch: Sendable {
+    public var jobs: [Job] = []
+    public var executions: [Execution] = []
+    public var events: [JobEvent] = []
+    public var nodes: [NodeRecord] = []
+    public var results: [ResultRecord] = []
+    public var logs: [LogRecord] = []
+
+    public init(
+        jobs: [Job] = [], executions: [Execution] = [], events: [JobEvent] = [], nodes: [NodeRecord] = [],
+        results: [ResultRecord] = [], logs: [LogRecord] = []
+    ) {
+        self.jobs = jobs
+        self.executions = executions
+        self.events = events
+        self.nodes = nodes
+        self.results = results
+        self.logs = logs
+    }
+
+    public var isEmpty: Bool {
+        jobs.isEmpty && executions.isEmpty && events.isEmpty && nodes.isEmpty && results.isEmpty && logs.isEmpty
+    }
+}
+
+/// What the orchestrator reloads after a restart: all unfinished work and every known node.
+public struct RecoveredState: Sendable {
+    public var activeJobs: [Job]
+    public var executions: [Execution]
+    public var nodes: [NodeRecord]
+
+    public init(activeJobs: [Job], executions: [Execution], nodes: [NodeRecord]) {
+        self.activeJobs = activeJobs
+        self.executions = executions
+        self.nodes = nodes
+    }
+}
+
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The orchestrator's durable state. Implementations MUST make `commit` atomic and durable before
+/// returning, assign event and log sequence numbers in commit order, and reject a second result for
+/// the same (job, partition). No implementation type leaks through this protocol, so SQLite can be
+/// swapped for PostgreSQL when several orchestrators share state.
+public protocol OrchestratorStore: Sendable {
+    /// Applies the batch in one transaction. Returns the batch's events with sequences assigned.
+    /// Results whose (job, partition) already has an accepted result are skipped and reported in
+    /// `rejectedResults`.
+    func commit(_ batch: StoreBatch) async throws -> CommitReceipt
+    func recover() async throws -> RecoveredState
+    func job(_ id: JobID) async throws -> Job?
+    /// Newest first.
+    func jobs(limit: Int) async throws -> [Job]
+    func executions(of job: JobID) async throws -> [Execution]
+    func events(of job: JobID) async throws -> [JobEvent]
+    func logs(of job: JobID, after sequence: Int64, limit: Int) async throws -> [LogRecord]
+    func results(of job: JobID) async throws -> [ResultRecord]
+    func nodes() async throws -> [NodeRecord]
+}
+
+public struct CommitReceipt: Sendable {
+    public var events: [JobEvent]
+    public var rejectedResults: [ResultRecord]
+    public init(events: [JobEvent], rejectedResults: [ResultRecord]) {
+        self.events = events
+        self.rejectedResults = rejectedResults
+    }
+}
