@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "InsituWasm",
             dependencies: [
-                "InsituExecutor", "InsituModel",
+                "InsituExecutor", "InsituModel", "InsituProcess",
                 .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "WasmKitWASI", package: "WasmKit"),
                 .product(name: "WASI", package: "WasmKit"),
