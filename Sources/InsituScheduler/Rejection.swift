@@ -1,0 +1,48 @@
+public import InsituModel
+
+/// One reason a node cannot take (another) execution of a job.
+///
+/// The scheduler collects every reason that applies to a node, not only the first, so a person
+/// reading `Plan.explain()` sees everything that would have to change for the node to qualify.
+public enum Rejection: Hashable, Sendable, CustomStringConvertible {
+    /// The node is not `.connected`; only connected nodes receive new work.
+    case disconnected
+    /// The job reads this dataset and the node does not hold it.
+    case missingDataset(String)
+    /// The node's labels do not satisfy this constraint. `actual` is the node's value for the
+    /// constraint's key, or nil when the node has no such label.
+    case constraintMismatch(LabelConstraint, actual: String?)
+    /// The node does not advertise the job's engine.
+    case engineUnsupported(EngineKind)
+    /// The job's request does not fit what is free on the node, counting what this plan has
+    /// already placed there. `free` may be negative in a dimension when the node is over-committed.
+    case insufficientResources(requested: Resources, free: Resources)
+    /// `ops` job only: the node already has an execution of this job (in any state). In this version
+    /// an ops job runs at most once per node; finished or failed executions are not replaced.
+    case alreadyRunsJob
+
+    public var description: String {
+        switch self {
+        case .disconnected:
+            return "node is disconnected"
+        case .missingDataset(let name):
+            return "dataset \"\(name)\" not present"
+        case .constraintMismatch(let constraint, let actual):
+            let seen = actual.map { "label \(constraint.key) is \"\($0)\"" } ?? "label \(constraint.key) absent"
+            return "constraint \"\(constraint)\" not met (\(seen))"
+        case .engineUnsupported(let kind):
+            return "engine \(kind.rawValue) not supported"
+        case .insufficientResources(let requested, let free):
+            return "insufficient resources: requested \(requested), free \(Self.format(free))"
+        case .alreadyRunsJob:
+            return "already has an execution of this job"
+        }
+    }
+
+    /// `Resources.description` formats bytes with binary units; negative free memory (an
+    /// over-committed node) is shown as a plain signed number.
+    private static func format(_ free: Resources) -> String {
+        let memory = free.memoryBytes < 0 ? "\(free.memoryBytes)" : ByteCount.format(free.memoryBytes)
+        return "cpu=\(free.cpuMillis)m memory=\(memory)"
+    }
+}
