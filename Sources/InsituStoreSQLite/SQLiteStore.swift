@@ -1,0 +1,388 @@
+import Foundation
+import GRDB
+import Synchronization
+public import InsituModel
+public import InsituStore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The orchestrator's durable state in one SQLite file (WAL mode, `synchronous=FULL`).
+///
+/// Durability: `commit(_:)` returns only after its transaction is in the write-ahead log and the
+/// log is fsynced, so an accepted job survives `kill -9` and power loss. Reads run on a pool of
+/// read-only connections and never wait for a commit.
+///
+/// Group commit: batches committed concurrently share one transaction and one fsync (each batch
+/// in its own savepoint, so a failing batch fails alone). A lone commit runs by itself; under load
+/// the fsync cost is spread over everything that queued up behind the previous one.
+///
+/// One process owns the file: event and log sequences are computed inside the write transaction
+/// from the rows already stored, so they stay correct across restarts and failed batches.
+public final class SQLiteStore: OrchestratorStore {
+    private let writer: any DatabaseWriter
+    private let queue = Mutex(CommitQueue())
+
+    /// Upper bound on the batches that share one transaction, which bounds how long the first of
+    /// them waits for the fsync.
+    private static let maximumGroupSize = 128
+
+    /// Opens (or creates) the database at `path` and brings its schema up to date. The file's
+    /// directory must already exist.
+    public convenience init(path: String) throws {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw StoreError("cannot open store at \(path): directory \(directory) does not exist")
+        }
+        let existed = FileManager.default.fileExists(atPath: path)
+
+        var configuration = Configuration()
+        configuration.label = "insitu.store"
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // No-ops on Linux; on Darwin plain fsync does not reach the platter.
+            try db.execute(sql: "PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON")
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // DatabasePool switches the writer to synchronous=NORMAL after prepareDatabase (a commit
+        // could then be lost on power failure), so restore FULL here and check that it held.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            let synchronous = try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            guard synchronous == 2 else {
+                throw StoreError("cannot open store at \(path): PRAGMA synchronous is \(synchronous.map(String.init) ?? "unknown"), expected 2 (FULL)")
+            }
+            let journalMode = try String.fetchOne(db, sql: "PRAGMA journal_mode")
+            guard journalMode == "wal" else {
+                throw StoreError("cannot open store at \(path): journal_mode is \(journalMode ?? "unknown"), expected wal")
+            }
+        }
+        try self.init(writer: pool)
+        if !existed {
+            // Make the new file's directory entry durable too.
+            try Self.syncDirectory(directory)
+        }
+    }
+
+    /// A private in-memory store (no WAL, nothing durable), for tests.
+    public static func inMemory() throws -> SQLiteStore {
+        try SQLiteStore(writer: DatabaseQueue())
+    }
+
+    private init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Schema.migrator.migrate(writer)
+    }
+
+    /// The durability settings of the writer connection, for start-up logs and tests.
+    public func durabilitySettings() async throws -> SQLiteDurabilitySettings {
+        try await writer.writeWithoutTransaction { db in
+            SQLiteDurabilitySettings(
+                journalMode: try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+                synchronous: try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
+    }
+
+    // MARK: Writing
+
+    public func commit(_ batch: StoreBatch) async throws -> CommitReceipt {
+        if batch.isEmpty { return CommitReceipt(events: [], rejectedResults: []) }
+        // Encode JSON before taking the write lock.
+        let encoded = try EncodedBatch(batch)
+        let ticket = queue.withLock { $0.enqueue(encoded) }
+        // Every commit schedules one writer turn. A turn applies the queued batches in ticket
+        // order, in groups, until its own ticket is done, so the batch may well have been applied
+        // by an earlier turn, together with others. The callback form is used on purpose: it is
+        // not cancelled with the calling task, so a commit never returns while its batch is in doubt.
+        await withCheckedContinuation { (turnDone: CheckedContinuation<Void, Never>) in
+            writer.asyncWriteWithoutTransaction { [self] db in
+                writeQueuedBatches(db, through: ticket)
+                turnDone.resume()
+            }
+        }
+        guard let outcome = queue.withLock({ $0.outcomes.removeValue(forKey: ticket) }) else {
+            preconditionFailure("SQLiteStore: no outcome for commit \(ticket) after its writer turn")
+        }
+        return try outcome.get()
+    }
+
+    /// Runs on the writer connection: applies queued batches, up to the group limit per
+    /// transaction, until the batch with `ticket` has been applied (or was already).
+    private func writeQueuedBatches(_ db: Database, through ticket: UInt64) {
+        while true {
+            let group = queue.withLock { $0.dequeue(upTo: Self.maximumGroupSize) }
+            guard let last = group.last else { return }
+            writeGroup(group, db)
+            if last.ticket >= ticket { return }
+        }
+    }
+
+    /// Applies `group` in one transaction, each batch in its own savepoint, and records each
+    /// batch's outcome.
+    private func writeGroup(_ group: [CommitQueue.Request], _ db: Database) {
+        var outcomes: [UInt64: Result<CommitReceipt, any Error>] = [:]
+        do {
+            try db.inTransaction(.immediate) {
+                if group.count == 1 {
+                    // Alone in the transaction: its failure rolls back the transaction, no savepoint needed.
+                    outcomes[group[0].ticket] = .success(try Self.apply(group[0].batch, in: db))
+                    return .commit
+                }
+                for request in group {
+                    do {
+                        var receipt: CommitReceipt?
+                        try db.inSavepoint {
+                            receipt = try Self.apply(request.batch, in: db)
+                            return .commit
+                        }
+                        outcomes[request.ticket] = .success(receipt!)
+                    } catch {
+                        // Some errors (I/O, disk full) make SQLite abandon the whole transaction.
+                        guard db.isInsideTransaction else { throw error }
+                        outcomes[request.ticket] = .failure(StoreError("commit failed: \(error)"))
+                    }
+                }
+                return .commit
+            }
+        } catch {
+            // Nothing of the group is durable, not even the batches that applied cleanly.
+            let failure = StoreError("commit failed: \(error)")
+            for request in group { outcomes[request.ticket] = .failure(failure) }
+        }
+        queue.withLock { $0.outcomes.merge(outcomes) { _, new in new } }
+    }
+
+    private static func apply(_ encoded: EncodedBatch, in db: Database) throws -> CommitReceipt {
+        let batch = encoded.batch
+
+        if !batch.jobs.isEmpty {
+            let upsert = try db.cachedStatement(sql: SQL.upsertJob)
+            for (job, spec) in zip(batch.jobs, encoded.specs) {
+                try upsert.execute(arguments: [
+                    job.id.rawValue, job.spec.name, job.state.rawValue, job.stateReason, spec,
+                    job.createdAt.rawValue, job.updatedAt.rawValue, job.version,
+                ])
+            }
+        }
+
+        if !batch.executions.isEmpty {
+            let upsert = try db.cachedStatement(sql: SQL.upsertExecution)
+            for execution in batch.executions {
+                try upsert.execute(arguments: [
+                    execution.id.rawValue, execution.jobID.rawValue, execution.partition, execution.attempt,
+                    execution.nodeID.rawValue, execution.state.rawValue, execution.desiredState.rawValue,
+                    execution.stateReason, execution.exitCode, execution.createdAt.rawValue,
+                    execution.updatedAt.rawValue,
+                ])
+            }
+        }
+
+        if !batch.nodes.isEmpty {
+            let upsert = try db.cachedStatement(sql: SQL.upsertNode)
+            for (node, info) in zip(batch.nodes, encoded.nodeInfos) {
+                try upsert.execute(arguments: [
+                    node.info.id.rawValue, info, node.liveness.rawValue, node.lastSeen.rawValue,
+                ])
+            }
+        }
+
+        var events = batch.events
+        if !events.isEmpty {
+            var sequences = SequenceAllocator(maxSQL: SQL.maxEventSequence)
+            let insert = try db.cachedStatement(sql: SQL.insertEvent)
+            for index in events.indices {
+                let sequence = try sequences.next(for: events[index].jobID, in: db)
+                events[index].sequence = sequence
+                let event = events[index]
+                try insert.execute(arguments: [
+                    event.jobID.rawValue, sequence, event.at.rawValue, event.kind.rawValue,
+                    event.executionID?.rawValue, event.message,
+                ])
+            }
+        }
+
+        if !batch.logs.isEmpty {
+            var sequences = SequenceAllocator(maxSQL: SQL.maxLogSequence)
+            let insert = try db.cachedStatement(sql: SQL.insertLog)
+            for log in batch.logs {
+                let sequence = try sequences.next(for: log.jobID, in: db)
+                try insert.execute(arguments: [
+                    log.jobID.rawValue, sequence, log.executionID.rawValue, log.stream, log.text, log.at.rawValue,
+                ])
+            }
+        }
+
+        var rejected: [ResultRecord] = []
+        if !batch.results.isEmpty {
+            let insert = try db.cachedStatement(sql: SQL.insertResult)
+            for (result, files) in zip(batch.results, encoded.resultFiles) {
+                try insert.execute(arguments: [
+                    result.jobID.rawValue, result.partition, result.executionID.rawValue, result.nodeID.rawValue,
+                    files, result.acceptedAt.rawValue,
+                ])
+                // ON CONFLICT DO NOTHING: no change means a result was already accepted.
+                if db.changesCount == 0 { rejected.append(result) }
+            }
+        }
+
+        return CommitReceipt(events: events, rejectedResults: rejected)
+    }
+
+    // MARK: Reading
+
+    public func recover() async throws -> RecoveredState {
+        // One read transaction: jobs, executions and nodes come from the same snapshot.
+        try await read { db in
+            let jobs = try Row.fetchAll(db.cachedStatement(sql: SQL.activeJobs)).map(Decode.job)
+            let executions = try Row.fetchAll(db.cachedStatement(sql: SQL.activeExecutions)).map(Decode.execution)
+            let nodes = try Row.fetchAll(db.cachedStatement(sql: SQL.allNodes)).map(Decode.node)
+            return RecoveredState(activeJobs: jobs, executions: executions, nodes: nodes)
+        }
+    }
+
+    public func job(_ id: JobID) async throws -> Job? {
+        try await read { db in
+            try Row.fetchOne(db.cachedStatement(sql: SQL.jobByID), arguments: [id.rawValue]).map(Decode.job)
+        }
+    }
+
+    public func jobs(limit: Int) async throws -> [Job] {
+        guard limit > 0 else { return [] }
+        return try await read { db in
+            try Row.fetchAll(db.cachedStatement(sql: SQL.newestJobs), arguments: [limit]).map(Decode.job)
+        }
+    }
+
+    public func executions(of job: JobID) async throws -> [Execution] {
+        try await read { db in
+            try Row.fetchAll(db.cachedStatement(sql: SQL.executionsOfJob), arguments: [job.rawValue])
+                .map(Decode.execution)
+        }
+    }
+
+    public func events(of job: JobID) async throws -> [JobEvent] {
+        try await read { db in
+            try Row.fetchAll(db.cachedStatement(sql: SQL.eventsOfJob), arguments: [job.rawValue]).map(Decode.event)
+        }
+    }
+
+    public func logs(of job: JobID, after sequence: Int64, limit: Int) async throws -> [LogRecord] {
+        guard limit > 0 else { return [] }
+        return try await read { db in
+            try Row.fetchAll(db.cachedStatement(sql: SQL.logsOfJob), arguments: [job.rawValue, sequence, limit])
+                .map(Decode.log)
+        }
+    }
+
+    public func results(of job: JobID) async throws -> [ResultRecord] {
+        try await read { db in
+            try Row.fetchAll(db.cachedStatement(sql: SQL.resultsOfJob), arguments: [job.rawValue]).map(Decode.result)
+        }
+    }
+
+    public func nodes() async throws -> [NodeRecord] {
+        try await read { db in
+            try Row.fetchAll(db.cachedStatement(sql: SQL.allNodes)).map(Decode.node)
+        }
+    }
+
+    // MARK: Helpers
+
+    /// A read on a snapshot, with database errors reported as `StoreError`.
+    private func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.read(body)
+        } catch let error as DatabaseError {
+            throw StoreError("read failed: \(error)")
+        }
+    }
+
+    private static func syncDirectory(_ path: String) throws {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw StoreError("cannot open directory \(path) to fsync it: errno \(errno)") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw StoreError("cannot fsync directory \(path): errno \(errno)") }
+    }
+}
+
+/// What the writer connection reports about durability.
+public struct SQLiteDurabilitySettings: Hashable, Sendable {
+    /// `wal` for a file store; `memory` for an in-memory one.
+    public var journalMode: String
+    /// SQLite's `PRAGMA synchronous`: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+    public var synchronous: Int
+
+    public init(journalMode: String, synchronous: Int) {
+        self.journalMode = journalMode
+        self.synchronous = synchronous
+    }
+}
+
+/// Batches waiting for a writer turn, and outcomes waiting for their committer.
+private struct CommitQueue: Sendable {
+    struct Request: Sendable {
+        var ticket: UInt64
+        var batch: EncodedBatch
+    }
+
+    private var lastTicket: UInt64 = 0
+    private var pending: [Request] = []
+    var outcomes: [UInt64: Result<CommitReceipt, any Error>] = [:]
+
+    mutating func enqueue(_ batch: EncodedBatch) -> UInt64 {
+        lastTicket += 1
+        pending.append(Request(ticket: lastTicket, batch: batch))
+        return lastTicket
+    }
+
+    mutating func dequeue(upTo limit: Int) -> [Request] {
+        let group = Array(pending.prefix(limit))
+        pending.removeFirst(group.count)
+        return group
+    }
+}
+
+/// A batch with its JSON columns encoded, ready to bind inside the write transaction.
+private struct EncodedBatch: Sendable {
+    var batch: StoreBatch
+    var specs: [String]
+    var nodeInfos: [String]
+    var resultFiles: [String]
+
+    init(_ batch: StoreBatch) throws {
+        self.batch = batch
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        func json(_ value: some Encodable) throws -> String {
+            String(decoding: try encoder.encode(value), as: UTF8.self)
+        }
+        specs = try batch.jobs.map { try json($0.spec) }
+        nodeInfos = try batch.nodes.map { try json($0.info) }
+        resultFiles = try batch.results.map { try json($0.files) }
+    }
+}
+
+/// Hands out per-job sequence numbers within one transaction: the first use of a job reads the
+/// highest stored sequence, later ones count on from there.
+private struct SequenceAllocator {
+    let maxSQL: String
+    private var last: [JobID: Int64] = [:]
+
+    init(maxSQL: String) { self.maxSQL = maxSQL }
+
+    mutating func next(for job: JobID, in db: Database) throws -> Int64 {
+        let previous: Int64
+        if let cached = last[job] {
+            previous = cached
+        } else {
+            previous = try Int64.fetchOne(db.cachedStatement(sql: maxSQL), arguments: [job.rawValue]) ?? 0
+        }
+        let sequence = previous + 1
+        last[job] = sequence
+        return sequence
+    }
+}

@@ -1,0 +1,87 @@
+import InsituModel
+
+/// Every statement the store runs, in one place. Each is prepared once per connection and cached.
+enum SQL {
+    // MARK: Writes
+
+    static let upsertJob = """
+        INSERT INTO jobs (id, name, state, state_reason, spec, created_at, updated_at, version)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET
+            name = excluded.name, state = excluded.state, state_reason = excluded.state_reason,
+            spec = excluded.spec, created_at = excluded.created_at, updated_at = excluded.updated_at,
+            version = excluded.version
+        """
+
+    static let upsertExecution = """
+        INSERT INTO executions (
+            id, job_id, "partition", attempt, node_id, state, desired_state, state_reason, exit_code,
+            created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET
+            job_id = excluded.job_id, "partition" = excluded."partition", attempt = excluded.attempt,
+            node_id = excluded.node_id, state = excluded.state, desired_state = excluded.desired_state,
+            state_reason = excluded.state_reason, exit_code = excluded.exit_code,
+            created_at = excluded.created_at, updated_at = excluded.updated_at
+        """
+
+    static let upsertNode = """
+        INSERT INTO nodes (id, info, liveness, last_seen) VALUES (?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET
+            info = excluded.info, liveness = excluded.liveness, last_seen = excluded.last_seen
+        """
+
+    static let maxEventSequence = "SELECT MAX(sequence) FROM events WHERE job_id = ?"
+    static let insertEvent = """
+        INSERT INTO events (job_id, sequence, at, kind, execution_id, message) VALUES (?, ?, ?, ?, ?, ?)
+        """
+
+    static let maxLogSequence = "SELECT MAX(sequence) FROM logs WHERE job_id = ?"
+    static let insertLog = """
+        INSERT INTO logs (job_id, sequence, execution_id, stream, text, at) VALUES (?, ?, ?, ?, ?, ?)
+        """
+
+    /// The first result for a (job, partition) wins; later ones change nothing.
+    static let insertResult = """
+        INSERT INTO results (job_id, "partition", execution_id, node_id, files, accepted_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (job_id, "partition") DO NOTHING
+        """
+
+    // MARK: Reads (column order matches `Decode`)
+
+    static let jobColumns = "id, state, state_reason, spec, created_at, updated_at, version"
+    static let executionColumns = """
+        id, job_id, "partition", attempt, node_id, state, desired_state, state_reason, exit_code, created_at, updated_at
+        """
+
+    /// `'pending', 'queued', 'running'`, derived from the model so the two cannot drift apart.
+    static let activeJobStates = JobState.allCases.filter { !$0.isTerminal }.map { "'\($0.rawValue)'" }
+        .joined(separator: ", ")
+
+    static let jobByID = "SELECT \(jobColumns) FROM jobs WHERE id = ?"
+    static let newestJobs = "SELECT \(jobColumns) FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?"
+    static let activeJobs = """
+        SELECT \(jobColumns) FROM jobs WHERE state IN (\(activeJobStates)) ORDER BY created_at, id
+        """
+    static let activeExecutions = """
+        SELECT \(executionColumns) FROM executions
+        WHERE job_id IN (SELECT id FROM jobs WHERE state IN (\(activeJobStates)))
+        ORDER BY job_id, "partition", attempt, id
+        """
+    static let executionsOfJob = """
+        SELECT \(executionColumns) FROM executions WHERE job_id = ? ORDER BY "partition", attempt, id
+        """
+    static let eventsOfJob = """
+        SELECT job_id, sequence, at, kind, execution_id, message FROM events WHERE job_id = ? ORDER BY sequence
+        """
+    static let logsOfJob = """
+        SELECT job_id, execution_id, sequence, stream, text, at FROM logs
+        WHERE job_id = ? AND sequence > ? ORDER BY sequence LIMIT ?
+        """
+    static let resultsOfJob = """
+        SELECT job_id, "partition", execution_id, node_id, files, accepted_at FROM results
+        WHERE job_id = ? ORDER BY "partition"
+        """
+    static let allNodes = "SELECT info, liveness, last_seen FROM nodes ORDER BY id"
+}
