@@ -78,6 +78,7 @@ let package = Package(
                 "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -87,8 +88,10 @@ let package = Package(
         .target(
             name: "InsituAgent",
             dependencies: [
-                "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituProcess",
+                "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituProcess", "InsituSpec",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,6 +104,7 @@ let package = Package(
             dependencies: [
                 "InsituAPI", "InsituModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -108,12 +112,21 @@ let package = Package(
             name: "InsituCLI",
             dependencies: [
                 "InsituClient", "InsituAPI", "InsituModel", "InsituSpec",
-                "InsituOrchestrator", "InsituStoreSQLite", "InsituAgent", "InsituWasm",
+                "InsituOrchestrator", "InsituStoreSQLite", "InsituAgent", "InsituWasm", "InsituLocalCluster",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // A cluster of real processes on this machine, shared by the demo, the benchmark and the
+        // end-to-end tests.
+        .target(
+            name: "InsituLocalCluster",
+            dependencies: ["InsituClient", "InsituModel"],
             swiftSettings: swiftSettings
         ),
 
@@ -126,14 +139,17 @@ let package = Package(
         ),
         .executableTarget(
             name: "InsituBench",
-            dependencies: ["InsituClient", "InsituAPI", "InsituModel", "InsituSpec"],
+            dependencies: [
+                "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster",
+                .product(name: "WAT", package: "WasmKit"),
+            ],
             swiftSettings: swiftSettings
         ),
 
         // MARK: Test kit: manual clock, seeded IDs, fakes, cluster launcher.
         .target(
             name: "InsituTestKit",
-            dependencies: ["InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient"],
+            dependencies: ["InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster"],
             swiftSettings: swiftSettings
         ),
 
@@ -157,7 +173,10 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituEndToEndTests",
-            dependencies: ["InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituWasm"],
+            dependencies: [
+                "InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster",
+                .product(name: "WAT", package: "WasmKit"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

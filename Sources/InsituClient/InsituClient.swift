@@ -1,1 +1,106 @@
-// placeholder
+public import AsyncHTTPClient
+public import Foundation
+public import InsituAPI
+public import InsituModel
+import NIOCore
+
+/// A typed client for the orchestrator's REST API, used by the CLI, the benchmark and the tests.
+public struct InsituClient: Sendable {
+    public let baseURL: String
+    let http: HTTPClient
+
+    public init(baseURL: String, http: HTTPClient = .shared) {
+        var url = baseURL
+        while url.hasSuffix("/") { url.removeLast() }
+        if !url.contains("://") { url = "http://" + url }
+        self.baseURL = url
+        self.http = http
+    }
+
+    /// An error answered by the orchestrator, or a failure to reach it.
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var status: Int?
+        public var code: String
+        public var message: String
+        public var problems: [APIProblem]
+
+        public var description: String {
+            var text = message
+            for problem in problems {
+                text += "\n  - \(problem.path.isEmpty ? "(document)" : problem.path): \(problem.message)"
+                if let hint = problem.hint { text += "\n      hint: \(hint)" }
+            }
+            return text
+        }
+    }
+
+    public func submit(_ request: SubmitJobRequest) async throws -> SubmitJobResponse {
+        try await call("POST", "/v1/jobs", body: try JSONEncoder().encode(request))
+    }
+
+    public func uploadModule(_ bytes: Data) async throws -> UploadModuleResponse {
+        try await call("POST", "/v1/modules", body: bytes, contentType: "application/wasm")
+    }
+
+    public func jobs(limit: Int = 100) async throws -> [JobSummary] { try await call("GET", "/v1/jobs?limit=\(limit)") }
+    public func job(_ id: String) async throws -> JobDetail { try await call("GET", "/v1/jobs/\(id)") }
+    public func history(_ id: String) async throws -> [JobEvent] { try await call("GET", "/v1/jobs/\(id)/history") }
+    public func logs(_ id: String, after: Int64) async throws -> LogsPage {
+        try await call("GET", "/v1/jobs/\(id)/logs?after=\(after)")
+    }
+    public func stop(_ id: String) async throws -> JobSummary { try await call("POST", "/v1/jobs/\(id)/stop") }
+    public func results(_ id: String) async throws -> [ResultSummary] { try await call("GET", "/v1/jobs/\(id)/results") }
+    /// Long-polls until the job is terminal or `timeoutSeconds` pass, then returns its summary.
+    public func wait(_ id: String, timeoutSeconds: Double = 30) async throws -> JobSummary {
+        try await call("GET", "/v1/jobs/\(id)/wait?timeout=\(timeoutSeconds)", timeout: .seconds(Int64(timeoutSeconds) + 30))
+    }
+    public func nodes() async throws -> [NodeSummary] { try await call("GET", "/v1/nodes") }
+    public func node(_ id: String) async throws -> NodeSummary { try await call("GET", "/v1/nodes/\(id)") }
+    public func blob(_ digest: ContentDigest) async throws -> Data { try await raw("GET", "/v1/blobs/\(digest.rawValue)") }
+    public func health() async throws -> [String: String] { try await call("GET", "/v1/health") }
+
+    func call<T: Decodable>(
+        _ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
+        timeout: TimeAmount = .seconds(60)
+    ) async throws -> T {
+        let data = try await raw(method, path, body: body, contentType: contentType, timeout: timeout)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw Failure(status: 200, code: "bad_response", message: "unexpected answer from \(baseURL)\(path): \(error)", problems: [])
+        }
+    }
+
+    func raw(
+        _ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
+        timeout: TimeAmount = .seconds(60)
+    ) async throws -> Data {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = .init(rawValue: method)
+        if let body {
+            request.headers.add(name: "Content-Type", value: contentType)
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch {
+            throw Failure(
+                status: nil, code: "unreachable",
+                message: "cannot reach the orchestrator at \(baseURL): \(error). Is it running? Set --api or INSITU_API.",
+                problems: [])
+        }
+        let data = Data(try await response.body.collect(upTo: 512 << 20).readableBytesView)
+        guard (200..<300).contains(response.status.code) else {
+            if let body = try? JSONDecoder().decode(APIErrorBody.self, from: data) {
+                throw Failure(
+                    status: Int(response.status.code), code: body.error.code, message: body.error.message,
+                    problems: body.error.problems ?? [])
+            }
+            throw Failure(
+                status: Int(response.status.code), code: "http_\(response.status.code)",
+                message: "\(method) \(path) answered \(response.status.code)", problems: [])
+        }
+        return data
+    }
+}

@@ -1,1 +1,3 @@
-print("todo")
+import InsituCLI
+
+await Insitu.runAsync()

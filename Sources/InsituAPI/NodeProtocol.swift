@@ -1,0 +1,150 @@
+public import InsituModel
+
+/// The node protocol: compute nodes dial out to the orchestrator over one WebSocket
+/// (`/v1/node/connect`) and exchange JSON `Frame`s.
+///
+/// Delivery: each side numbers the messages it sends (`seq`, from 1, per sender and per
+/// connection epoch) and acknowledges the highest number it has processed from the other side
+/// (`ack`). An agent keeps every unacknowledged message and sends it again after reconnecting;
+/// the orchestrator treats repeats idempotently (state transitions that already happened are
+/// ignored, a partition's result is accepted once). What the orchestrator wants a node to run is
+/// re-sent from its durable state after every reconnect, so it needs no outbox of its own.
+public struct Frame<Body: Codable & Sendable>: Codable, Sendable {
+    public var seq: UInt64
+    public var ack: UInt64
+    /// Nil for a frame that only carries an acknowledgement.
+    public var body: Body?
+
+    public init(seq: UInt64, ack: UInt64, body: Body?) {
+        self.seq = seq
+        self.ack = ack
+        self.body = body
+    }
+}
+
+public enum AgentMessage: Codable, Sendable {
+    /// First message on every connection.
+    case hello(AgentHello)
+    case heartbeat(Heartbeat)
+    case executionUpdate(ExecutionUpdate)
+    case executionOutput(ExecutionOutput)
+    case executionResult(ExecutionResultMessage)
+}
+
+public enum OrchestratorMessage: Codable, Sendable {
+    case welcome(Welcome)
+    case runExecution(ExecutionAssignment)
+    case cancelExecution(CancelExecution)
+}
+
+public struct AgentHello: Codable, Sendable {
+    public var node: NodeInfo
+    /// Identifies one run of the agent process. Message numbers restart when it changes, so the
+    /// orchestrator resets its duplicate filter for the node.
+    public var epoch: UInt64
+    /// Executions the node is running or holds unreported results for, so the orchestrator can
+    /// reconcile after either side restarted.
+    public var knownExecutions: [ExecutionID]
+    public init(node: NodeInfo, epoch: UInt64, knownExecutions: [ExecutionID]) {
+        self.node = node
+        self.epoch = epoch
+        self.knownExecutions = knownExecutions
+    }
+}
+
+public struct Welcome: Codable, Sendable {
+    public var nodeID: NodeID
+    public var heartbeatIntervalMillis: Int64
+    public init(nodeID: NodeID, heartbeatIntervalMillis: Int64) {
+        self.nodeID = nodeID
+        self.heartbeatIntervalMillis = heartbeatIntervalMillis
+    }
+}
+
+public struct Heartbeat: Codable, Sendable {
+    public var runningExecutions: [ExecutionID]
+    public init(runningExecutions: [ExecutionID]) { self.runningExecutions = runningExecutions }
+}
+
+/// Work for a node: everything it needs except the module bytes, which it fetches by digest
+/// (`GET /v1/modules/{digest}`) or from the spec's URL, and verifies.
+public struct ExecutionAssignment: Codable, Sendable {
+    public var executionID: ExecutionID
+    public var jobID: JobID
+    public var partition: Int
+    public var spec: JobSpec
+    public init(executionID: ExecutionID, jobID: JobID, partition: Int, spec: JobSpec) {
+        self.executionID = executionID
+        self.jobID = jobID
+        self.partition = partition
+        self.spec = spec
+    }
+}
+
+public struct CancelExecution: Codable, Sendable {
+    public var executionID: ExecutionID
+    public var reason: String
+    public init(executionID: ExecutionID, reason: String) {
+        self.executionID = executionID
+        self.reason = reason
+    }
+}
+
+/// A non-final state change observed on the node (e.g. started running).
+public struct ExecutionUpdate: Codable, Sendable {
+    public var executionID: ExecutionID
+    public var state: ExecutionState
+    public var reason: String?
+    public init(executionID: ExecutionID, state: ExecutionState, reason: String? = nil) {
+        self.executionID = executionID
+        self.state = state
+        self.reason = reason
+    }
+}
+
+public struct ExecutionOutput: Codable, Sendable {
+    public var executionID: ExecutionID
+    public var stream: String
+    public var text: String
+    public init(executionID: ExecutionID, stream: String, text: String) {
+        self.executionID = executionID
+        self.stream = stream
+        self.text = text
+    }
+}
+
+/// A file carried in a result, base64 in JSON.
+public struct ResultFilePayload: Codable, Sendable {
+    /// Relative path in the result: `stdout`, `stderr` or `outputs/<name>/<file>`.
+    public var path: String
+    public var base64: String
+    public var sha256: ContentDigest
+    public init(path: String, base64: String, sha256: ContentDigest) {
+        self.path = path
+        self.base64 = base64
+        self.sha256 = sha256
+    }
+}
+
+/// The final report of an execution: its state and everything it produced.
+public struct ExecutionResultMessage: Codable, Sendable {
+    public var executionID: ExecutionID
+    /// One of the terminal execution states.
+    public var state: ExecutionState
+    public var exitCode: Int32?
+    public var reason: String?
+    public var files: [ResultFilePayload]
+    public init(executionID: ExecutionID, state: ExecutionState, exitCode: Int32?, reason: String?, files: [ResultFilePayload]) {
+        self.executionID = executionID
+        self.state = state
+        self.exitCode = exitCode
+        self.reason = reason
+        self.files = files
+    }
+}
+
+public enum NodeProtocol {
+    public static let path = "/v1/node/connect"
+    /// Largest message either side accepts; results above it are refused by the agent itself.
+    public static let maxMessageBytes = 32 << 20
+}

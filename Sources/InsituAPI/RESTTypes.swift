@@ -1,0 +1,180 @@
+public import InsituModel
+
+/// Wire types of the REST API (`/v1/...`). The CLI, the benchmark and (later) the dashboard all
+/// talk to the orchestrator through these and nothing else.
+
+/// `POST /v1/jobs`. The spec travels as the user wrote it (YAML or JSON) so the orchestrator
+/// validates exactly what the user submitted; local module files are uploaded first
+/// (`POST /v1/modules`) and named here by the path written in the spec.
+public struct SubmitJobRequest: Codable, Sendable {
+    public var spec: String
+    /// Maps a local module path as written in the spec to the digest of the uploaded module.
+    public var uploadedModules: [String: ContentDigest]
+
+    public init(spec: String, uploadedModules: [String: ContentDigest] = [:]) {
+        self.spec = spec
+        self.uploadedModules = uploadedModules
+    }
+}
+
+public struct SubmitJobResponse: Codable, Sendable {
+    public var jobID: JobID
+    public var state: JobState
+    public init(jobID: JobID, state: JobState) {
+        self.jobID = jobID
+        self.state = state
+    }
+}
+
+public struct UploadModuleResponse: Codable, Sendable {
+    public var digest: ContentDigest
+    public var size: Int64
+    public init(digest: ContentDigest, size: Int64) {
+        self.digest = digest
+        self.size = size
+    }
+}
+
+/// One problem with a request, located by a field path, with a hint on how to fix it.
+public struct APIProblem: Codable, Hashable, Sendable {
+    public var path: String
+    public var message: String
+    public var hint: String?
+    public init(path: String, message: String, hint: String? = nil) {
+        self.path = path
+        self.message = message
+        self.hint = hint
+    }
+}
+
+/// The body of every non-2xx response.
+public struct APIErrorBody: Codable, Sendable {
+    public struct Detail: Codable, Sendable {
+        /// Stable machine-readable code, e.g. `invalid_spec`, `not_found`.
+        public var code: String
+        public var message: String
+        public var problems: [APIProblem]?
+        public init(code: String, message: String, problems: [APIProblem]? = nil) {
+            self.code = code
+            self.message = message
+            self.problems = problems
+        }
+    }
+    public var error: Detail
+    public init(error: Detail) { self.error = error }
+}
+
+public struct JobSummary: Codable, Sendable, Hashable {
+    public var id: JobID
+    public var name: String
+    public var type: JobType
+    public var state: JobState
+    public var stateReason: String?
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+    public var executionCounts: [String: Int]
+
+    public init(job: Job, executions: [Execution]) {
+        self.id = job.id
+        self.name = job.spec.name
+        self.type = job.spec.type
+        self.state = job.state
+        self.stateReason = job.stateReason
+        self.createdAt = job.createdAt
+        self.updatedAt = job.updatedAt
+        var counts: [String: Int] = [:]
+        for execution in executions { counts[execution.state.rawValue, default: 0] += 1 }
+        self.executionCounts = counts
+    }
+}
+
+/// `GET /v1/jobs/{id}`: the job, its executions and, while it is not fully placed, why.
+public struct JobDetail: Codable, Sendable {
+    public var job: Job
+    public var executions: [Execution]
+    /// Per node, why the scheduler could not place (more of) this job there. Empty once placed.
+    public var placementFailures: [String: [String]]
+    public var results: [ResultSummary]
+
+    public init(job: Job, executions: [Execution], placementFailures: [String: [String]], results: [ResultSummary]) {
+        self.job = job
+        self.executions = executions
+        self.placementFailures = placementFailures
+        self.results = results
+    }
+}
+
+public struct ResultFileSummary: Codable, Sendable, Hashable {
+    public var path: String
+    public var digest: ContentDigest
+    public var size: Int64
+    public init(path: String, digest: ContentDigest, size: Int64) {
+        self.path = path
+        self.digest = digest
+        self.size = size
+    }
+}
+
+public struct ResultSummary: Codable, Sendable, Hashable {
+    public var partition: Int
+    public var executionID: ExecutionID
+    public var nodeID: NodeID
+    public var files: [ResultFileSummary]
+    public init(partition: Int, executionID: ExecutionID, nodeID: NodeID, files: [ResultFileSummary]) {
+        self.partition = partition
+        self.executionID = executionID
+        self.nodeID = nodeID
+        self.files = files
+    }
+}
+
+public struct LogEntry: Codable, Sendable, Hashable {
+    public var sequence: Int64
+    public var executionID: ExecutionID
+    public var stream: String
+    public var text: String
+    public init(sequence: Int64, executionID: ExecutionID, stream: String, text: String) {
+        self.sequence = sequence
+        self.executionID = executionID
+        self.stream = stream
+        self.text = text
+    }
+}
+
+/// `GET /v1/jobs/{id}/logs?after=N`: entries after sequence N, and whether more can still come.
+public struct LogsPage: Codable, Sendable {
+    public var entries: [LogEntry]
+    public var jobState: JobState
+    public init(entries: [LogEntry], jobState: JobState) {
+        self.entries = entries
+        self.jobState = jobState
+    }
+}
+
+public struct NodeSummary: Codable, Sendable, Hashable {
+    public var id: NodeID
+    public var name: String
+    public var liveness: NodeLiveness
+    public var labels: Labels
+    public var resources: Resources
+    public var allocated: Resources
+    public var activeExecutions: Int
+    public var datasets: [DatasetInfo]
+    public var engines: [EngineKind]
+    public var version: String
+    public var lastSeen: Timestamp
+
+    public init(status: NodeStatus) {
+        self.id = status.info.id
+        self.name = status.info.name
+        self.liveness = status.liveness
+        self.labels = status.info.labels
+        self.resources = status.info.resources
+        self.allocated = status.allocated
+        self.activeExecutions = status.activeExecutions
+        self.datasets = status.info.datasets
+        self.engines = status.info.engines
+        self.version = status.info.version
+        self.lastSeen = status.lastSeen
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+public import InsituModel
+import InsituSpec
+import Yams
+
+/// A compute node's configuration file (YAML). Only what is declared here is exposed: a job can
+/// read a dataset only if the node owner listed it, and the process engine is off unless enabled.
+public struct AgentConfig: Sendable {
+    public struct Dataset: Sendable {
+        public var name: String
+        /// Local directory holding the data; mounted read-only into jobs.
+        public var path: String
+        public var description: String?
+        public var labels: Labels
+
+        public init(name: String, path: String, description: String? = nil, labels: Labels = [:]) {
+            self.name = name
+            self.path = path
+            self.description = description
+            self.labels = labels
+        }
+    }
+
+    public var name: String
+    /// Orchestrator base URLs (`http://host:port`); the agent uses the first and fails over in order.
+    public var orchestrators: [String]
+    public var dataDirectory: String
+    public var labels: Labels
+    public var datasets: [Dataset]
+    /// Overrides of the detected capacity.
+    public var cpuMillis: Int?
+    public var memoryBytes: Int64?
+    public var processEngineEnabled: Bool
+    public var wasmIsolation: String
+
+    public init(
+        name: String, orchestrators: [String], dataDirectory: String, labels: Labels = [:], datasets: [Dataset] = [],
+        cpuMillis: Int? = nil, memoryBytes: Int64? = nil, processEngineEnabled: Bool = false, wasmIsolation: String = "auto"
+    ) {
+        self.name = name
+        self.orchestrators = orchestrators
+        self.dataDirectory = dataDirectory
+        self.labels = labels
+        self.datasets = datasets
+        self.cpuMillis = cpuMillis
+        self.memoryBytes = memoryBytes
+        self.processEngineEnabled = processEngineEnabled
+        self.wasmIsolation = wasmIsolation
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public var file: String
+        public var problems: [String]
+        public var description: String {
+            "invalid agent config \(file):\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+        }
+    }
+
+    /// Loads a config file; relative paths in it are resolved against the file's directory.
+    public static func load(path: String) throws -> AgentConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Invalid(file: path, problems: ["cannot read the file"])
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try parse(String(decoding: data, as: UTF8.self), file: path, baseDirectory: base)
+    }
+
+    public static func parse(_ text: String, file: String, baseDirectory: String) throws -> AgentConfig {
+        var problems: [String] = []
+        let root: [String: Any]
+        do {
+            root = (try Yams.load(yaml: text) as? [String: Any]) ?? [:]
+        } catch {
+            throw Invalid(file: file, problems: ["not valid YAML: \(error)"])
+        }
+        func resolve(_ path: String) -> String {
+            path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardized.path
+        }
+        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines"]
+        for key in root.keys where !known.contains(key) {
+            problems.append("unknown key \"\(key)\" (allowed: \(known.sorted().joined(separator: ", ")))")
+        }
+        let name = root["name"] as? String ?? ""
+        if name.isEmpty { problems.append("name: required, e.g. `name: hospital-a`") }
+        var orchestrators = (root["orchestrators"] as? [Any])?.map { "\($0)" } ?? []
+        if let single = root["orchestrator"] as? String { orchestrators.insert(single, at: 0) }
+        if orchestrators.isEmpty {
+            problems.append("orchestrators: at least one orchestrator URL is required, e.g. `orchestrator: http://127.0.0.1:4646`")
+        }
+        for url in orchestrators where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            problems.append("orchestrators: \"\(url)\" must start with http:// or https://")
+        }
+        let dataDirectory = resolve(root["data_dir"] as? String ?? "./insitu-agent-\(name)")
+        let labels = ((root["labels"] as? [String: Any]) ?? [:]).mapValues { "\($0)" }
+        var datasets: [Dataset] = []
+        for (index, item) in ((root["datasets"] as? [Any]) ?? []).enumerated() {
+            guard let entry = item as? [String: Any], let datasetName = entry["name"] as? String,
+                let datasetPath = entry["path"] as? String
+            else {
+                problems.append("datasets[\(index)]: needs `name` and `path`")
+                continue
+            }
+            let resolved = resolve(datasetPath)
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                problems.append("datasets[\(index)].path: \(resolved) is not a directory (a dataset is a directory mounted read-only)")
+            }
+            datasets.append(
+                Dataset(
+                    name: datasetName, path: resolved, description: entry["description"] as? String,
+                    labels: ((entry["labels"] as? [String: Any]) ?? [:]).mapValues { "\($0)" }))
+        }
+        var cpuMillis: Int?
+        var memoryBytes: Int64?
+        if let resources = root["resources"] as? [String: Any] {
+            if let cpu = resources["cpu"] {
+                cpuMillis = SpecValues.parseCPU("\(cpu)")
+                if cpuMillis == nil { problems.append("resources.cpu: \"\(cpu)\" is not a CPU amount like 2 or 500m") }
+            }
+            if let memory = resources["memory"] {
+                memoryBytes = SpecValues.parseBytes("\(memory)")
+                if memoryBytes == nil { problems.append("resources.memory: \"\(memory)\" is not a size like 4Gi") }
+            }
+        }
+        let engines = root["engines"] as? [String: Any] ?? [:]
+        let process = engines["process"] as? [String: Any] ?? [:]
+        let wasm = engines["wasm"] as? [String: Any] ?? [:]
+        let isolation = wasm["isolation"] as? String ?? "auto"
+        if !["auto", "in-process", "process"].contains(isolation) {
+            problems.append("engines.wasm.isolation: \"\(isolation)\" must be auto, in-process or process")
+        }
+        guard problems.isEmpty else { throw Invalid(file: file, problems: problems) }
+        return AgentConfig(
+            name: name, orchestrators: orchestrators, dataDirectory: dataDirectory, labels: labels, datasets: datasets,
+            cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
+            wasmIsolation: isolation)
+    }
+}
+
+/// What this machine offers, detected at start-up.
+enum MachineResources {
+    static func detect() -> Resources {
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let pages = Int64(sysconf(Int32(_SC_PHYS_PAGES)))
+        let pageSize = Int64(sysconf(Int32(_SC_PAGESIZE)))
+        return Resources(cpuMillis: cores * 1000, memoryBytes: max(0, pages * pageSize))
+    }
+}
+
+/// The node's stable identity, created on first start and kept in its data directory so a
+/// restarted node is recognised as the same node.
+enum NodeIdentity {
+    static func loadOrCreate(dataDirectory: String, makeID: () -> NodeID) throws -> NodeID {
+        let path = dataDirectory + "/node-id"
+        if let data = FileManager.default.contents(atPath: path) {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !text.isEmpty { return NodeID(text) }
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let id = makeID()
+        try Data((id.rawValue + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return id
+    }
+}

@@ -1,0 +1,300 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import InsituAPI
+import InsituExecutor
+import InsituModel
+import InsituProcess
+import InsituWasm
+import Logging
+import Synchronization
+
+/// Runs executions on this node: prepares the sandbox inputs (module, datasets, inline files,
+/// output directories), runs the engine, and queues the result in the outbox.
+actor ExecutionRunner {
+    /// Results larger than this are refused on the node rather than sent.
+    static let maxResultBytes = 16 << 20
+
+    let config: AgentConfig
+    let outbox: Outbox
+    let logger: Logger
+    let executors: [EngineKind: any Executor]
+    let moduleDirectory: String
+    let workRoot: String
+    /// Executions this node has started in this process (running or finished), so a repeated
+    /// assignment after a reconnect does not run the same attempt twice.
+    private var known: Set<ExecutionID> = []
+    private var running: Set<ExecutionID> = []
+    private var cancelled: [ExecutionID: CancellationSignal] = [:]
+
+    init(config: AgentConfig, outbox: Outbox, logger: Logger) throws {
+        self.config = config
+        self.outbox = outbox
+        self.logger = logger
+        self.moduleDirectory = config.dataDirectory + "/modules"
+        self.workRoot = config.dataDirectory + "/executions"
+        try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: workRoot, withIntermediateDirectories: true)
+        self.executors = [
+            .wasm: WasmEngineFactory.make(isolation: config.wasmIsolation),
+            .process: ProcessExecutor(enabled: config.processEngineEnabled),
+        ]
+    }
+
+    func knownExecutions() -> [ExecutionID] { running.sorted() }
+
+    /// Returns false if this execution was already started here.
+    func claim(_ id: ExecutionID) -> Bool {
+        guard !known.contains(id) else { return false }
+        known.insert(id)
+        running.insert(id)
+        cancelled[id] = CancellationSignal()
+        return true
+    }
+
+    func cancel(_ id: ExecutionID) {
+        cancelled[id]?.fire()
+    }
+
+    private func finished(_ id: ExecutionID) {
+        running.remove(id)
+        cancelled[id] = nil
+    }
+
+    func run(_ assignment: ExecutionAssignment) async {
+        let id = assignment.executionID
+        let signal = cancelled[id] ?? CancellationSignal()
+        let workDirectory = "\(workRoot)/\(id.rawValue)"
+        let result: ExecutionResultMessage
+        do {
+            let request = try await prepare(assignment, workDirectory: workDirectory)
+            await outbox.send(.executionUpdate(ExecutionUpdate(executionID: id, state: .running)))
+            let buffer = OutputBuffer()
+            let executor = self.executors[assignment.spec.engine.kind]
+            let outcome = try await withThrowingTaskGroup(of: ExecutionOutcome?.self) { group in
+                group.addTask {
+                    try await signal.race {
+                        guard let executor else {
+                            throw ExecutorError("engine \(assignment.spec.engine.kind.rawValue) is not available on this node")
+                        }
+                        return try await executor.run(request) { stream, bytes in buffer.append(stream, bytes) }
+                    }
+                }
+                // Live logs: ship what the job printed every 100 ms while it runs.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .milliseconds(100))
+                        await self.flush(buffer, id: id)
+                    }
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let next = try await group.next() {
+                    if let next { return next }
+                }
+                throw CancellationError()
+            }
+            await flush(buffer, id: id)
+            result = try collect(outcome, id: id, spec: assignment.spec, workDirectory: workDirectory)
+        } catch let error as ExecutorError {
+            result = ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: error.message, files: [])
+        } catch is CancellationError {
+            result = ExecutionResultMessage(executionID: id, state: .cancelled, exitCode: nil, reason: "cancelled", files: [])
+        } catch {
+            result = ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: "\(error)", files: [])
+        }
+        await outbox.send(.executionResult(result))
+        finished(id)
+        try? FileManager.default.removeItem(atPath: workDirectory)
+        logger.info("execution finished", metadata: ["execution": "\(id)", "state": "\(result.state)"])
+    }
+
+    private func flush(_ buffer: OutputBuffer, id: ExecutionID) async {
+        for (stream, bytes) in buffer.drain() {
+            await outbox.send(
+                .executionOutput(ExecutionOutput(executionID: id, stream: stream.rawValue, text: String(decoding: bytes, as: UTF8.self))))
+        }
+    }
+
+    // MARK: Preparation
+
+    private func prepare(_ assignment: ExecutionAssignment, workDirectory: String) async throws -> ExecutionRequest {
+        let spec = assignment.spec
+        let fileManager = FileManager.default
+        try? fileManager.removeItem(atPath: workDirectory)
+        try fileManager.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+        var mounts: [Mount] = []
+        var inlineDirectories: [String: String] = [:]
+        for (index, input) in spec.inputs.enumerated() {
+            switch input.source {
+            case .dataset(let name):
+                guard let dataset = config.datasets.first(where: { $0.name == name }) else {
+                    throw ExecutorError("dataset \"\(name)\" is not declared on node \(config.name); the orchestrator placed this job here by mistake or the node's config changed")
+                }
+                mounts.append(Mount(hostPath: dataset.path, guestPath: input.target, readOnly: true))
+            case .inline(let content):
+                let guestDirectory = (input.target as NSString).deletingLastPathComponent
+                let hostDirectory: String
+                if let existing = inlineDirectories[guestDirectory] {
+                    hostDirectory = existing
+                } else {
+                    hostDirectory = "\(workDirectory)/inline-\(index)"
+                    try fileManager.createDirectory(atPath: hostDirectory, withIntermediateDirectories: true)
+                    inlineDirectories[guestDirectory] = hostDirectory
+                    mounts.append(Mount(hostPath: hostDirectory, guestPath: guestDirectory, readOnly: true))
+                }
+                let file = hostDirectory + "/" + (input.target as NSString).lastPathComponent
+                try Data(content.utf8).write(to: URL(fileURLWithPath: file))
+            }
+        }
+        for output in spec.outputs {
+            let hostDirectory = "\(workDirectory)/outputs/\(output.name)"
+            try fileManager.createDirectory(atPath: hostDirectory, withIntermediateDirectories: true)
+            mounts.append(Mount(hostPath: hostDirectory, guestPath: output.path, readOnly: false))
+        }
+        var modulePath: String?
+        if let wasm = spec.engine.wasm {
+            modulePath = try await fetchModule(wasm.module)
+        }
+        return ExecutionRequest(
+            executionID: assignment.executionID, engine: spec.engine, modulePath: modulePath, args: spec.args,
+            env: spec.env, mounts: mounts, workDirectory: workDirectory,
+            timeout: spec.timeoutMillis.map { .milliseconds($0) })
+    }
+
+    /// Returns the local path of the module, downloading and verifying it on first use.
+    private func fetchModule(_ reference: ModuleReference) async throws -> String {
+        let path = "\(moduleDirectory)/\(reference.digest.rawValue).wasm"
+        if FileManager.default.fileExists(atPath: path) { return path }
+        var lastError = ""
+        let sources = reference.url.map { [$0] } ?? config.orchestrators.map { "\($0)/v1/modules/\(reference.digest.rawValue)" }
+        for source in sources {
+            do {
+                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: source), timeout: .seconds(60))
+                guard response.status == .ok else {
+                    lastError = "\(source) answered \(response.status.code)"
+                    continue
+                }
+                let body = try await response.body.collect(upTo: 256 << 20)
+                let bytes = Data(body.readableBytesView)
+                let actual = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+                guard actual == reference.digest.rawValue else {
+                    throw ExecutorError("module from \(source) has sha256 \(actual), expected \(reference.digest.rawValue): refusing to run it")
+                }
+                let temporary = path + ".tmp"
+                try bytes.write(to: URL(fileURLWithPath: temporary))
+                _ = rename(temporary, path)
+                return path
+            } catch let error as ExecutorError {
+                throw error
+            } catch {
+                lastError = "\(source): \(error)"
+            }
+        }
+        throw ExecutorError("cannot fetch module sha256:\(reference.digest.rawValue): \(lastError)")
+    }
+
+    // MARK: Results
+
+    private func collect(_ outcome: ExecutionOutcome, id: ExecutionID, spec: JobSpec, workDirectory: String) throws
+        -> ExecutionResultMessage
+    {
+        let state: ExecutionState
+        switch outcome.status {
+        case .succeeded: state = .succeeded
+        case .cancelled: state = .cancelled
+        case .failed, .timedOut, .outOfMemory: state = .failed
+        }
+        var files: [ResultFilePayload] = []
+        var total = 0
+        func add(_ path: String, _ bytes: Data) throws {
+            total += bytes.count
+            guard total <= Self.maxResultBytes else {
+                throw ExecutorError("the execution's outputs exceed \(Self.maxResultBytes >> 20) MiB, the most a result may carry")
+            }
+            let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            files.append(ResultFilePayload(path: path, base64: bytes.base64EncodedString(), sha256: ContentDigest(rawValue: digest)!))
+        }
+        if state == .succeeded {
+            try add("stdout", Data(outcome.stdout))
+            try add("stderr", Data(outcome.stderr))
+            for output in spec.outputs {
+                let root = "\(workDirectory)/outputs/\(output.name)"
+                let enumerator = FileManager.default.enumerator(atPath: root)
+                var relativePaths: [String] = []
+                while let relative = enumerator?.nextObject() as? String { relativePaths.append(relative) }
+                for relative in relativePaths.sorted() {
+                    var isDirectory: ObjCBool = false
+                    let full = root + "/" + relative
+                    guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue,
+                        let bytes = FileManager.default.contents(atPath: full)
+                    else { continue }
+                    try add("outputs/\(output.name)/\(relative)", bytes)
+                }
+            }
+        }
+        var reason = outcome.reason
+        if state == .failed, reason == nil {
+            reason = outcome.exitCode.map { "exited with status \($0)" } ?? "failed"
+        }
+        if state == .failed, !outcome.stderr.isEmpty {
+            let tail = String(decoding: outcome.stderr.suffix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !tail.isEmpty { reason = (reason ?? "failed") + "; stderr: \(tail)" }
+        }
+        return ExecutionResultMessage(executionID: id, state: state, exitCode: outcome.exitCode, reason: reason, files: files)
+    }
+}
+
+/// Output chunks from an engine's callback (called on the engine's threads), coalesced per stream
+/// until the next flush.
+final class OutputBuffer: Sendable {
+    private let chunks = Mutex<[(InsituExecutor.OutputStream, [UInt8])]>([])
+
+    func append(_ stream: InsituExecutor.OutputStream, _ bytes: [UInt8]) {
+        chunks.withLock { chunks in
+            if let last = chunks.last, last.0 == stream {
+                chunks[chunks.count - 1].1 += bytes
+            } else {
+                chunks.append((stream, bytes))
+            }
+        }
+    }
+
+    func drain() -> [(InsituExecutor.OutputStream, [UInt8])] {
+        chunks.withLock { chunks in
+            defer { chunks.removeAll() }
+            return chunks
+        }
+    }
+}
+
+/// Lets one execution be cancelled by ID without unstructured tasks: the run races the engine
+/// against this signal and cancels the engine when the signal fires.
+final class CancellationSignal: Sendable {
+    private let stream: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (stream, continuation) = AsyncStream<Void>.makeStream()
+    }
+
+    func fire() {
+        continuation.yield()
+        continuation.finish()
+    }
+
+    func race<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                for await _ in self.stream { break }
+                throw CancellationError()
+            }
+            defer { group.cancelAll() }
+            while let value = try await group.next() {
+                if let value { return value }
+            }
+            throw CancellationError()
+        }
+    }
+}

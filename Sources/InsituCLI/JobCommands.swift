@@ -1,0 +1,244 @@
+import ArgumentParser
+import Foundation
+import InsituAPI
+import InsituClient
+import InsituModel
+import InsituSpec
+
+struct JobCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job", abstract: "Submit and inspect jobs.",
+        subcommands: [Run.self, List.self, Describe.self, Logs.self, Stop.self, Results.self, History.self])
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Submit a job spec (YAML or JSON).")
+        @Argument(help: "Path of the job spec file.") var file: String
+        @Flag(help: "Wait until the job finishes; exit non-zero if it did not complete.") var wait = false
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let client = InsituClient(baseURL: options.address)
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CLIFailure("cannot read job spec \(file)")
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            var uploaded: [String: ContentDigest] = [:]
+            if case .localFile(let path) = JobSpecParser.moduleSource(in: text) {
+                let base = URL(fileURLWithPath: file).deletingLastPathComponent()
+                let resolved = path.hasPrefix("/") ? path : base.appendingPathComponent(path).standardized.path
+                guard let module = FileManager.default.contents(atPath: resolved) else {
+                    throw CLIFailure("engine.module: cannot read \(resolved) (paths are relative to the spec file)")
+                }
+                uploaded[path] = try await client.uploadModule(module).digest
+            }
+            let response = try await client.submit(SubmitJobRequest(spec: text, uploadedModules: uploaded))
+            if !wait {
+                try Output.print(response, format: options.output) {
+                    "Job ID: \(response.jobID)\nState:  \(response.state)\n"
+                }
+                return
+            }
+            var summary = try await client.wait(response.jobID.rawValue)
+            while !summary.state.isTerminal { summary = try await client.wait(response.jobID.rawValue) }
+            try Output.print(summary, format: options.output) {
+                "Job ID: \(summary.id)\nState:  \(summary.state)\n" + (summary.stateReason.map { "Reason: \($0)\n" } ?? "")
+            }
+            if summary.state != .completed {
+                throw CLIFailure("job \(summary.id) \(summary.state): \(summary.stateReason ?? "no reason given")")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
+        @Option(help: "At most this many jobs.") var limit = 100
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let jobs = try await InsituClient(baseURL: options.address).jobs(limit: limit)
+            try Output.print(jobs, format: options.output) {
+                Output.table(
+                    ["ID", "NAME", "TYPE", "STATE", "EXECUTIONS", "SUBMITTED"],
+                    jobs.map { job in
+                        [
+                            job.id.rawValue, job.name, job.type.rawValue, job.state.rawValue,
+                            job.executionCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
+                            Output.time(job.createdAt),
+                        ]
+                    })
+            }
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a job, its executions and why it is not placed.")
+        @Argument var id: String
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let detail = try await InsituClient(baseURL: options.address).job(id)
+            try Output.print(detail, format: options.output) {
+                var text = """
+                    ID:      \(detail.job.id)
+                    Name:    \(detail.job.spec.name)
+                    Type:    \(detail.job.spec.type.rawValue)
+                    State:   \(detail.job.state)\(detail.job.stateReason.map { " (\($0))" } ?? "")
+                    Engine:  \(detail.job.spec.engine.kind.rawValue)
+
+                    """
+                if !detail.placementFailures.isEmpty {
+                    text += "\nPlacement failures (why nodes were rejected):\n"
+                    for node in detail.placementFailures.keys.sorted() {
+                        for line in detail.placementFailures[node] ?? [] { text += "  \(line)\n" }
+                    }
+                }
+                text += "\nExecutions\n"
+                text += Output.table(
+                    ["ID", "PARTITION", "NODE", "STATE", "EXIT", "REASON"],
+                    detail.executions.map {
+                        [
+                            $0.id.rawValue, "\($0.partition)", $0.nodeID.rawValue, $0.state.rawValue,
+                            $0.exitCode.map { "\($0)" } ?? "-", $0.stateReason ?? "",
+                        ]
+                    })
+                return text
+            }
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a job's stdout/stderr.")
+        @Argument var id: String
+        @Flag(name: [.short, .long], help: "Keep printing new output until the job finishes.") var follow = false
+        @Flag(help: "Prefix each chunk with its execution and stream.") var verbose = false
+        @Option(name: .long, help: "Orchestrator API address (default: $INSITU_API or http://127.0.0.1:4646).") var api: String?
+
+        func run() async throws {
+            let client = InsituClient(baseURL: api ?? ProcessInfo.processInfo.environment["INSITU_API"] ?? "http://127.0.0.1:4646")
+            var after: Int64 = 0
+            while true {
+                let page = try await client.logs(id, after: after)
+                for entry in page.entries {
+                    if verbose { print("[\(entry.executionID) \(entry.stream)] ", terminator: "") }
+                    if entry.stream == "stderr" {
+                        FileHandle.standardError.write(Data(entry.text.utf8))
+                    } else {
+                        print(entry.text, terminator: "")
+                    }
+                    after = entry.sequence
+                }
+                if !follow || (page.jobState.isTerminal && page.entries.isEmpty) { break }
+                if page.entries.isEmpty { try await Task.sleep(for: .milliseconds(500)) }
+            }
+        }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop a job and cancel its executions.")
+        @Argument var id: String
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let summary = try await InsituClient(baseURL: options.address).stop(id)
+            try Output.print(summary, format: options.output) { "Job \(summary.id) \(summary.state)\n" }
+        }
+    }
+
+    struct Results: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Download a job's results.")
+        @Argument var id: String
+        @Option(help: "Directory to write results into (one folder per partition).") var dest: String
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let client = InsituClient(baseURL: options.address)
+            let results = try await client.results(id)
+            var written: [String] = []
+            for result in results.sorted(by: { $0.partition < $1.partition }) {
+                for file in result.files {
+                    let path = "\(dest)/partition-\(result.partition)/\(file.path)"
+                    guard !file.path.split(separator: "/").contains("..") else {
+                        throw CLIFailure("refusing result path \(file.path): it leaves the destination directory")
+                    }
+                    let bytes = try await client.blob(file.digest)
+                    try FileManager.default.createDirectory(
+                        atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                    try bytes.write(to: URL(fileURLWithPath: path))
+                    written.append(path)
+                }
+            }
+            try Output.print(results, format: options.output) {
+                Output.table(
+                    ["PARTITION", "NODE", "FILES"],
+                    results.map { ["\($0.partition)", $0.nodeID.rawValue, "\($0.files.count)"] })
+                    + "Wrote \(written.count) file(s) under \(dest)\n"
+            }
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show every state change of a job, in order.")
+        @Argument var id: String
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let events = try await InsituClient(baseURL: options.address).history(id)
+            try Output.print(events, format: options.output) {
+                Output.table(
+                    ["SEQ", "TIME", "KIND", "MESSAGE"],
+                    events.map { ["\($0.sequence)", Output.time($0.at), $0.kind.rawValue, $0.message] })
+            }
+        }
+    }
+}
+
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node", abstract: "Inspect compute nodes.", subcommands: [List.self, Describe.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List known nodes.")
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let nodes = try await InsituClient(baseURL: options.address).nodes()
+            try Output.print(nodes, format: options.output) {
+                Output.table(
+                    ["ID", "NAME", "STATUS", "DATASETS", "ENGINES", "ALLOCATED", "LABELS"],
+                    nodes.map { node in
+                        [
+                            node.id.rawValue, node.name, node.liveness.rawValue,
+                            node.datasets.map(\.name).joined(separator: ","),
+                            node.engines.map(\.rawValue).joined(separator: ","),
+                            "\(node.allocated.cpuMillis)m/\(node.resources.cpuMillis)m",
+                            node.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
+                        ]
+                    })
+            }
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one node.")
+        @Argument(help: "Node ID or name.") var id: String
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let node = try await InsituClient(baseURL: options.address).node(id)
+            try Output.print(node, format: options.output) {
+                """
+                ID:        \(node.id)
+                Name:      \(node.name)
+                Status:    \(node.liveness.rawValue)
+                Version:   \(node.version)
+                Resources: \(node.resources) (allocated \(node.allocated), \(node.activeExecutions) active executions)
+                Engines:   \(node.engines.map(\.rawValue).joined(separator: ", "))
+                Labels:    \(node.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+                Datasets:
+                \(node.datasets.map { "  \($0.name)\($0.description.map { ": \($0)" } ?? "")" }.joined(separator: "\n"))
+
+                """
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import InsituModel
+import Yams
+
+/// Renders read-command answers as a table for people or JSON/YAML for scripts.
+enum Output {
+    static func print<T: Encodable>(_ value: T, format: OutputFormat, table: () -> String) throws {
+        switch format {
+        case .table:
+            Swift.print(table(), terminator: "")
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        case .yaml:
+            let encoder = YAMLEncoder()
+            encoder.options.sortKeys = true
+            Swift.print(try encoder.encode(value), terminator: "")
+        }
+    }
+
+    /// A plain left-aligned table in the style of `nomad job status`.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ") + "\n"
+        }
+        return line(header) + rows.map(line).joined()
+    }
+
+    static func time(_ timestamp: Timestamp) -> String {
+        let date = Date(timeIntervalSince1970: Double(timestamp.milliseconds) / 1000)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}
+
+/// A failure the CLI reports to its user: a message and a non-zero exit.
+struct CLIFailure: Error, CustomStringConvertible {
+    var message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}

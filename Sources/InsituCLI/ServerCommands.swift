@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import InsituAgent
+import InsituOrchestrator
+import InsituStoreSQLite
+import Logging
+import ServiceLifecycle
+
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one; the chosen port is printed).") var port = 4646
+    @Option(help: "Directory for the orchestrator's state (SQLite database, modules, results).")
+    var dataDir = "./insitu-data"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+}
+
+func makeLogger(_ label: String, level: String) -> Logger {
+    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = Logger.Level(rawValue: level) ?? .info
+    return logger
+}
+
+/// Opens the orchestrator's state under `dataDirectory` and builds its server.
+func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> some ApplicationProtocol {
+    let directory = URL(fileURLWithPath: options.dataDir).standardized.path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let store = try SQLiteStore(path: directory + "/insitu.sqlite")
+    let blobs = try BlobStore(root: directory + "/blobs")
+    return try await OrchestratorServer.make(
+        configuration: .init(host: options.host, port: options.port), store: store, blobs: blobs, logger: logger
+    ) { port in
+        // Printed on stdout so scripts and tests can find a port chosen with --port 0.
+        FileHandle.standardOutput.write(Data("insitu orchestrator listening on http://\(options.host):\(port)\n".utf8))
+    }
+}
+
+struct OrchestratorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orchestrator", abstract: "Run an orchestrator: the REST API and the endpoint nodes dial into.")
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        let logger = makeLogger("insitu.orchestrator", level: options.logLevel)
+        let app = try await makeOrchestrator(options, logger: logger)
+        try await app.runService()
+    }
+}
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "Run a compute node that dials out to an orchestrator.")
+    @Option(help: "Path of the node's YAML config file.") var config: String
+    @Option(help: "Log level.") var logLevel = "info"
+
+    func run() async throws {
+        let logger = makeLogger("insitu.agent", level: logLevel)
+        let agent = try Agent(config: try AgentConfig.load(path: config), logger: logger, version: InsituVersion.current)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the embedded default: an orchestrator and one compute node in one process.")
+    @OptionGroup var options: ServerOptions
+    @Option(name: .customLong("dataset"), help: "A dataset this node holds, as NAME=DIRECTORY (repeatable).")
+    var datasets: [String] = []
+    @Option(name: .customLong("label"), help: "A node label, as KEY=VALUE (repeatable).") var labels: [String] = []
+
+    func run() async throws {
+        guard options.port != 0 else { throw ValidationError("serve needs a fixed --port so its own node can dial in") }
+        let logger = makeLogger("insitu.serve", level: options.logLevel)
+        let app = try await makeOrchestrator(options, logger: logger)
+        var nodeDatasets: [AgentConfig.Dataset] = []
+        for item in datasets {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--dataset \(item): expected NAME=DIRECTORY") }
+            nodeDatasets.append(.init(name: parts[0], path: URL(fileURLWithPath: parts[1]).standardized.path, description: nil, labels: [:]))
+        }
+        var nodeLabels: [String: String] = [:]
+        for item in labels {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--label \(item): expected KEY=VALUE") }
+            nodeLabels[parts[0]] = parts[1]
+        }
+        let agentConfig = AgentConfig(
+            name: "local", orchestrators: ["http://\(options.host):\(options.port)"],
+            dataDirectory: URL(fileURLWithPath: options.dataDir).standardized.path + "/node", labels: nodeLabels,
+            datasets: nodeDatasets)
+        let agent = try Agent(config: agentConfig, logger: logger, version: InsituVersion.current)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: app), .init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+}

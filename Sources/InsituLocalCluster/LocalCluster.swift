@@ -1,0 +1,185 @@
+public import Foundation
+public import InsituClient
+
+/// A process started and owned by a `LocalCluster`.
+public final class ManagedProcess: @unchecked Sendable {
+    public let name: String
+    public let process: Process
+    public let logPath: String
+
+    init(name: String, process: Process, logPath: String) {
+        self.name = name
+        self.process = process
+        self.logPath = logPath
+    }
+
+    public var isRunning: Bool { process.isRunning }
+
+    /// Sends `signal` and waits for the process to exit.
+    public func stop(signal: Int32 = SIGTERM) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+
+    public func log() -> String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+}
+
+/// An orchestrator and compute nodes as separate `insitu` processes on loopback, each with its
+/// own data directory: what the demo, the benchmark and the end-to-end tests run against.
+public final class LocalCluster: @unchecked Sendable {
+    public let executable: String
+    public let root: String
+    public private(set) var orchestrator: ManagedProcess?
+    public private(set) var agents: [String: ManagedProcess] = [:]
+    public private(set) var apiURL: String = ""
+    private var orchestratorPort = 0
+    private let lock = NSLock()
+
+    public init(executable: String, root: String) throws {
+        self.executable = executable
+        self.root = root
+        try FileManager.default.createDirectory(atPath: root + "/logs", withIntermediateDirectories: true)
+    }
+
+    deinit { stopAll() }
+
+    public var client: InsituClient { InsituClient(baseURL: apiURL) }
+
+    /// Finds the `insitu` executable beside the running binary (tests, benchmark) or on $INSITU_BINARY.
+    public static func locateExecutable(named name: String = "insitu") -> String? {
+        if let explicit = ProcessInfo.processInfo.environment["INSITU_BINARY"] { return explicit }
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent(name).path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    /// Starts the orchestrator (on a free port the first time, on the same port after a restart)
+    /// and waits until its API answers.
+    public func startOrchestrator(extraArguments: [String] = []) async throws {
+        let port = orchestratorPort
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["orchestrator", "--port", "\(port)", "--data-dir", root + "/orchestrator"] + extraArguments
+        let logPath = root + "/logs/orchestrator.log"
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = try appendingHandle(logPath)
+        try process.run()
+        let managed = ManagedProcess(name: "orchestrator", process: process, logPath: logPath)
+        lock.withLock { orchestrator = managed }
+        // The orchestrator prints its address once it listens.
+        let line = try await readLine(from: stdout.fileHandleForReading, timeout: .seconds(60))
+        guard let url = line.split(separator: " ").last.map(String.init), url.hasPrefix("http://"),
+            let chosen = Int(url.split(separator: ":").last ?? "")
+        else {
+            managed.stop(signal: SIGKILL)
+            throw LocalClusterError("orchestrator did not start: \(line)\n\(managed.log())")
+        }
+        orchestratorPort = chosen
+        apiURL = url
+        try await waitUntil(timeout: .seconds(30), "orchestrator API at \(url)") {
+            (try? await InsituClient(baseURL: url).health()) != nil
+        }
+    }
+
+    /// Kills the orchestrator with `signal` (SIGKILL: no chance to clean up).
+    public func killOrchestrator(signal: Int32 = SIGKILL) {
+        orchestrator?.stop(signal: signal)
+    }
+
+    /// Writes a node config and starts `insitu agent` with it.
+    @discardableResult
+    public func startAgent(
+        name: String, labels: [String: String] = [:], datasets: [String: String] = [:], processEngine: Bool = false,
+        cpu: String? = nil, memory: String? = nil
+    ) throws -> ManagedProcess {
+        let directory = root + "/agents/" + name
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var yaml = "name: \(name)\norchestrator: \(apiURL)\ndata_dir: \(directory)/state\n"
+        if !labels.isEmpty {
+            yaml += "labels:\n" + labels.sorted { $0.key < $1.key }.map { "  \($0.key): \"\($0.value)\"\n" }.joined()
+        }
+        if !datasets.isEmpty {
+            yaml += "datasets:\n" + datasets.sorted { $0.key < $1.key }.map { "  - name: \($0.key)\n    path: \($0.value)\n" }.joined()
+        }
+        if cpu != nil || memory != nil {
+            yaml += "resources:\n" + (cpu.map { "  cpu: \($0)\n" } ?? "") + (memory.map { "  memory: \($0)\n" } ?? "")
+        }
+        if processEngine { yaml += "engines:\n  process:\n    enabled: true\n" }
+        let configPath = directory + "/agent.yaml"
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: configPath))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["agent", "--config", configPath]
+        let logPath = root + "/logs/agent-\(name).log"
+        let handle = try appendingHandle(logPath)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        let managed = ManagedProcess(name: name, process: process, logPath: logPath)
+        lock.withLock { agents[name] = managed }
+        return managed
+    }
+
+    /// Waits until `count` nodes are connected.
+    public func waitForNodes(_ count: Int, timeout: Duration = .seconds(30)) async throws {
+        let client = self.client
+        try await waitUntil(timeout: timeout, "\(count) connected nodes") {
+            ((try? await client.nodes()) ?? []).filter { $0.liveness == .connected }.count >= count
+        }
+    }
+
+    public func stopAll() {
+        let (orchestrator, agents) = lock.withLock { (self.orchestrator, self.agents) }
+        for agent in agents.values { agent.stop(signal: SIGKILL) }
+        orchestrator?.stop(signal: SIGKILL)
+    }
+
+    private func appendingHandle(_ path: String) throws -> FileHandle {
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        return handle
+    }
+
+    private func readLine(from handle: FileHandle, timeout: Duration) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        var buffer = Data()
+        while ContinuousClock.now < deadline {
+            // availableData blocks; the orchestrator writes its first line within a second or two.
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                return String(decoding: buffer[..<newline], as: UTF8.self)
+            }
+        }
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}
+
+public struct LocalClusterError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` until it holds, failing with a message that says what was awaited.
+public func waitUntil(
+    timeout: Duration, _ what: String, interval: Duration = .milliseconds(100), _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: interval)
+    }
+    throw LocalClusterError("timed out after \(timeout) waiting for \(what)")
+}

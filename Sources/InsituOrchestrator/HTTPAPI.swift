@@ -1,0 +1,156 @@
+import Foundation
+public import Hummingbird
+import InsituAPI
+import InsituModel
+import InsituSpec
+import InsituStore
+
+/// The REST API (`/v1/...`), Nomad-style resource paths. Handlers validate, call the
+/// orchestrator or read the store, and map failures to `APIError`s.
+struct HTTPAPI: Sendable {
+    let orchestrator: Orchestrator
+    let store: any OrchestratorStore
+    let blobs: BlobStore
+    static let maxModuleBytes = 256 << 20
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/v1/health") { _, _ in try json(["status": "ok"]) }
+        router.post("/v1/modules") { request, _ in try await uploadModule(request) }
+        router.get("/v1/modules/{digest}") { _, context in try blob(context.parameters.require("digest")) }
+        router.get("/v1/blobs/{digest}") { _, context in try blob(context.parameters.require("digest")) }
+        router.post("/v1/jobs") { request, context in try await submit(request, context: context) }
+        router.get("/v1/jobs") { request, _ in
+            let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 100
+            let jobs = try await store.jobs(limit: max(1, min(limit, 10_000)))
+            var summaries: [JobSummary] = []
+            for job in jobs { summaries.append(JobSummary(job: job, executions: try await store.executions(of: job.id))) }
+            return try json(summaries)
+        }
+        router.get("/v1/jobs/{id}") { _, context in try json(await detail(try jobID(context))) }
+        router.get("/v1/jobs/{id}/history") { _, context in
+            let id = try jobID(context)
+            _ = try await existingJob(id)
+            return try json(try await store.events(of: id))
+        }
+        router.get("/v1/jobs/{id}/logs") { request, context in
+            let id = try jobID(context)
+            let job = try await existingJob(id)
+            let after = request.uri.queryParameters.get("after", as: Int64.self) ?? 0
+            let records = try await store.logs(of: id, after: after, limit: 1000)
+            let entries = records.map {
+                LogEntry(sequence: $0.sequence, executionID: $0.executionID, stream: $0.stream, text: $0.text)
+            }
+            return try json(LogsPage(entries: entries, jobState: job.state))
+        }
+        router.post("/v1/jobs/{id}/stop") { _, context in
+            let job = try await orchestrator.stop(try jobID(context))
+            return try json(JobSummary(job: job, executions: try await store.executions(of: job.id)))
+        }
+        router.get("/v1/jobs/{id}/results") { _, context in
+            let id = try jobID(context)
+            _ = try await existingJob(id)
+            return try json(try await store.results(of: id).map(Self.summary))
+        }
+        router.get("/v1/jobs/{id}/wait") { request, context in
+            let id = try jobID(context)
+            _ = try await existingJob(id)
+            let seconds = min(request.uri.queryParameters.get("timeout", as: Double.self) ?? 30, 600)
+            _ = await orchestrator.waitUntilTerminal(id, timeout: .milliseconds(Int64(seconds * 1000)))
+            let job = try await existingJob(id)
+            return try json(JobSummary(job: job, executions: try await store.executions(of: id)))
+        }
+        router.get("/v1/nodes") { _, _ in try json(await orchestrator.nodeSummaries()) }
+        router.get("/v1/nodes/{id}") { _, context in
+            let id = NodeID(try context.parameters.require("id"))
+            guard let node = await orchestrator.nodeSummaries().first(where: { $0.id == id || $0.name == id.rawValue }) else {
+                throw APIError.notFound("node \(id)")
+            }
+            return try json(node)
+        }
+    }
+
+    private func jobID(_ context: BasicRequestContext) throws -> JobID {
+        JobID(try context.parameters.require("id"))
+    }
+
+    private func existingJob(_ id: JobID) async throws -> Job {
+        guard let job = try await store.job(id) else { throw APIError.notFound("job \(id)") }
+        return job
+    }
+
+    private func detail(_ id: JobID) async throws -> JobDetail {
+        let job = try await existingJob(id)
+        return JobDetail(
+            job: job, executions: try await store.executions(of: id).sorted { $0.id < $1.id },
+            placementFailures: await orchestrator.placementFailures(of: id),
+            results: try await store.results(of: id).map(Self.summary))
+    }
+
+    private static func summary(_ record: ResultRecord) -> ResultSummary {
+        ResultSummary(
+            partition: record.partition, executionID: record.executionID, nodeID: record.nodeID,
+            files: record.files.map { ResultFileSummary(path: $0.path, digest: $0.digest, size: $0.size) })
+    }
+
+    private func uploadModule(_ request: Request) async throws -> Response {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: Self.maxModuleBytes)
+        } catch {
+            throw APIError(.contentTooLarge, code: "module_too_large", message: "modules are limited to \(Self.maxModuleBytes >> 20) MiB")
+        }
+        let bytes = Data(buffer.readableBytesView)
+        guard bytes.starts(with: [0x00, 0x61, 0x73, 0x6d]) else {
+            throw APIError.badRequest("the uploaded file is not a WebAssembly module (it does not start with \\0asm)")
+        }
+        let digest = try blobs.put(bytes)
+        return try json(UploadModuleResponse(digest: digest, size: Int64(bytes.count)), status: .created)
+    }
+
+    private func blob(_ hex: String) throws -> Response {
+        guard let digest = ContentDigest(rawValue: hex) else {
+            throw APIError.badRequest("\(hex) is not a sha256 digest (64 lowercase hex digits)")
+        }
+        guard let data = blobs.get(digest) else { throw APIError.notFound("blob sha256:\(hex)") }
+        return Response(
+            status: .ok, headers: [.contentType: "application/octet-stream"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    private func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let submission: SubmitJobRequest
+        do {
+            submission = try await request.decode(as: SubmitJobRequest.self, context: context)
+        } catch {
+            throw APIError.badRequest("the body must be JSON {\"spec\": \"<YAML or JSON job spec>\", \"uploadedModules\": {}}: \(error)")
+        }
+        let blobs = self.blobs
+        let parsed = JobSpecParser.parse(submission.spec) { source in
+            switch source {
+            case .localFile(let path):
+                guard let digest = submission.uploadedModules[path], blobs.contains(digest) else { return nil }
+                return ModuleReference(digest: digest)
+            case .digest(let digest):
+                return blobs.contains(digest) ? ModuleReference(digest: digest) : nil
+            case .url(let url, let digest):
+                return digest.map { ModuleReference(digest: $0, url: url) }
+            }
+        }
+        switch parsed {
+        case .failure(let error):
+            let problems = error.problems.map { APIProblem(path: $0.path, message: $0.message, hint: $0.hint) }
+            throw APIError(
+                .unprocessableContent, code: "invalid_spec",
+                message: "the job spec has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was stored",
+                problems: problems)
+        case .success(let spec):
+            let job = try await orchestrator.submit(spec)
+            return try json(SubmitJobResponse(jobID: job.id, state: job.state), status: .created)
+        }
+    }
+}
+
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    let data = try JSONEncoder.api.encode(value)
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}

@@ -1,0 +1,106 @@
+import Foundation
+import HummingbirdWebSocket
+import InsituAPI
+import InsituModel
+import Logging
+import Synchronization
+
+/// The WebSocket shell of the node protocol: decodes frames, hands messages to the orchestrator
+/// one at a time in arrival order, and acknowledges each once its effects are durable.
+final class NodeEndpoint: Sendable {
+    let orchestrator: Orchestrator
+    let logger: Logger
+    let connectionIDs = Atomic<UInt64>(0)
+
+    init(orchestrator: Orchestrator, logger: Logger) {
+        self.orchestrator = orchestrator
+        self.logger = logger
+    }
+
+    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        let decoder = JSONDecoder()
+        var messages = inbound.messages(maxSize: NodeProtocol.maxMessageBytes).makeAsyncIterator()
+        guard let first = try await messages.next(), let hello = Self.decodeFrame(first, decoder)?.body,
+            case .hello(let helloBody) = hello
+        else {
+            try await outbound.close(.protocolError, reason: "the first message must be a hello")
+            return
+        }
+        let orchestrator = self.orchestrator
+        let nodeID = helloBody.node.id
+        let connectionID = connectionIDs.add(1, ordering: .relaxed).newValue
+        let (outgoing, continuation) = AsyncStream<OrchestratorMessage?>.makeStream()
+        let acked = AckCounter()
+        let connection = NodeConnection(id: connectionID) { continuation.yield($0) }
+        let welcome = try await orchestrator.nodeConnected(helloBody, connection: connection)
+        let logger: Logger = {
+            var logger = self.logger
+            logger[metadataKey: "node"] = "\(nodeID)"
+            return logger
+        }()
+
+        await withTaskGroup(of: Void.self) { group in
+            // Writer: numbers every outgoing frame and piggybacks the latest acknowledgement.
+            group.addTask {
+                let encoder = JSONEncoder()
+                var seq: UInt64 = 0
+                do {
+                    seq += 1
+                    try await outbound.writeTextMessage(
+                        Self.encodeFrame(Frame(seq: seq, ack: acked.value, body: OrchestratorMessage.welcome(welcome)), encoder))
+                    for await message in outgoing {
+                        if message != nil { seq += 1 }
+                        let frame = Frame(seq: message == nil ? 0 : seq, ack: acked.value, body: message)
+                        try await outbound.writeTextMessage(Self.encodeFrame(frame, encoder))
+                    }
+                } catch {
+                    logger.debug("node writer stopped", metadata: ["error": "\(error)"])
+                }
+            }
+            // Reader (in this task): applies messages in order; acknowledges each once durable.
+            do {
+                while let message = try await messages.next() {
+                    guard let frame = Self.decodeFrame(message, decoder) else {
+                        logger.warning("undecodable frame from node")
+                        continue
+                    }
+                    guard let body = frame.body else { continue }
+                    // Unnumbered frames (heartbeats) are not replayed, so they need no
+                    // duplicate filter and no acknowledgement.
+                    guard frame.seq != 0 else {
+                        try await orchestrator.handle(body, from: nodeID)
+                        continue
+                    }
+                    if await orchestrator.acceptSequence(frame.seq, from: nodeID) {
+                        try await orchestrator.handle(body, from: nodeID)
+                    }
+                    acked.advance(to: frame.seq)
+                    continuation.yield(nil)
+                }
+            } catch {
+                logger.info("node reader stopped", metadata: ["error": "\(error)"])
+            }
+            continuation.finish()
+            await group.waitForAll()
+        }
+        await orchestrator.nodeDisconnected(nodeID, connectionID: connectionID)
+    }
+
+    static func decodeFrame(_ message: WebSocketMessage, _ decoder: JSONDecoder) -> Frame<AgentMessage>? {
+        switch message {
+        case .text(let text): return try? decoder.decode(Frame<AgentMessage>.self, from: Data(text.utf8))
+        case .binary(let buffer): return try? decoder.decode(Frame<AgentMessage>.self, from: Data(buffer.readableBytesView))
+        }
+    }
+
+    static func encodeFrame(_ frame: Frame<OrchestratorMessage>, _ encoder: JSONEncoder) throws -> String {
+        String(decoding: try encoder.encode(frame), as: UTF8.self)
+    }
+}
+
+/// The highest agent message number processed on one connection, shared by its reader and writer.
+final class AckCounter: Sendable {
+    private let highest = Atomic<UInt64>(0)
+    var value: UInt64 { highest.load(ordering: .acquiring) }
+    func advance(to seq: UInt64) { highest.max(seq, ordering: .acquiringAndReleasing) }
+}

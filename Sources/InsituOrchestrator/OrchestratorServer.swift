@@ -1,0 +1,69 @@
+import Foundation
+public import Hummingbird
+import HummingbirdWebSocket
+import InsituAPI
+public import InsituModel
+public import InsituStore
+public import Logging
+
+/// Builds the orchestrator's HTTP + WebSocket application around an `Orchestrator`.
+public enum OrchestratorServer {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public init(host: String = "127.0.0.1", port: Int = 4646) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// Opens the state, recovers unfinished work and returns the application to run.
+    public static func make(
+        configuration: Configuration, store: any OrchestratorStore, blobs: BlobStore,
+        settings: Orchestrator.Settings = .init(), logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> some ApplicationProtocol {
+        let orchestrator = Orchestrator(
+            store: store, blobs: blobs, settings: settings, clock: { SystemClock.now() },
+            newJobID: { RandomIDs.jobID() }, logger: logger)
+        try await orchestrator.recover()
+        let router = Router(context: BasicRequestContext.self)
+        HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
+        let endpoint = NodeEndpoint(orchestrator: orchestrator, logger: logger)
+        return Application(
+            router: router,
+            server: .http1WebSocketUpgrade(configuration: .init(maxFrameSize: 1 << 20)) { request, _, _ in
+                guard request.path == NodeProtocol.path else { return .dontUpgrade }
+                return .upgrade([:]) { inbound, outbound, _ in
+                    try await endpoint.handle(inbound: inbound, outbound: outbound)
+                }
+            },
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "insitu"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: logger
+        )
+    }
+}
+
+/// The shell's source of time: the only place the orchestrator reads a clock.
+public enum SystemClock {
+    public static func now() -> Timestamp {
+        Timestamp(milliseconds: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+    }
+}
+
+/// The shell's source of fresh identifiers.
+public enum RandomIDs {
+    public static func jobID() -> JobID {
+        JobID("j-" + hex(UInt64.random(in: 0...UInt64.max), digits: 12))
+    }
+
+    public static func nodeID() -> NodeID {
+        NodeID("n-" + hex(UInt64.random(in: 0...UInt64.max), digits: 12))
+    }
+
+    static func hex(_ value: UInt64, digits: Int) -> String {
+        let text = String(value, radix: 16)
+        return String((String(repeating: "0", count: 16) + text).suffix(digits))
+    }
+}

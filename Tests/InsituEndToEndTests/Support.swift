@@ -1,0 +1,151 @@
+import Foundation
+import InsituAPI
+import InsituClient
+import InsituLocalCluster
+import InsituModel
+import Testing
+import WAT
+
+/// End-to-end fixtures: a fresh cluster of real `insitu` processes per test, driven through the
+/// real CLI binary and the REST API over loopback.
+struct E2E {
+    let cluster: LocalCluster
+    let root: String
+
+    static func make(_ name: String = #function) throws -> E2E {
+        guard let executable = LocalCluster.locateExecutable() else {
+            Issue.record("the insitu executable was not found next to the test binary: run `swift build` first")
+            throw LocalClusterError("insitu executable not found")
+        }
+        let safe = name.filter { $0.isLetter || $0.isNumber }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("insitu-e2e-\(safe)-\(UUID().uuidString.prefix(8))").path
+        return E2E(cluster: try LocalCluster(executable: executable, root: root), root: root)
+    }
+
+    /// Runs the `insitu` CLI against this cluster and returns its exit status and output.
+    @discardableResult
+    func cli(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: cluster.executable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["INSITU_API"] = cluster.apiURL
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Writes a spec file (and, if given, a module built from WAT text beside it) and returns its path.
+    func specFile(_ name: String, _ yaml: String, wat: String? = nil) throws -> String {
+        let directory = root + "/specs"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if let wat {
+            let bytes = try wat2wasm(wat)
+            try Data(bytes).write(to: URL(fileURLWithPath: "\(directory)/\(name).wasm"))
+        }
+        let path = "\(directory)/\(name).yaml"
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// `insitu job run FILE --output json`, returning the job ID.
+    func submit(_ specPath: String) throws -> String {
+        let run = try cli(["job", "run", specPath, "--output", "json"])
+        #expect(run.status == 0, "job run failed: \(run.stderr)")
+        let response = try JSONDecoder().decode(SubmitJobResponse.self, from: Data(run.stdout.utf8))
+        return response.jobID.rawValue
+    }
+
+    func describe(_ id: String) throws -> JobDetail {
+        let run = try cli(["job", "describe", id, "--output", "json"])
+        #expect(run.status == 0, "job describe failed: \(run.stderr)")
+        return try JSONDecoder().decode(JobDetail.self, from: Data(run.stdout.utf8))
+    }
+
+    func waitForState(_ id: String, timeout: Duration = .seconds(60), _ accept: (JobState) -> Bool) async throws -> JobDetail {
+        let client = cluster.client
+        var last: JobDetail?
+        do {
+            try await waitUntil(timeout: timeout, "job \(id) to reach the expected state", interval: .milliseconds(200)) {
+                last = try await client.job(id)
+                return accept(last!.job.state)
+            }
+        } catch {
+            Issue.record("job \(id) is \(last?.job.state.rawValue ?? "unknown"): \(last?.job.stateReason ?? ""); logs under \(root)/logs")
+            throw error
+        }
+        return last!
+    }
+
+    func nodeID(named name: String) async throws -> NodeID {
+        guard let node = try await cluster.client.nodes().first(where: { $0.name == name }) else {
+            throw LocalClusterError("no node named \(name)")
+        }
+        return node.id
+    }
+
+    func tearDown() {
+        cluster.stopAll()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    static var demoModule: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/count-conditions/count_conditions.wasm").path
+    }
+}
+
+/// Tiny WASI modules for the sandbox tests, as WAT text.
+enum Modules {
+    /// Prints a greeting and exits 0.
+    static let hello = """
+        (module
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 16) "hello from insitu\\n")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const 18))
+            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+        """
+
+    /// Spins forever: only a timeout stops it.
+    static let spin = """
+        (module
+          (memory (export "memory") 1)
+          (func (export "_start") (loop $forever (br $forever))))
+        """
+
+    /// Grows its memory by 256 MiB and traps if the host refused.
+    static let memoryHog = """
+        (module
+          (memory (export "memory") 1)
+          (func (export "_start")
+            (if (i32.eq (memory.grow (i32.const 4096)) (i32.const -1)) (then unreachable))))
+        """
+
+    /// Tries to open `../../../../etc/passwd` relative to its first preopened directory (fd 3) and
+    /// exits with the WASI errno it got (0 would mean it escaped).
+    static let escape = """
+        (module
+          (import "wasi_snapshot_preview1" "path_open"
+            (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 64) "../../../../etc/passwd")
+          (func (export "_start")
+            (local $errno i32)
+            (local.set $errno
+              (call $path_open (i32.const 3) (i32.const 0) (i32.const 64) (i32.const 22) (i32.const 0)
+                (i64.const 2) (i64.const 2) (i32.const 0) (i32.const 0)))
+            (if (i32.eqz (local.get $errno)) (then (call $proc_exit (i32.const 0))))
+            (call $proc_exit (local.get $errno))))
+        """
+}
