@@ -36,7 +36,7 @@ actor ExecutionRunner {
         try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: workRoot, withIntermediateDirectories: true)
         self.executors = [
-            .wasm: WasmEngineFactory.make(isolation: config.wasmIsolation),
+            .wasm: try WasmEngineFactory.make(isolation: config.wasmIsolation),
             .process: ProcessExecutor(enabled: config.processEngineEnabled),
         ]
     }

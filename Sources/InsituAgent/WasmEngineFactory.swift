@@ -1,13 +1,24 @@
+import Foundation
 import InsituExecutor
-import InsituModel
+import InsituWasm
 
-// Temporary until InsituWasm lands: lets the rest of the agent compile.
+/// Builds the node's WebAssembly engine from its config (`engines.wasm.isolation`).
 enum WasmEngineFactory {
-    static func make(isolation: String) -> any Executor { Unwired() }
-    struct Unwired: Executor {
-        var engine: EngineKind { .wasm }
-        func run(_ request: ExecutionRequest, onOutput: @escaping @Sendable (OutputStream, [UInt8]) -> Void) async throws -> ExecutionOutcome {
-            throw ExecutorError("wasm engine not wired yet")
+    /// `in-process` (and `auto`): guests run on dedicated threads of the agent, stopped by the
+    /// fuel interrupt. `process`: each run in a killable `insitu-wasm-runner` child process,
+    /// found beside the `insitu` executable.
+    static func make(isolation: String) throws -> any Executor {
+        switch isolation {
+        case "process":
+            let directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            let runner = directory.appendingPathComponent("insitu-wasm-runner").path
+            guard FileManager.default.isExecutableFile(atPath: runner) else {
+                throw ExecutorError(
+                    "engines.wasm.isolation is \"process\" but \(runner) does not exist: build the insitu-wasm-runner product or use in-process isolation")
+            }
+            return WasmExecutor(isolation: .childProcess(runnerPath: runner))
+        default:
+            return WasmExecutor(isolation: .inProcess)
         }
     }
 }

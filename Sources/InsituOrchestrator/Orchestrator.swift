@@ -57,6 +57,8 @@ public actor Orchestrator {
     var placementFailures: [JobID: [String: [String]]] = [:]
     var waiters: [JobID: [UInt64: CheckedContinuation<Void, Never>]] = [:]
     var nextWaiterID: UInt64 = 0
+    /// Waiters released before they suspended (see `suspend`).
+    var releasedWaiters: Set<UInt64> = []
 
     public init(
         store: any OrchestratorStore, blobs: BlobStore, settings: Settings = Settings(),
@@ -93,18 +95,19 @@ public actor Orchestrator {
 
     // MARK: Jobs
 
-    /// Accepts a validated spec: it is durable before this returns, then placed if possible.
+    /// Accepts a validated spec. The job, and its first placement if any node fits, are durable
+    /// in one commit before this returns.
     public func submit(_ spec: JobSpec) async throws -> Job {
         let now = clock()
         let job = Job(id: newJobID(), spec: spec, createdAt: now)
-        let event = JobEvent(
+        let submitted = JobEvent(
             jobID: job.id, at: now, kind: .submitted, executionID: nil,
             message: "job \(spec.name) submitted (\(spec.type.rawValue)\(spec.type == .batch ? ", count \(spec.count)" : ""))")
-        try await store.commit(StoreBatch(jobs: [job], events: [event]))
-        jobs[job.id] = job
-        unplaced.append(job.id)
-        try await evaluate(job.id)
-        return jobs[job.id] ?? job
+        var evaluation = try evaluate(job, now: now)
+        evaluation.batch.events.insert(submitted, at: 0)
+        if evaluation.batch.jobs.isEmpty { evaluation.batch.jobs = [evaluation.job] }
+        try await apply(evaluation, isNew: true)
+        return jobs[job.id] ?? evaluation.job
     }
 
     public func stop(_ id: JobID) async throws -> Job {
@@ -156,19 +159,31 @@ public actor Orchestrator {
             let first = await group.next() ?? false
             group.cancelAll()
             await self.resumeWaiter(id, waiterID: waiterID)
-            return first && self.jobs[id] == nil
+            let terminal = await self.jobs[id] == nil
+            await self.forgetWaiter(waiterID)
+            return first && terminal
         }
     }
 
     private func suspend(_ id: JobID, waiterID: UInt64) async {
-        guard jobs[id] != nil else { return }
+        // The timer may have fired before this child got to run.
+        guard jobs[id] != nil, releasedWaiters.remove(waiterID) == nil else { return }
         await withCheckedContinuation { continuation in
             waiters[id, default: [:]][waiterID] = continuation
         }
     }
 
     private func resumeWaiter(_ id: JobID, waiterID: UInt64) {
-        if let continuation = waiters[id]?.removeValue(forKey: waiterID) { continuation.resume() }
+        if let continuation = waiters[id]?.removeValue(forKey: waiterID) {
+            continuation.resume()
+        } else if jobs[id] != nil {
+            releasedWaiters.insert(waiterID)
+        }
+    }
+
+    private func forgetWaiter(_ waiterID: UInt64) {
+        // Left over only when the suspending child never ran; it cannot run any more now.
+        releasedWaiters.remove(waiterID)
     }
 
     /// Drops a terminal job from memory and wakes everyone waiting for it.
@@ -198,68 +213,99 @@ public actor Orchestrator {
         return statuses.values.sorted { $0.info.id < $1.info.id }
     }
 
-    /// Runs the scheduler for one job and applies its plan: new executions are persisted as
-    /// dispatched (or pending, if their node is not connected) and then sent.
-    private func evaluate(_ id: JobID) async throws {
-        guard var job = jobs[id], !job.state.isTerminal else { return }
-        let now = clock()
-        let existing = Array(executions[id]?.values ?? [:].values)
-        let plan = scheduler.plan(job: job, existing: existing, nodes: snapshot(), now: now)
-
+    /// The outcome of running the scheduler for one job: what to persist, then what to send.
+    struct Evaluation {
+        var job: Job
         var batch = StoreBatch()
         var sends: [(NodeID, ExecutionAssignment)] = []
+        var complete: Bool
+        var failures: [String: [String]]
+    }
+
+    /// Plans placements for `job` against the current cluster. New executions are dispatched
+    /// right away if their node is connected, and stay pending (sent on reconnect) otherwise.
+    private func evaluate(_ original: Job, now: Timestamp) throws -> Evaluation {
+        var job = original
+        let id = job.id
+        let existing = Array(executions[id]?.values ?? [:].values)
+        let plan = scheduler.plan(job: job, existing: existing, nodes: snapshot(), now: now)
+        let failures = plan.isComplete ? [:] : Dictionary(grouping: plan.explain(), by: { line in String(line.prefix { $0 != ":" }) })
+        var evaluation = Evaluation(job: job, complete: plan.isComplete, failures: failures)
+
         for placement in plan.placements {
             var execution = Execution(
-                jobID: id, partition: placement.partition, attempt: placement.attempt, nodeID: placement.nodeID,
-                createdAt: now)
-            batch.events.append(
+                jobID: id, partition: placement.partition, attempt: placement.attempt, nodeID: placement.nodeID, createdAt: now)
+            evaluation.batch.events.append(
                 JobEvent(
                     jobID: id, at: now, kind: .placement, executionID: execution.id,
                     message: "partition \(placement.partition) placed on node \(placement.nodeID)"))
             if nodes[placement.nodeID]?.connection != nil {
-                batch.events.append(try execution.transition(to: .dispatched, at: now))
-                sends.append(
+                evaluation.batch.events.append(try execution.transition(to: .dispatched, at: now))
+                evaluation.sends.append(
                     (placement.nodeID, ExecutionAssignment(executionID: execution.id, jobID: id, partition: placement.partition, spec: job.spec)))
             }
-            batch.executions.append(execution)
+            evaluation.batch.executions.append(execution)
         }
-
         let placedSomewhere = !existing.isEmpty || !plan.placements.isEmpty
-        let failures = plan.isComplete ? [:] : Dictionary(grouping: plan.explain(), by: { line in
-            String(line.prefix { $0 != ":" })
-        })
-        if plan.isComplete {
-            unplaced.removeAll { $0 == id }
-        }
         if placedSomewhere && job.state != .running {
-            batch.events.append(try job.transition(to: .running, at: now))
+            evaluation.batch.events.append(try job.transition(to: .running, at: now))
         } else if !placedSomewhere && job.state == .pending {
-            batch.events.append(try job.transition(to: .queued, reason: "no node can run it yet", at: now))
+            evaluation.batch.events.append(try job.transition(to: .queued, reason: "no node can run it yet", at: now))
         }
         if !plan.isComplete && placementFailures[id] != failures {
             let missing = job.spec.type == .batch ? "\(plan.unplacedPartitions.count) partition(s)" : "the job"
-            batch.events.append(
+            evaluation.batch.events.append(
                 JobEvent(
                     jobID: id, at: now, kind: .queued, executionID: nil,
                     message: "could not place \(missing): " + plan.explain().joined(separator: "; ")))
         }
-        if batch.isEmpty {
-            placementFailures[id] = plan.isComplete ? nil : failures
-            return
+        if job != original { evaluation.batch.jobs.append(job) }
+        evaluation.job = job
+        return evaluation
+    }
+
+    /// Applies an evaluation: memory first (so a concurrent evaluation sees the new allocations),
+    /// then one commit, then the sends. A failed commit rolls memory back.
+    private func apply(_ evaluation: Evaluation, isNew: Bool) async throws {
+        let id = evaluation.job.id
+        let previousJob = jobs[id]
+        let previousFailures = placementFailures[id]
+        let wasUnplaced = unplaced.contains(id)
+        jobs[id] = evaluation.job
+        placementFailures[id] = evaluation.complete ? nil : evaluation.failures
+        if evaluation.complete {
+            unplaced.removeAll { $0 == id }
+        } else if !wasUnplaced {
+            unplaced.append(id)
         }
-        batch.jobs.append(job)
-        try await store.commit(batch)
-        // Re-read after the await: the job may have been stopped meanwhile.
-        guard jobs[id] != nil else { return }
-        jobs[id] = job
-        placementFailures[id] = plan.isComplete ? nil : failures
-        for execution in batch.executions {
+        for execution in evaluation.batch.executions {
             executions[id, default: [:]][execution.id] = execution
             executionOwners[execution.id] = id
         }
-        for (node, assignment) in sends {
+        guard !evaluation.batch.isEmpty else { return }
+        do {
+            try await store.commit(evaluation.batch)
+        } catch {
+            jobs[id] = previousJob
+            placementFailures[id] = previousFailures
+            if !wasUnplaced { unplaced.removeAll { $0 == id } } else if !unplaced.contains(id) { unplaced.append(id) }
+            for execution in evaluation.batch.executions {
+                executions[id]?[execution.id] = nil
+                executionOwners[execution.id] = nil
+            }
+            if isNew { executions[id] = nil }
+            throw error
+        }
+        // Re-check after the await: the job may have been stopped meanwhile.
+        guard jobs[id] != nil else { return }
+        for (node, assignment) in evaluation.sends {
             nodes[node]?.connection?.enqueue(.runExecution(assignment))
         }
+    }
+
+    private func evaluate(_ id: JobID) async throws {
+        guard let job = jobs[id], !job.state.isTerminal else { return }
+        try await apply(try evaluate(job, now: clock()), isNew: false)
     }
 
     /// Retries placement of every job still waiting for a node, oldest first.
