@@ -1,0 +1,272 @@
+import Foundation
+import InsituExecutor
+import InsituModel
+import InsituWasm
+import Testing
+
+enum Mode: String, CaseIterable, CustomTestStringConvertible {
+    case inProcess
+    case childProcess
+    var testDescription: String { rawValue }
+
+    func executor() throws -> WasmExecutor {
+        switch self {
+        case .inProcess: WasmExecutor(isolation: .inProcess)
+        case .childProcess: WasmExecutor(isolation: .childProcess(runnerPath: try runnerPath()))
+        }
+    }
+}
+
+private let EBADF: Int32 = 8
+private let EROFS: Int32 = 69
+
+@Suite("WasmExecutor")
+struct WasmExecutorTests {
+    @Test(arguments: Mode.allCases)
+    func helloWorldIsCapturedAndStreamed(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let streamed = StreamedOutput()
+        let outcome = try await mode.executor().run(
+            wasmRequest(module: try wasmFile(WAT.hello, in: dir), workDirectory: dir.path), onOutput: streamed.onOutput)
+        #expect(outcome.status == .succeeded)
+        #expect(outcome.exitCode == 0)
+        #expect(String(decoding: outcome.stdout, as: UTF8.self) == "hello, world\n")
+        #expect(streamed.text(.stdout) == "hello, world\n")
+    }
+
+    @Test(arguments: Mode.allCases)
+    func readsAFileFromAReadOnlyMount(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let data = try dir.subdirectory("data")
+        try "patient rows\n".write(toFile: data + "/rows.txt", atomically: true, encoding: .utf8)
+        let outcome = try await mode.executor().run(
+            wasmRequest(
+                module: try wasmFile(WAT.cat("rows.txt", directory: 3), in: dir), workDirectory: dir.path,
+                mounts: [Mount(hostPath: data, guestPath: "/data", readOnly: true)]),
+            onOutput: { _, _ in })
+        #expect(outcome.status == .succeeded, "\(outcome)")
+        #expect(String(decoding: outcome.stdout, as: UTF8.self) == "patient rows\n")
+    }
+
+    @Test(arguments: Mode.allCases)
+    func writesIntoAWritableOutputsMount(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let data = try dir.subdirectory("data")
+        let outputs = try dir.subdirectory("outputs")
+        let outcome = try await mode.executor().run(
+            wasmRequest(
+                module: try wasmFile(WAT.write("42", to: "result.txt", directory: 4), in: dir), workDirectory: dir.path,
+                mounts: [
+                    Mount(hostPath: data, guestPath: "/data", readOnly: true),
+                    Mount(hostPath: outputs, guestPath: "/outputs", readOnly: false),
+                ]),
+            onOutput: { _, _ in })
+        #expect(outcome.status == .succeeded, "\(outcome)")
+        #expect(try String(contentsOfFile: outputs + "/result.txt", encoding: .utf8) == "42")
+    }
+
+    @Test(arguments: Mode.allCases)
+    func writingIntoAReadOnlyMountFails(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let data = try dir.subdirectory("data")
+        try "original".write(toFile: data + "/existing.txt", atomically: true, encoding: .utf8)
+        let mounts = [Mount(hostPath: data, guestPath: "/data", readOnly: true)]
+        let executor = try mode.executor()
+
+        let create = try await executor.run(
+            wasmRequest(module: try wasmFile(WAT.write("x", to: "new.txt", directory: 3), in: dir, name: "create.wasm"),
+                workDirectory: dir.path, mounts: mounts),
+            onOutput: { _, _ in })
+        #expect(create.status == .failed)
+        #expect(create.exitCode == EROFS)
+        #expect(!FileManager.default.fileExists(atPath: data + "/new.txt"))
+
+        let overwrite = try await executor.run(
+            wasmRequest(
+                module: try wasmFile(WAT.write("x", to: "existing.txt", directory: 3, create: false), in: dir, name: "ow.wasm"),
+                workDirectory: dir.path, mounts: mounts),
+            onOutput: { _, _ in })
+        #expect(overwrite.status == .failed)
+        #expect(overwrite.exitCode == EROFS)
+        #expect(try String(contentsOfFile: data + "/existing.txt", encoding: .utf8) == "original")
+    }
+
+    @Test(arguments: Mode.allCases)
+    func pathsOutsideTheMountsAreRefused(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let data = try dir.subdirectory("data")
+        let executor = try mode.executor()
+        let mounts = [Mount(hostPath: data, guestPath: "/data", readOnly: true)]
+        let attempts: [(name: String, wat: String, mounts: [Mount])] = [
+            ("dotdot", WAT.cat("../../../../../../etc/passwd", directory: 3), mounts),
+            ("absolute", WAT.cat("/etc/passwd", directory: 3), mounts),
+            ("no-preopen", WAT.cat("etc/passwd", directory: 3), []),
+        ]
+        for attempt in attempts {
+            let outcome = try await executor.run(
+                wasmRequest(module: try wasmFile(attempt.wat, in: dir, name: attempt.name + ".wasm"), workDirectory: dir.path,
+                    mounts: attempt.mounts),
+                onOutput: { _, _ in })
+            #expect(outcome.status == .failed, "\(attempt.name): \(outcome)")
+            #expect((outcome.exitCode ?? 0) != 0, "\(attempt.name) should fail with an errno")
+            #expect(outcome.stdout.isEmpty, "\(attempt.name) read \(String(decoding: outcome.stdout, as: UTF8.self))")
+        }
+    }
+
+    @Test(arguments: Mode.allCases)
+    func memoryGrowthBeyondTheLimitIsOutOfMemory(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let outcome = try await mode.executor().run(
+            wasmRequest(module: try wasmFile(WAT.growForever, in: dir), workDirectory: dir.path, memoryLimitBytes: 4 << 20),
+            onOutput: { _, _ in })
+        #expect(outcome.status == .outOfMemory, "\(outcome)")
+        #expect(outcome.reason?.contains("4 MiB") == true)
+        #expect(outcome.reason?.contains("raise engine.memory in the job spec") == true)
+    }
+
+    @Test func anInfiniteLoopTimesOutInAChildProcess() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let (outcome, took) = try await elapsed {
+            try await Mode.childProcess.executor().run(
+                wasmRequest(module: try wasmFile(WAT.infiniteLoop, in: dir), workDirectory: dir.path, timeout: .milliseconds(300)),
+                onOutput: { _, _ in })
+        }
+        #expect(outcome.status == .timedOut)
+        #expect(outcome.reason == "exceeded its timeout of 0.3s")
+        #expect(took < .seconds(3))
+    }
+
+    @Test func automaticIsolationUsesAChildProcessForTimeouts() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let executor = WasmExecutor(isolation: .automatic(runnerPath: try runnerPath()))
+        let (outcome, took) = try await elapsed {
+            try await executor.run(
+                wasmRequest(module: try wasmFile(WAT.infiniteLoop, in: dir), workDirectory: dir.path, timeout: .milliseconds(300)),
+                onOutput: { _, _ in })
+        }
+        #expect(outcome.status == .timedOut)
+        #expect(outcome.reason == "exceeded its timeout of 0.3s")
+        #expect(took < .seconds(3))
+        let hello = try await executor.run(
+            wasmRequest(module: try wasmFile(WAT.hello, in: dir, name: "hello.wasm"), workDirectory: dir.path), onOutput: { _, _ in })
+        #expect(hello.status == .succeeded)
+        #expect(executor.moduleCacheStatistics.parses == 1, "the run without a timeout ran in process")
+    }
+
+    /// In process, a deadline returns at once but cannot stop the guest (WasmKit has no
+    /// interrupt); the fuel budget here bounds how long the abandoned thread keeps spinning.
+    @Test func anInProcessTimeoutReturnsPromptlyAndSaysTheModuleKeepsRunning() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let (outcome, took) = try await elapsed {
+            try await Mode.inProcess.executor().run(
+                wasmRequest(
+                    module: try wasmFile(WAT.infiniteLoop, in: dir), workDirectory: dir.path, fuel: 100_000_000,
+                    timeout: .milliseconds(300)),
+                onOutput: { _, _ in })
+        }
+        #expect(outcome.status == .timedOut)
+        #expect(took < .seconds(3))
+        print("in-process timeout: \(outcome.reason ?? "") after \(took)")
+    }
+
+    @Test(arguments: Mode.allCases)
+    func cancellingTheTaskOfAnInfiniteLoopIsPrompt(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let executor = try mode.executor()
+        let request = wasmRequest(module: try wasmFile(WAT.infiniteLoop, in: dir), workDirectory: dir.path, fuel: 100_000_000)
+        let task = Task { try await executor.run(request, onOutput: { _, _ in }) }
+        try await Task.sleep(for: .milliseconds(200))
+        let (outcome, took) = try await elapsed {
+            task.cancel()
+            return try await task.value
+        }
+        #expect(outcome.status == .cancelled || outcome.status == .timedOut, "\(outcome)")
+        #expect(took < .seconds(2))
+        if mode == .childProcess { #expect(outcome.status == .cancelled) }
+    }
+
+    @Test(arguments: Mode.allCases)
+    func runningOutOfFuelTimesOut(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let outcome = try await mode.executor().run(
+            wasmRequest(module: try wasmFile(WAT.infiniteLoop, in: dir), workDirectory: dir.path, fuel: 10_000),
+            onOutput: { _, _ in })
+        #expect(outcome.status == .timedOut)
+        #expect(outcome.reason == "exceeded its instruction budget (engine.fuel = 10000)")
+    }
+
+    @Test(arguments: Mode.allCases)
+    func aTrapFails(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let outcome = try await mode.executor().run(
+            wasmRequest(module: try wasmFile(WAT.unreachable, in: dir), workDirectory: dir.path), onOutput: { _, _ in })
+        #expect(outcome.status == .failed)
+        #expect(outcome.exitCode == nil)
+        #expect(outcome.reason?.contains("unreachable") == true, "\(outcome.reason ?? "")")
+    }
+
+    @Test(arguments: Mode.allCases)
+    func nonZeroProcExitFails(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let outcome = try await mode.executor().run(
+            wasmRequest(module: try wasmFile(WAT.exit(3), in: dir), workDirectory: dir.path), onOutput: { _, _ in })
+        #expect(outcome.status == .failed)
+        #expect(outcome.exitCode == 3)
+        #expect(outcome.reason == "exited with status 3")
+    }
+
+    @Test func sameModuleIsParsedOnce() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let executor = WasmExecutor(isolation: .inProcess)
+        let first = try wasmFile(WAT.hello, in: dir, name: "a.wasm")
+        let copy = try wasmFile(WAT.hello, in: dir, name: "b.wasm")
+        for path in [first, first, copy] {
+            let outcome = try await executor.run(wasmRequest(module: path, workDirectory: dir.path), onOutput: { _, _ in })
+            #expect(outcome.status == .succeeded)
+        }
+        #expect(executor.moduleCacheStatistics == ModuleCacheStatistics(hits: 2, parses: 1))
+    }
+
+    @Test func aMissingModuleThrows() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        await #expect(throws: ExecutorError.self) {
+            try await WasmExecutor().run(wasmRequest(module: dir.path + "/nope.wasm", workDirectory: dir.path), onOutput: { _, _ in })
+        }
+    }
+
+    /// Prints the cost of each isolation mode; asserts nothing about timing.
+    @Test func isolationCost() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let request = wasmRequest(module: try wasmFile(WAT.hello, in: dir), workDirectory: dir.path)
+        for (mode, runs) in [(Mode.inProcess, 300), (Mode.childProcess, 40)] {
+            let executor = try mode.executor()
+            _ = try await executor.run(request, onOutput: { _, _ in })
+            var samples: [Duration] = []
+            for _ in 0..<runs {
+                let (outcome, took) = try await elapsed { try await executor.run(request, onOutput: { _, _ in }) }
+                #expect(outcome.status == .succeeded)
+                samples.append(took)
+            }
+            samples.sort()
+            let median = samples[samples.count / 2]
+            let micros = median.components.seconds * 1_000_000 + median.components.attoseconds / 1_000_000_000_000
+            print("isolation cost: \(mode.rawValue) median \(micros) µs per trivial run (\(runs) runs)")
+        }
+    }
+}
