@@ -109,6 +109,7 @@ public struct WasmExecutor: Executor {
         _ spec: WasmRunSpec, timeout: Duration?, onOutput: @escaping @Sendable (OutputStream, [UInt8]) -> Void
     ) async throws -> ExecutionOutcome {
         let module = try cache.module(atPath: spec.modulePath)
+        if Task.isCancelled { return ExecutionOutcome(status: .cancelled, reason: "cancelled") }
         let collector = OutputCollector(limit: outputLimit, onOutput: onOutput)
         let out = try makePipe()
         let err: (read: Int32, write: Int32)
@@ -165,7 +166,8 @@ public struct WasmExecutor: Executor {
         _ spec: WasmRunSpec, request: ExecutionRequest, runnerPath: String,
         onOutput: @escaping @Sendable (OutputStream, [UInt8]) -> Void
     ) async throws -> ExecutionOutcome {
-        let base = "\(request.workDirectory)/.insitu-wasm-\(request.executionID.rawValue)"
+        let safeID = String(request.executionID.rawValue.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" })
+        let base = "\(request.workDirectory)/.insitu-wasm-\(safeID)"
         let runnerRequest = WasmRunnerRequest(spec: spec, resultPath: base + ".result.json")
         let requestPath = base + ".request.json"
         do {
