@@ -35,7 +35,7 @@ public struct AgentConfig: Sendable {
 
     public init(
         name: String, orchestrators: [String], dataDirectory: String, labels: Labels = [:], datasets: [Dataset] = [],
-        cpuMillis: Int? = nil, memoryBytes: Int64? = nil, processEngineEnabled: Bool = false, wasmIsolation: String = "auto"
+        cpuMillis: Int? = nil, memoryBytes: Int64? = nil, processEngineEnabled: Bool = false, wasmIsolation: String = "process"
     ) {
         self.name = name
         self.orchestrators = orchestrators
@@ -125,9 +125,9 @@ public struct AgentConfig: Sendable {
         let engines = root["engines"] as? [String: Any] ?? [:]
         let process = engines["process"] as? [String: Any] ?? [:]
         let wasm = engines["wasm"] as? [String: Any] ?? [:]
-        let isolation = wasm["isolation"] as? String ?? "auto"
+        let isolation = wasm["isolation"] as? String ?? "process"
         if !["auto", "in-process", "process"].contains(isolation) {
-            problems.append("engines.wasm.isolation: \"\(isolation)\" must be auto, in-process or process")
+            problems.append("engines.wasm.isolation: \"\(isolation)\" must be process, auto or in-process")
         }
         guard problems.isEmpty else { throw Invalid(file: file, problems: problems) }
         return AgentConfig(

@@ -19,6 +19,10 @@ func option(_ name: String, default value: Int) -> Int {
 let latencyJobs = option("--latency-jobs", default: 300)
 let throughputJobs = option("--jobs", default: 1000)
 let concurrency = option("--concurrency", default: 64)
+let isolation: String = {
+    guard let index = arguments.firstIndex(of: "--isolation"), index + 1 < arguments.count else { return "in-process" }
+    return arguments[index + 1]
+}()
 
 guard let executable = LocalCluster.locateExecutable() else {
     fatalError("insitu executable not found beside insitu-bench; build both with `swift build -c release`")
@@ -30,7 +34,7 @@ defer {
     try? FileManager.default.removeItem(atPath: root)
 }
 try await cluster.startOrchestrator(extraArguments: ["--log-level", "warning"])
-try cluster.startAgent(name: "bench", cpu: "1000", memory: "1000Gi")
+try cluster.startAgent(name: "bench", wasmIsolation: isolation, cpu: "1000", memory: "1000Gi")
 try await cluster.waitForNodes(1)
 let client = cluster.client
 
@@ -82,4 +86,4 @@ let throughput = Double(throughputJobs) / elapsed
 print(String(format: "latency_p50_ms %.3f", median))
 print(String(format: "latency_p99_ms %.3f", p99))
 print(String(format: "throughput_jobs_per_s %.0f", throughput))
-print("latency_jobs \(latencyJobs) throughput_jobs \(throughputJobs) concurrency \(concurrency)")
+print("isolation \(isolation) latency_jobs \(latencyJobs) throughput_jobs \(throughputJobs) concurrency \(concurrency)")

@@ -98,7 +98,7 @@ public final class LocalCluster: @unchecked Sendable {
     @discardableResult
     public func startAgent(
         name: String, labels: [String: String] = [:], datasets: [String: String] = [:], processEngine: Bool = false,
-        cpu: String? = nil, memory: String? = nil
+        wasmIsolation: String? = nil, cpu: String? = nil, memory: String? = nil
     ) throws -> ManagedProcess {
         let directory = root + "/agents/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -112,7 +112,11 @@ public final class LocalCluster: @unchecked Sendable {
         if cpu != nil || memory != nil {
             yaml += "resources:\n" + (cpu.map { "  cpu: \($0)\n" } ?? "") + (memory.map { "  memory: \($0)\n" } ?? "")
         }
-        if processEngine { yaml += "engines:\n  process:\n    enabled: true\n" }
+        if processEngine || wasmIsolation != nil {
+            yaml += "engines:\n"
+            if processEngine { yaml += "  process:\n    enabled: true\n" }
+            if let wasmIsolation { yaml += "  wasm:\n    isolation: \(wasmIsolation)\n" }
+        }
         let configPath = directory + "/agent.yaml"
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: configPath))
         let process = Process()

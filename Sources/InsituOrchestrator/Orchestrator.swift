@@ -111,7 +111,7 @@ public actor Orchestrator {
     }
 
     public func stop(_ id: JobID) async throws -> Job {
-        guard var job = jobs[id] else {
+        guard var job = jobs[id], !job.state.isTerminal else {
             if let stored = try await store.job(id) { return stored }
             throw APIError.notFound("job \(id)")
         }
@@ -120,20 +120,39 @@ public actor Orchestrator {
         var cancels: [(NodeID, ExecutionID)] = []
         for var execution in executions[id]?.values.sorted(by: { $0.id < $1.id }) ?? [] where !execution.state.isTerminal {
             execution.desiredState = .stop
-            if let event = try? execution.transition(to: .cancelled, reason: "job stopped by user", at: now) {
-                batch.events.append(event)
-            }
+            batch.events.append(try execution.transition(to: .cancelled, reason: "job stopped by user", at: now))
             batch.executions.append(execution)
             cancels.append((execution.nodeID, execution.id))
         }
         batch.events.append(try job.transition(to: .stopped, reason: "stopped by user", at: now))
         batch.jobs.append(job)
-        try await store.commit(batch)
+        try await commitAhead(batch, of: id)
         finish(job)
         for (node, execution) in cancels {
             nodes[node]?.connection?.enqueue(.cancelExecution(CancelExecution(executionID: execution, reason: "job stopped")))
         }
         return job
+    }
+
+    /// Applies a batch's jobs and executions to memory, then commits it. Updating memory before
+    /// the commit's `await` means every other method that runs during the commit already sees
+    /// the change (two results finishing at once must not both see the other still running). If
+    /// the commit fails, the job's previous in-memory state is restored.
+    private func commitAhead(_ batch: StoreBatch, of id: JobID) async throws {
+        let savedJob = jobs[id]
+        let savedExecutions = executions[id]
+        for job in batch.jobs where job.id == id { jobs[id] = job }
+        for execution in batch.executions where execution.jobID == id {
+            executions[id, default: [:]][execution.id] = execution
+            executionOwners[execution.id] = id
+        }
+        do {
+            try await store.commit(batch)
+        } catch {
+            jobs[id] = savedJob
+            executions[id] = savedExecutions
+            throw error
+        }
     }
 
     /// Current per-node reasons why the job is not (fully) placed.
@@ -347,11 +366,9 @@ public actor Orchestrator {
                 resend.append(ExecutionAssignment(executionID: execution.id, jobID: jobID, partition: execution.partition, spec: job.spec))
             }
         }
-        if !batch.isEmpty {
-            try await store.commit(batch)
-            for execution in batch.executions where jobs[execution.jobID] != nil {
-                executions[execution.jobID]?[execution.id] = execution
-            }
+        for (jobID, group) in Dictionary(grouping: batch.executions, by: \.jobID) {
+            let events = batch.events.filter { $0.jobID == jobID }
+            try await commitAhead(StoreBatch(executions: group, events: events), of: jobID)
         }
         for assignment in resend.sorted(by: { $0.executionID < $1.executionID }) where jobs[assignment.jobID] != nil {
             connection.enqueue(.runExecution(assignment))
@@ -411,8 +428,7 @@ public actor Orchestrator {
             execution.state.canTransition(to: update.state), !update.state.isTerminal
         else { return }
         let event = try execution.transition(to: update.state, reason: update.reason, at: clock())
-        try await store.commit(StoreBatch(executions: [execution], events: [event]))
-        if jobs[jobID] != nil { executions[jobID]?[execution.id] = execution }
+        try await commitAhead(StoreBatch(executions: [execution], events: [event]), of: jobID)
     }
 
     private func applyResult(_ result: ExecutionResultMessage, from node: NodeID) async throws {
@@ -457,9 +473,7 @@ public actor Orchestrator {
             batch.jobs.append(job)
             finishedJob = job
         }
-        try await store.commit(batch)
-        guard jobs[jobID] != nil else { return }
-        executions[jobID]?[execution.id] = execution
+        try await commitAhead(batch, of: jobID)
         if let finishedJob {
             finish(finishedJob)
         }

@@ -152,6 +152,46 @@ struct ClusterTests {
         #expect(exit != nil && exit != 0)
     }
 
+    @Test func stoppingAJobKillsItsRunningModule() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        try e2e.cluster.startAgent(name: "node")
+        try await e2e.cluster.waitForNodes(1)
+        let spec = try e2e.specFile(
+            "spin",
+            """
+            version: v1
+            name: forever
+            engine: {type: wasm, module: ./spin.wasm}
+            """, wat: Modules.spin)
+        let id = try e2e.submit(spec)
+        let running = try await e2e.waitForState(id) { $0 == .running }
+        let execution = try #require(running.executions.first).id.rawValue
+        try await waitUntil(timeout: .seconds(30), "the module to start") { runnerProcesses(for: execution) > 0 }
+
+        let stop = try e2e.cli(["job", "stop", id])
+        #expect(stop.status == 0, "\(stop.stderr)")
+        let stopped = try await e2e.cluster.client.job(id)
+        #expect(stopped.job.state == .stopped)
+        #expect(stopped.executions.allSatisfy { $0.state == .cancelled })
+        try await waitUntil(timeout: .seconds(10), "the module's process to be killed") { runnerProcesses(for: execution) == 0 }
+    }
+
+    /// Live `insitu-wasm-runner` processes running `execution` (zombies do not count).
+    func runnerProcesses(for execution: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { pid in
+            guard pid.allSatisfy(\.isNumber),
+                let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                let status = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+            else { return false }
+            let text = String(decoding: cmdline, as: UTF8.self)
+            let state = status.split(separator: ")").last?.split(separator: " ").first
+            return text.contains("insitu-wasm-runner") && text.contains(execution) && state != "Z"
+        }.count
+    }
+
     @Test func invalidSpecIsRejectedWithEveryProblemAndNotStored() async throws {
         let e2e = try E2E.make()
         defer { e2e.tearDown() }

@@ -91,8 +91,13 @@ struct E2E {
         return node.id
     }
 
+    /// Stops every process and removes the test's files, keeping the process logs under
+    /// /tmp/insitu-e2e-logs/ for diagnosing a failure.
     func tearDown() {
         cluster.stopAll()
+        let kept = "/tmp/insitu-e2e-logs/" + URL(fileURLWithPath: root).lastPathComponent
+        try? FileManager.default.createDirectory(atPath: "/tmp/insitu-e2e-logs", withIntermediateDirectories: true)
+        try? FileManager.default.moveItem(atPath: root + "/logs", toPath: kept)
         try? FileManager.default.removeItem(atPath: root)
     }
 
