@@ -14,6 +14,8 @@ import Synchronization
 actor ExecutionRunner {
     /// Results larger than this are refused on the node rather than sent.
     static let maxResultBytes = 16 << 20
+    /// How often a running execution reports progress and output.
+    static let reportInterval = Duration.milliseconds(100)
 
     let config: AgentConfig
     let outbox: Outbox
@@ -68,7 +70,6 @@ actor ExecutionRunner {
         let result: ExecutionResultMessage
         do {
             let request = try await prepare(assignment, workDirectory: workDirectory)
-            await outbox.send(.executionUpdate(ExecutionUpdate(executionID: id, state: .running)))
             let buffer = OutputBuffer()
             let executor = self.executors[assignment.spec.engine.kind]
             let outcome = try await withThrowingTaskGroup(of: ExecutionOutcome?.self) { group in
@@ -80,11 +81,15 @@ actor ExecutionRunner {
                         return try await executor.run(request) { stream, bytes in buffer.append(stream, bytes) }
                     }
                 }
-                // Live logs: ship what the job printed every 100 ms while it runs.
+                // Every 100 ms while it runs: report it running (once), then ship what it printed.
+                // A job that finishes within the first tick is reported by its result alone
+                // (dispatched → succeeded), which saves the orchestrator one durable commit.
                 group.addTask {
+                    try await Task.sleep(for: Self.reportInterval)
+                    await self.outbox.send(.executionUpdate(ExecutionUpdate(executionID: id, state: .running)))
                     while !Task.isCancelled {
-                        try await Task.sleep(for: .milliseconds(100))
                         await self.flush(buffer, id: id)
+                        try await Task.sleep(for: Self.reportInterval)
                     }
                     return nil
                 }

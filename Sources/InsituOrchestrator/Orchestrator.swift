@@ -440,29 +440,38 @@ public actor Orchestrator {
             // execution: it must not change anything.
             return
         }
+        guard execution.state.canTransition(to: result.state) else {
+            // Never throw here: a report the agent keeps replaying must not break the connection.
+            logger.warning(
+                "ignoring result that does not fit the execution's lifecycle",
+                metadata: ["execution": "\(execution.id)", "state": "\(execution.state)", "reported": "\(result.state)"])
+            return
+        }
         let now = clock()
         var batch = StoreBatch()
+        var state = result.state
+        var reason = result.reason
         if result.state == .succeeded {
             var files: [ResultFile] = []
             for file in result.files {
-                guard let bytes = Data(base64Encoded: file.base64) else {
-                    throw APIError.badRequest("result file \(file.path) of \(result.executionID) is not valid base64")
+                // A damaged file fails the execution rather than the connection.
+                guard let bytes = Data(base64Encoded: file.base64), BlobStore.digest(of: bytes) == file.sha256 else {
+                    state = .failed
+                    reason = "result file \(file.path) arrived damaged (its sha256 does not match)"
+                    files = []
+                    break
                 }
-                let digest = try blobs.put(bytes)
-                guard digest == file.sha256 else {
-                    throw APIError.badRequest("result file \(file.path) of \(result.executionID) does not match its digest")
-                }
-                files.append(ResultFile(path: file.path, digest: digest, size: Int64(bytes.count)))
+                files.append(ResultFile(path: file.path, digest: try blobs.put(bytes), size: Int64(bytes.count)))
             }
-            batch.results.append(
-                ResultRecord(jobID: jobID, partition: execution.partition, executionID: execution.id, nodeID: node, files: files, acceptedAt: now))
+            if state == .succeeded {
+                batch.results.append(
+                    ResultRecord(
+                        jobID: jobID, partition: execution.partition, executionID: execution.id, nodeID: node, files: files,
+                        acceptedAt: now))
+            }
         }
         execution.exitCode = result.exitCode
-        if execution.state.canTransition(to: result.state) {
-            batch.events.append(try execution.transition(to: result.state, reason: result.reason, at: now))
-        } else if execution.state == .dispatched, result.state != .succeeded {
-            batch.events.append(try execution.transition(to: .failed, reason: result.reason, at: now))
-        }
+        batch.events.append(try execution.transition(to: state, reason: reason, at: now))
         batch.executions.append(execution)
 
         var all = executions[jobID] ?? [:]

@@ -72,6 +72,33 @@ struct ClusterTests {
 
         let logs = try e2e.cli(["job", "logs", id])
         #expect(logs.stdout.components(separatedBy: "hello from insitu").count - 1 == 2, "\(logs)")
+        // --follow on a finished job prints everything and returns.
+        let followed = try e2e.cli(["job", "logs", id, "--follow"])
+        #expect(followed.stdout == logs.stdout)
+    }
+
+    @Test func modulesFetchedFromAURLAreVerifiedBySHA256() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        try e2e.cluster.startAgent(name: "node")
+        try await e2e.cluster.waitForNodes(1)
+        // Any HTTP server will do as the module's origin; the orchestrator's module store is one.
+        _ = try e2e.specFile("upload", "", wat: Modules.hello)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: e2e.root + "/specs/upload.wasm"))
+        let digest = try await e2e.cluster.client.uploadModule(bytes).digest.rawValue
+        let url = "\(e2e.cluster.apiURL)/v1/modules/\(digest)"
+        let good = try e2e.specFile(
+            "good", "version: v1\nname: from-url\nengine: {type: wasm, module: \"\(url)\", sha256: \(digest)}\n")
+        let done = try await e2e.waitForState(try e2e.submit(good)) { $0.isTerminal }
+        #expect(done.job.state == .completed, "\(done.job.stateReason ?? "")")
+
+        let wrong = String(repeating: "0", count: 64)
+        let bad = try e2e.specFile(
+            "bad", "version: v1\nname: tampered\nengine: {type: wasm, module: \"\(url)\", sha256: \(wrong)}\n")
+        let refused = try await e2e.waitForState(try e2e.submit(bad)) { $0.isTerminal }
+        #expect(refused.job.state == .failed)
+        #expect(refused.job.stateReason?.contains("refusing to run it") == true, "\(refused.job.stateReason ?? "")")
     }
 
     @Test func unsatisfiableJobIsQueuedWithReasonsAndRunsWhenANodeJoins() async throws {
