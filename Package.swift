@@ -162,6 +162,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "InsituAgentTests",
+            dependencies: ["InsituAgent", "InsituAPI", "InsituModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "InsituOrchestratorTests",
             dependencies: ["InsituOrchestrator", "InsituStoreSQLite", "InsituAPI", "InsituModel", "InsituTestKit"],
             swiftSettings: swiftSettings

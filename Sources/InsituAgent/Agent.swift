@@ -117,7 +117,8 @@ public final class Agent: Service, Sendable {
                         self.logger.warning("undecodable frame from orchestrator")
                         continue
                     }
-                    await self.outbox.acknowledge(upTo: frame.ack)
+                    let settled = await self.outbox.acknowledge(upTo: frame.ack)
+                    if !settled.isEmpty { await self.runner.forget(settled) }
                     guard let body = frame.body else { continue }
                     await self.outbox.received(frame.seq)
                     switch body {

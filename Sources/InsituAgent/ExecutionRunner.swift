@@ -54,6 +54,12 @@ actor ExecutionRunner {
         return true
     }
 
+    /// The orchestrator has durably accepted these executions' results and will not send them
+    /// again, so this node need not remember them any longer.
+    func forget(_ ids: [ExecutionID]) {
+        for id in ids where !running.contains(id) { known.remove(id) }
+    }
+
     func cancel(_ id: ExecutionID) {
         cancelled[id]?.fire()
     }

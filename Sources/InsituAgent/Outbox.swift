@@ -1,4 +1,6 @@
 import InsituAPI
+import InsituModel
+import Synchronization
 
 /// Messages from the agent to the orchestrator that must arrive at least once. Each gets a
 /// number when queued and stays until the orchestrator acknowledges it, so a message queued
@@ -8,23 +10,30 @@ actor Outbox {
     private var nextSeq: UInt64 = 1
     private var pending: [(seq: UInt64, message: AgentMessage)] = []
     private var ephemeral: [AgentMessage?] = []
-    private var waiter: CheckedContinuation<Void, Never>?
+    private let wakeup = Wakeup()
     private(set) var lastReceivedSeq: UInt64 = 0
 
     func send(_ message: AgentMessage) {
         pending.append((nextSeq, message))
         nextSeq += 1
-        wake()
+        wakeup.signal()
     }
 
     /// Queues an unnumbered message; nil queues a bare acknowledgement.
     func sendOnce(_ message: AgentMessage?) {
         ephemeral.append(message)
-        wake()
+        wakeup.signal()
     }
 
-    func acknowledge(upTo seq: UInt64) {
-        pending.removeAll { $0.seq <= seq }
+    /// Drops every message up to `seq` and returns the executions whose final results were
+    /// among them: the orchestrator has durably accepted those.
+    func acknowledge(upTo seq: UInt64) -> [ExecutionID] {
+        var settled: [ExecutionID] = []
+        while let first = pending.first, first.seq <= seq {
+            if case .executionResult(let result) = first.message { settled.append(result.executionID) }
+            pending.removeFirst()
+        }
+        return settled
     }
 
     func received(_ seq: UInt64) {
@@ -37,20 +46,16 @@ actor Outbox {
     /// unnumbered ones), or returns an empty list if the task is cancelled.
     func next(after sentUpTo: UInt64) async -> [Frame<AgentMessage>] {
         while !Task.isCancelled {
-            let numbered = pending.filter { $0.seq > sentUpTo }
-            if !numbered.isEmpty || !ephemeral.isEmpty {
+            // `pending` is ordered by number, so the unsent ones are a suffix.
+            let start = pending.firstIndex { $0.seq > sentUpTo } ?? pending.endIndex
+            if start < pending.endIndex || !ephemeral.isEmpty {
                 let once = ephemeral
                 ephemeral.removeAll()
                 let ack = lastReceivedSeq
-                return once.map { Frame(seq: 0, ack: ack, body: $0) } + numbered.map { Frame(seq: $0.seq, ack: ack, body: $0.message) }
+                return once.map { Frame(seq: 0, ack: ack, body: $0) }
+                    + pending[start...].map { Frame(seq: $0.seq, ack: ack, body: $0.message) }
             }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { continuation in
-                    if Task.isCancelled { continuation.resume() } else { waiter = continuation }
-                }
-            } onCancel: {
-                Task { await self.wake() }
-            }
+            await wakeup.wait()
         }
         return []
     }
@@ -59,9 +64,44 @@ actor Outbox {
     func connectionEnded() {
         ephemeral.removeAll()
     }
+}
 
-    private func wake() {
+/// A one-slot wake-up signal: `signal` resumes the current waiter, or makes the next `wait`
+/// return at once. Cancellation of the waiting task also resumes it.
+final class Wakeup: Sendable {
+    private struct State {
+        var signalled = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    func signal() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.signalled = true
+            return nil
+        }
         waiter?.resume()
-        waiter = nil
+    }
+
+    func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.signalled || Task.isCancelled {
+                        state.signalled = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            signal()
+        }
     }
 }

@@ -1,0 +1,105 @@
+import Foundation
+import InsituAPI
+@testable import InsituAgent
+import InsituModel
+import Testing
+
+@Suite struct OutboxTests {
+    func result(_ id: String) -> AgentMessage {
+        .executionResult(ExecutionResultMessage(executionID: ExecutionID(rawValue: id), state: .succeeded, exitCode: 0, reason: nil, files: []))
+    }
+
+    @Test func unacknowledgedMessagesAreSentAgainOnTheNextConnection() async {
+        let outbox = Outbox()
+        await outbox.send(result("a"))
+        await outbox.send(.heartbeat(Heartbeat(runningExecutions: [])))
+        let first = await outbox.next(after: 0)
+        #expect(first.map(\.seq) == [1, 2])
+        // The link drops before any acknowledgement: a new connection starts from 0 again.
+        let again = await outbox.next(after: 0)
+        #expect(again.map(\.seq) == [1, 2])
+        // Acknowledging 1 settles execution "a" and leaves only 2.
+        #expect(await outbox.acknowledge(upTo: 1) == [ExecutionID(rawValue: "a")])
+        #expect(await outbox.next(after: 0).map(\.seq) == [2])
+        #expect(await outbox.acknowledge(upTo: 2).isEmpty)
+        #expect(await outbox.unacknowledgedCount == 0)
+    }
+
+    @Test func unnumberedMessagesGoOutOnceAndCarryTheLatestAcknowledgement() async {
+        let outbox = Outbox()
+        await outbox.received(41)
+        await outbox.sendOnce(nil)
+        let frames = await outbox.next(after: 0)
+        #expect(frames.count == 1)
+        #expect(frames[0].seq == 0 && frames[0].ack == 41 && frames[0].body == nil)
+        await outbox.send(result("b"))
+        #expect(await outbox.next(after: 0).map(\.seq) == [1], "the acknowledgement was not repeated")
+    }
+
+    @Test func aWaitingWriterWakesWhenAMessageIsQueued() async {
+        let outbox = Outbox()
+        async let frames = outbox.next(after: 0)
+        try? await Task.sleep(for: .milliseconds(50))
+        await outbox.send(result("c"))
+        #expect(await frames.map(\.seq) == [1])
+    }
+
+    @Test func cancellingAWaitingWriterReturnsNothing() async {
+        let outbox = Outbox()
+        let task = Task { await outbox.next(after: 0) }
+        try? await Task.sleep(for: .milliseconds(50))
+        task.cancel()
+        #expect(await task.value.isEmpty)
+    }
+}
+
+@Suite struct AgentConfigTests {
+    @Test func aValidConfigResolvesPathsAgainstItsDirectory() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("insitu-config-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: base + "/data", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let config = try AgentConfig.parse(
+            """
+            name: site-a
+            orchestrator: http://127.0.0.1:4646
+            data_dir: state
+            labels: {region: eu, tier: 2}
+            datasets:
+              - {name: patients, path: ./data, description: admissions}
+            resources: {cpu: 1500m, memory: 2Gi}
+            engines: {process: {enabled: true}, wasm: {isolation: in-process}}
+            """, file: "agent.yaml", baseDirectory: base)
+        #expect(config.dataDirectory == base + "/state")
+        #expect(config.datasets.first?.path == base + "/data")
+        #expect(config.labels == ["region": "eu", "tier": "2"])
+        #expect(config.cpuMillis == 1500 && config.memoryBytes == 2 << 30)
+        #expect(config.processEngineEnabled && config.wasmIsolation == "in-process")
+    }
+
+    @Test func everyProblemIsReported() {
+        do {
+            _ = try AgentConfig.parse(
+                """
+                orchestrator: ftp://example
+                datasets:
+                  - {name: missing, path: /definitely/not/here}
+                  - {path: /tmp}
+                resources: {cpu: lots}
+                engines: {wasm: {isolation: maybe}}
+                colour: blue
+                """, file: "agent.yaml", baseDirectory: "/tmp")
+            Issue.record("an invalid config was accepted")
+        } catch let error as AgentConfig.Invalid {
+            let text = error.description
+            for expected in [
+                "unknown key \"colour\"", "name: required", "must start with http:// or https://",
+                "/definitely/not/here is not a directory", "datasets[1]: needs `name` and `path`",
+                "resources.cpu: \"lots\"", "engines.wasm.isolation: \"maybe\"",
+            ] {
+                #expect(text.contains(expected), "missing \(expected) in \(text)")
+            }
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+}
