@@ -22,14 +22,41 @@ struct JobCommand: AsyncParsableCommand {
                 throw CLIFailure("cannot read job spec \(file)")
             }
             let text = String(decoding: data, as: UTF8.self)
-            var uploaded: [String: ContentDigest] = [:]
+            // Validate locally first, so every problem (a missing module file among them) is
+            // reported at once and nothing is uploaded for a spec that will be refused.
+            var module: (path: String, bytes: Data)?
+            var unreadableModule: String?
             if case .localFile(let path) = JobSpecParser.moduleSource(in: text) {
                 let base = URL(fileURLWithPath: file).deletingLastPathComponent()
                 let resolved = path.hasPrefix("/") ? path : base.appendingPathComponent(path).standardized.path
-                guard let module = FileManager.default.contents(atPath: resolved) else {
-                    throw CLIFailure("engine.module: cannot read \(resolved) (paths are relative to the spec file)")
+                if let bytes = FileManager.default.contents(atPath: resolved) {
+                    module = (path, bytes)
+                } else {
+                    unreadableModule = resolved
                 }
-                uploaded[path] = try await client.uploadModule(module).digest
+            }
+            let placeholder = ModuleReference(digest: ContentDigest(rawValue: String(repeating: "0", count: 64))!)
+            let checked = JobSpecParser.parse(text) { source in
+                if case .localFile = source, unreadableModule != nil { return nil }
+                return placeholder
+            }
+            if case .failure(let error) = checked {
+                let problems = error.problems.map { problem in
+                    guard problem.path == "engine.module", let unreadableModule else {
+                        return APIProblem(path: problem.path, message: problem.message, hint: problem.hint)
+                    }
+                    return APIProblem(
+                        path: problem.path, message: "cannot read the module file \(unreadableModule)",
+                        hint: "a relative module path is resolved against the spec file's directory")
+                }
+                throw InsituClient.Failure(
+                    status: nil, code: "invalid_spec",
+                    message: "\(file) has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was submitted",
+                    problems: problems)
+            }
+            var uploaded: [String: ContentDigest] = [:]
+            if let module {
+                uploaded[module.path] = try await client.uploadModule(module.bytes).digest
             }
             let response = try await client.submit(SubmitJobRequest(spec: text, uploadedModules: uploaded))
             if !wait {

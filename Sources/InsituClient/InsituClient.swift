@@ -24,6 +24,13 @@ public struct InsituClient: Sendable {
         public var message: String
         public var problems: [APIProblem]
 
+        public init(status: Int?, code: String, message: String, problems: [APIProblem]) {
+            self.status = status
+            self.code = code
+            self.message = message
+            self.problems = problems
+        }
+
         public var description: String {
             var text = message
             for problem in problems {

@@ -234,8 +234,21 @@ struct ClusterTests {
             """)
         let run = try e2e.cli(["job", "run", spec])
         #expect(run.status != 0)
-        for path in ["name", "count", "timeout", "engine.module"] {
-            #expect(run.stderr.contains(path), "missing problem for \(path) in: \(run.stderr)")
+        // The CLI reports what it can check locally (whether a digest is stored, only the
+        // orchestrator knows).
+        for path in ["name", "count", "timeout"] {
+            #expect(run.stderr.contains("- \(path):"), "missing problem for \(path) in: \(run.stderr)")
+        }
+        // The orchestrator validates on its own too: the same spec posted directly is refused.
+        let text = try String(contentsOfFile: spec, encoding: .utf8)
+        do {
+            _ = try await e2e.cluster.client.submit(SubmitJobRequest(spec: text))
+            Issue.record("the orchestrator accepted an invalid spec")
+        } catch let failure as InsituClient.Failure {
+            #expect(failure.status == 422)
+            #expect(failure.code == "invalid_spec")
+            #expect(Set(failure.problems.map(\.path)).isSuperset(of: ["name", "count", "timeout", "engine.module"]))
+            #expect(failure.problems.first { $0.path == "engine.module" }?.message.contains("is not known") == true)
         }
         #expect(try await e2e.cluster.client.jobs().isEmpty)
     }
