@@ -163,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituAgentTests",
-            dependencies: ["InsituAgent", "InsituAPI", "InsituModel"],
+            dependencies: ["InsituAgent", "InsituAPI", "InsituModel", "InsituExecutor", "InsituTestKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -29,7 +29,8 @@ actor ExecutionRunner {
     private var running: Set<ExecutionID> = []
     private var cancelled: [ExecutionID: CancellationSignal] = [:]
 
-    init(config: AgentConfig, outbox: Outbox, logger: Logger) throws {
+    /// `executors` replaces the engines built from the config (tests script them).
+    init(config: AgentConfig, outbox: Outbox, logger: Logger, executors: [EngineKind: any Executor]? = nil) throws {
         self.config = config
         self.outbox = outbox
         self.logger = logger
@@ -37,10 +38,11 @@ actor ExecutionRunner {
         self.workRoot = config.dataDirectory + "/executions"
         try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: workRoot, withIntermediateDirectories: true)
-        self.executors = [
-            .wasm: try WasmEngineFactory.make(isolation: config.wasmIsolation),
-            .process: ProcessExecutor(enabled: config.processEngineEnabled),
-        ]
+        self.executors =
+            try executors ?? [
+                .wasm: try WasmEngineFactory.make(isolation: config.wasmIsolation),
+                .process: ProcessExecutor(enabled: config.processEngineEnabled),
+            ]
     }
 
     func knownExecutions() -> [ExecutionID] { running.sorted() }

@@ -1,0 +1,112 @@
+import Foundation
+import InsituAPI
+@testable import InsituAgent
+import InsituExecutor
+import InsituModel
+import InsituTestKit
+import Logging
+import Testing
+
+/// The agent's runner with a scripted engine: what the sandbox is given, and what comes back.
+@Suite struct ExecutionRunnerTests {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("insitu-runner-\(UUID().uuidString)").path
+
+    func makeRunner(_ executor: ScriptedExecutor) throws -> (ExecutionRunner, Outbox) {
+        try FileManager.default.createDirectory(atPath: base + "/patients", withIntermediateDirectories: true)
+        let config = AgentConfig(
+            name: "site", orchestrators: ["http://127.0.0.1:1"], dataDirectory: base + "/state",
+            datasets: [.init(name: "patients", path: base + "/patients")])
+        let outbox = Outbox()
+        let runner = try ExecutionRunner(config: config, outbox: outbox, logger: Logger(label: "test"), executors: [.process: executor])
+        return (runner, outbox)
+    }
+
+    func assignment(_ spec: JobSpec) -> ExecutionAssignment {
+        ExecutionAssignment(executionID: ExecutionID(job: "j-1", partition: 0, attempt: 1), jobID: "j-1", partition: 0, spec: spec)
+    }
+
+    func finalResult(_ outbox: Outbox) async -> ExecutionResultMessage? {
+        for frame in await outbox.next(after: 0) {
+            if case .executionResult(let result) = frame.body { return result }
+        }
+        return nil
+    }
+
+    @Test func mountsInputsAndCollectsOutputs() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let executor = ScriptedExecutor(engine: .process) { request, emit in
+            // The inline input is a read-only file, the dataset a read-only mount, the output writable.
+            let config = try #require(request.mounts.first { $0.guestPath == "/config" })
+            #expect(config.readOnly)
+            #expect(try String(contentsOfFile: config.hostPath + "/params.txt", encoding: .utf8) == "min_age=18")
+            #expect(request.mounts.contains { $0.guestPath == "/data" && $0.readOnly && $0.hostPath.hasSuffix("/patients") })
+            let output = try #require(request.mounts.first { $0.guestPath == "/out" })
+            #expect(!output.readOnly)
+            try FileManager.default.createDirectory(atPath: output.hostPath + "/nested", withIntermediateDirectories: true)
+            try Data("42\n".utf8).write(to: URL(fileURLWithPath: output.hostPath + "/nested/answer.txt"))
+            emit(.stdout, Array("working\n".utf8))
+            return ExecutionOutcome(status: .succeeded, exitCode: 0, stdout: Array("working\n".utf8))
+        }
+        let (runner, outbox) = try makeRunner(executor)
+        let spec = JobSpec(
+            name: "job",
+            inputs: [
+                InputSpec(source: .dataset(name: "patients"), target: "/data"),
+                InputSpec(source: .inline(content: "min_age=18"), target: "/config/params.txt"),
+            ],
+            engine: EngineSpec(process: ProcessSettings(command: "true")), outputs: [OutputSpec(name: "results", path: "/out")])
+        #expect(await runner.claim(assignment(spec).executionID))
+        await runner.run(assignment(spec))
+
+        let result = try #require(await finalResult(outbox))
+        #expect(result.state == .succeeded)
+        let files = Dictionary(uniqueKeysWithValues: result.files.map { ($0.path, Data(base64Encoded: $0.base64) ?? Data()) })
+        #expect(Set(files.keys) == ["stdout", "stderr", "outputs/results/nested/answer.txt"])
+        #expect(files["outputs/results/nested/answer.txt"] == Data("42\n".utf8))
+        #expect(files["stdout"] == Data("working\n".utf8))
+        #expect(executor.requests.count == 1)
+        #expect(!FileManager.default.fileExists(atPath: executor.requests[0].workDirectory), "the work directory is removed")
+    }
+
+    @Test func aSecondAssignmentOfTheSameAttemptIsNotRunAgain() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (runner, _) = try makeRunner(ScriptedExecutor(engine: .process) { _, _ in ExecutionOutcome(status: .succeeded) })
+        let id = ExecutionID(job: "j-1", partition: 0, attempt: 1)
+        #expect(await runner.claim(id))
+        #expect(await !runner.claim(id))
+        // An execution still running is not forgotten, even if asked to.
+        await runner.forget([id])
+        #expect(await !runner.claim(id))
+        #expect(await runner.knownExecutions() == [id])
+    }
+
+    @Test func anUndeclaredDatasetFailsTheExecutionWithAReason() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let executor = ScriptedExecutor(engine: .process) { _, _ in ExecutionOutcome(status: .succeeded) }
+        let (runner, outbox) = try makeRunner(executor)
+        let spec = JobSpec(
+            name: "job", inputs: [InputSpec(source: .dataset(name: "genomes"), target: "/data")],
+            engine: EngineSpec(process: ProcessSettings(command: "true")))
+        _ = await runner.claim(assignment(spec).executionID)
+        await runner.run(assignment(spec))
+        let result = try #require(await finalResult(outbox))
+        #expect(result.state == .failed)
+        #expect(result.reason?.contains("dataset \"genomes\" is not declared") == true)
+        #expect(executor.requests.isEmpty, "nothing runs without its data")
+    }
+
+    @Test func failuresCarryTheEnginesReasonAndTheEndOfStderr() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let executor = ScriptedExecutor(engine: .process) { _, _ in
+            ExecutionOutcome(status: .outOfMemory, reason: "exceeded its memory limit of 16Mi", stderr: Array("malloc failed\n".utf8))
+        }
+        let (runner, outbox) = try makeRunner(executor)
+        let spec = JobSpec(name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")))
+        _ = await runner.claim(assignment(spec).executionID)
+        await runner.run(assignment(spec))
+        let result = try #require(await finalResult(outbox))
+        #expect(result.state == .failed)
+        #expect(result.reason == "exceeded its memory limit of 16Mi; stderr: malloc failed")
+        #expect(result.files.isEmpty, "a failed execution's outputs do not leave the node")
+    }
+}
