@@ -94,37 +94,13 @@ public struct JobDetail: Codable, Sendable {
     public var executions: [Execution]
     /// Per node, why the scheduler could not place (more of) this job there. Empty once placed.
     public var placementFailures: [String: [String]]
-    public var results: [ResultSummary]
+    public var results: [ResultRecord]
 
-    public init(job: Job, executions: [Execution], placementFailures: [String: [String]], results: [ResultSummary]) {
+    public init(job: Job, executions: [Execution], placementFailures: [String: [String]], results: [ResultRecord]) {
         self.job = job
         self.executions = executions
         self.placementFailures = placementFailures
         self.results = results
-    }
-}
-
-public struct ResultFileSummary: Codable, Sendable, Hashable {
-    public var path: String
-    public var digest: ContentDigest
-    public var size: Int64
-    public init(path: String, digest: ContentDigest, size: Int64) {
-        self.path = path
-        self.digest = digest
-        self.size = size
-    }
-}
-
-public struct ResultSummary: Codable, Sendable, Hashable {
-    public var partition: Int
-    public var executionID: ExecutionID
-    public var nodeID: NodeID
-    public var files: [ResultFileSummary]
-    public init(partition: Int, executionID: ExecutionID, nodeID: NodeID, files: [ResultFileSummary]) {
-        self.partition = partition
-        self.executionID = executionID
-        self.nodeID = nodeID
-        self.files = files
     }
 }
 

@@ -56,7 +56,7 @@ public struct InsituClient: Sendable {
         try await call("GET", "/v1/jobs/\(id)/logs?after=\(after)")
     }
     public func stop(_ id: String) async throws -> JobSummary { try await call("POST", "/v1/jobs/\(id)/stop") }
-    public func results(_ id: String) async throws -> [ResultSummary] { try await call("GET", "/v1/jobs/\(id)/results") }
+    public func results(_ id: String) async throws -> [ResultRecord] { try await call("GET", "/v1/jobs/\(id)/results") }
     /// Long-polls until the job is terminal or `timeoutSeconds` pass, then returns its summary.
     public func wait(_ id: String, timeoutSeconds: Double = 30) async throws -> JobSummary {
         try await call("GET", "/v1/jobs/\(id)/wait?timeout=\(timeoutSeconds)", timeout: .seconds(Int64(timeoutSeconds) + 30))

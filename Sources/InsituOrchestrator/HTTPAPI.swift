@@ -49,7 +49,7 @@ struct HTTPAPI: Sendable {
         router.get("/v1/jobs/{id}/results") { _, context in
             let id = try jobID(context)
             _ = try await existingJob(id)
-            return try json(try await store.results(of: id).map(Self.summary))
+            return try json(try await store.results(of: id))
         }
         router.get("/v1/jobs/{id}/wait") { request, context in
             let id = try jobID(context)
@@ -83,13 +83,7 @@ struct HTTPAPI: Sendable {
         return JobDetail(
             job: job, executions: try await store.executions(of: id).sorted { $0.id < $1.id },
             placementFailures: await orchestrator.placementFailures(of: id),
-            results: try await store.results(of: id).map(Self.summary))
-    }
-
-    private static func summary(_ record: ResultRecord) -> ResultSummary {
-        ResultSummary(
-            partition: record.partition, executionID: record.executionID, nodeID: record.nodeID,
-            files: record.files.map { ResultFileSummary(path: $0.path, digest: $0.digest, size: $0.size) })
+            results: try await store.results(of: id))
     }
 
     private func uploadModule(_ request: Request) async throws -> Response {

@@ -13,40 +13,6 @@ public struct NodeRecord: Hashable, Codable, Sendable {
     }
 }
 
-/// A file an execution produced, kept in the orchestrator's content-addressed blob store.
-public struct ResultFile: Hashable, Codable, Sendable {
-    /// Path relative to the result root, e.g. `outputs/counts.json` or `stdout`.
-    public var path: String
-    public var digest: ContentDigest
-    public var size: Int64
-
-    public init(path: String, digest: ContentDigest, size: Int64) {
-        self.path = path
-        self.digest = digest
-        self.size = size
-    }
-}
-
-/// The accepted result of one partition of a job. At most one is ever accepted per
-/// (job, partition): the first final report wins, later ones are recorded as superseded.
-public struct ResultRecord: Hashable, Codable, Sendable {
-    public var jobID: JobID
-    public var partition: Int
-    public var executionID: ExecutionID
-    public var nodeID: NodeID
-    public var files: [ResultFile]
-    public var acceptedAt: Timestamp
-
-    public init(jobID: JobID, partition: Int, executionID: ExecutionID, nodeID: NodeID, files: [ResultFile], acceptedAt: Timestamp) {
-        self.jobID = jobID
-        self.partition = partition
-        self.executionID = executionID
-        self.nodeID = nodeID
-        self.files = files
-        self.acceptedAt = acceptedAt
-    }
-}
-
 /// A chunk of an execution's stdout or stderr.
 public struct LogRecord: Hashable, Codable, Sendable {
     public var jobID: JobID
