@@ -179,6 +179,37 @@ struct ClusterTests {
         #expect(exit != nil && exit != 0)
     }
 
+    @Test func aNodeThatLosesItsOrchestratorKeepsWorkingAndReportsWhenItIsBack() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        try e2e.cluster.startAgent(name: "edge")
+        try await e2e.cluster.waitForNodes(1)
+        let spec = try e2e.specFile(
+            "sleeper",
+            """
+            version: v1
+            name: outlives-its-orchestrator
+            engine: {type: wasm, module: ./sleeper.wasm}
+            """, wat: Modules.sleeper)
+        let id = try e2e.submit(spec)
+        _ = try await e2e.waitForState(id) { $0 == .running }
+        let started = ContinuousClock.now
+        try await waitUntil(timeout: .seconds(10), "the node to report the execution running") {
+            try await e2e.cluster.client.job(id).executions.first?.state == .running
+        }
+        // The orchestrator dies while the module sleeps; the node finishes it alone and keeps
+        // the result until it can deliver it.
+        e2e.cluster.killOrchestrator(signal: SIGKILL)
+        try await Task.sleep(until: started + .seconds(3))
+        try await e2e.cluster.startOrchestrator()
+        let done = try await e2e.waitForState(id) { $0.isTerminal }
+        #expect(done.job.state == .completed, "\(done.job.stateReason ?? "")")
+        #expect(done.results.count == 1)
+        let logs = try e2e.cli(["job", "logs", id])
+        #expect(logs.stdout == "woke up\n")
+    }
+
     @Test func stoppingAJobKillsItsRunningModule() async throws {
         let e2e = try E2E.make()
         defer { e2e.tearDown() }

@@ -121,6 +121,27 @@ enum Modules {
             (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
         """
 
+    /// Sleeps for 1.5 s through WASI `poll_oneoff` (one relative clock subscription), prints
+    /// "woke up" and exits 0.
+    static let sleeper = """
+        (module
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 512) "woke up\\n")
+          (func (export "_start")
+            ;; subscription at 0: userdata 0, tag 0 (clock), clock id 1 (monotonic), timeout 1.5 s, relative
+            (i32.store8 (i32.const 8) (i32.const 0))
+            (i32.store (i32.const 16) (i32.const 1))
+            (i64.store (i32.const 24) (i64.const 1500000000))
+            (i64.store (i32.const 32) (i64.const 0))
+            (i32.store16 (i32.const 40) (i32.const 0))
+            (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))
+            (i32.store (i32.const 256) (i32.const 512))
+            (i32.store (i32.const 260) (i32.const 8))
+            (drop (call $fd_write (i32.const 1) (i32.const 256) (i32.const 1) (i32.const 264)))))
+        """
+
     /// Spins forever: only a timeout stops it.
     static let spin = """
         (module
