@@ -248,7 +248,7 @@ public actor Orchestrator {
         let id = job.id
         let existing = Array(executions[id]?.values ?? [:].values)
         let plan = scheduler.plan(job: job, existing: existing, nodes: snapshot(), now: now)
-        let failures = plan.isComplete ? [:] : Dictionary(grouping: plan.explain(), by: { line in String(line.prefix { $0 != ":" }) })
+        let failures = plan.isComplete ? [:] : explainRejections(plan)
         var evaluation = Evaluation(job: job, complete: plan.isComplete, failures: failures)
 
         for placement in plan.placements {
@@ -276,11 +276,22 @@ public actor Orchestrator {
             evaluation.batch.events.append(
                 JobEvent(
                     jobID: id, at: now, kind: .queued, executionID: nil,
-                    message: "could not place \(missing): " + plan.explain().joined(separator: "; ")))
+                    message: "could not place \(missing): "
+                        + failures.keys.sorted().flatMap { failures[$0] ?? [] }.joined(separator: "; ")))
         }
         if job != original { evaluation.batch.jobs.append(job) }
         evaluation.job = job
         return evaluation
+    }
+
+    /// Per node ID, a line for people: the node's name and why it cannot take (more of) the job.
+    private func explainRejections(_ plan: Plan) -> [String: [String]] {
+        var lines: [String: [String]] = [:]
+        for (id, reasons) in plan.rejections {
+            let name = nodes[id]?.record.info.name ?? id.rawValue
+            lines[id.rawValue] = ["\(name) (\(id)): " + reasons.map(\.description).joined(separator: "; ")]
+        }
+        return lines
     }
 
     /// Applies an evaluation: memory first (so a concurrent evaluation sees the new allocations),
