@@ -210,6 +210,25 @@ struct ClusterTests {
         #expect(logs.stdout == "woke up\n")
     }
 
+    @Test func aRestartedNodeKeepsItsIdentity() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let first = try e2e.cluster.startAgent(name: "site", labels: ["zone": "a"])
+        try await e2e.cluster.waitForNodes(1)
+        let id = try await e2e.nodeID(named: "site")
+        first.stop(signal: SIGTERM)
+        try await waitUntil(timeout: .seconds(10), "the orchestrator to see the node leave") {
+            try await e2e.cluster.client.nodes().first?.liveness == .disconnected
+        }
+        try e2e.cluster.startAgent(name: "site", labels: ["zone": "a"])
+        try await e2e.cluster.waitForNodes(1)
+        let nodes = try await e2e.cluster.client.nodes()
+        #expect(nodes.map(\.id) == [id], "the same node, not a second one")
+        let shown = try e2e.cli(["node", "describe", "site"])
+        #expect(shown.stdout.contains(id.rawValue) && shown.stdout.contains("connected"))
+    }
+
     @Test func stoppingAJobKillsItsRunningModule() async throws {
         let e2e = try E2E.make()
         defer { e2e.tearDown() }
