@@ -210,6 +210,31 @@ struct ClusterTests {
         #expect(logs.stdout == "woke up\n")
     }
 
+    @Test func processJobsRunOnlyWhereTheNodeEnablesThem() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        try SyntheticPatients(site: "p", rows: 5, seed: 1).write(to: e2e.root + "/patients")
+        try e2e.cluster.startAgent(name: "wasm-only", datasets: ["patients": e2e.root + "/patients"])
+        try e2e.cluster.startAgent(name: "native", datasets: ["patients": e2e.root + "/patients"], processEngine: true)
+        try await e2e.cluster.waitForNodes(2)
+        let spec = try e2e.specFile(
+            "native",
+            """
+            version: v1
+            name: head
+            inputs: [{dataset: patients, target: /data}]
+            engine: {type: process, command: /usr/bin/head}
+            args: ["-n", "1", "data/patients.csv"]
+            """)
+        let id = try e2e.submit(spec)
+        let done = try await e2e.waitForState(id) { $0.isTerminal }
+        #expect(done.job.state == .completed, "\(done.job.stateReason ?? "")")
+        #expect(done.executions.map(\.nodeID) == [try await e2e.nodeID(named: "native")])
+        let logs = try e2e.cli(["job", "logs", id])
+        #expect(logs.stdout == SyntheticPatients.header + "\n")
+    }
+
     @Test func aRestartedNodeKeepsItsIdentity() async throws {
         let e2e = try E2E.make()
         defer { e2e.tearDown() }
