@@ -31,12 +31,12 @@ struct Harness {
 
     /// Connects a node and returns the recorder of what the orchestrator sends it.
     @discardableResult
-    func connect(_ id: NodeID, labels: Labels = [:], datasets: [String] = [], epoch: UInt64 = 1, connection: UInt64 = 1) async throws
-        -> Recorder
-    {
+    func connect(
+        _ id: NodeID, labels: Labels = [:], datasets: [String] = [], cpu: Int = 4000, epoch: UInt64 = 1, connection: UInt64 = 1
+    ) async throws -> Recorder {
         let recorder = Recorder()
         let info = NodeInfo(
-            id: id, name: id.rawValue, labels: labels, resources: Resources(cpuMillis: 4000, memoryBytes: 8 << 30),
+            id: id, name: id.rawValue, labels: labels, resources: Resources(cpuMillis: cpu, memoryBytes: 8 << 30),
             datasets: datasets.map { DatasetInfo(name: $0) })
         _ = try await orchestrator.nodeConnected(
             AgentHello(node: info, epoch: epoch, knownExecutions: []),
@@ -126,6 +126,24 @@ final class Recorder: Sendable {
         #expect(holder.assignments.map(\.jobID) == [job.id])
         #expect(try await harness.store.job(job.id)?.state == .running)
         #expect(await harness.orchestrator.placementFailures(of: job.id).isEmpty)
+    }
+
+    @Test func partitionsThatDoNotFitYetArePlacedAsCapacityFreesUp() async throws {
+        let harness = try await Harness()
+        let node = try await harness.connect("small", cpu: 1000)
+        let job = try await harness.orchestrator.submit(.fixture(count: 3, cpu: 500))
+        #expect(node.assignments.map(\.partition) == [0, 1], "two partitions fit, the third waits")
+        #expect(try await harness.store.job(job.id)?.state == .running)
+        #expect(await harness.orchestrator.placementFailures(of: job.id)["small"]?.joined().contains("cpu") == true)
+
+        try await harness.succeed(node.assignments[0].executionID, on: "small")
+        #expect(node.assignments.map(\.partition) == [0, 1, 2], "the freed capacity takes the last partition")
+        #expect(try await harness.store.job(job.id)?.state == .running)
+        try await harness.succeed(node.assignments[1].executionID, on: "small")
+        #expect(try await harness.store.job(job.id)?.state == .running, "partition 2 is still running")
+        try await harness.succeed(node.assignments[2].executionID, on: "small")
+        #expect(try await harness.store.job(job.id)?.state == .completed)
+        #expect(try await harness.store.results(of: job.id).map(\.partition) == [0, 1, 2])
     }
 
     @Test func stoppingCancelsExecutionsAndTellsTheirNodes() async throws {
