@@ -17,7 +17,7 @@ import Testing
             name: "site", orchestrators: ["http://127.0.0.1:1"], dataDirectory: base + "/state",
             datasets: [.init(name: "patients", path: base + "/patients")])
         let outbox = Outbox()
-        let runner = try ExecutionRunner(config: config, outbox: outbox, logger: Logger(label: "test"), executors: [.process: executor])
+        let runner = try ExecutionRunner(config: config, outbox: outbox, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, executors: [.process: executor])
         return (runner, outbox)
     }
 

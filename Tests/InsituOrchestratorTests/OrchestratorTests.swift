@@ -25,7 +25,7 @@ struct Harness {
         let clock = self.clock
         orchestrator = Orchestrator(
             store: store, blobs: try BlobStore(root: directory + "/blobs"), clock: { clock.now },
-            newJobID: { ids.withLock { $0.nextJobID() } }, logger: Logger(label: "test"))
+            newJobID: { ids.withLock { $0.nextJobID() } }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         try await orchestrator.recover()
     }
 
