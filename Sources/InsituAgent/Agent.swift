@@ -6,6 +6,7 @@ import InsituExecutor
 public import InsituModel
 public import Logging
 public import ServiceLifecycle
+import Synchronization
 
 /// A compute node: dials out to the orchestrator, registers what it holds, runs the executions
 /// it is given and reports their results. Executions keep running while the link is down; their
@@ -18,6 +19,8 @@ public final class Agent: Service, Sendable {
     let runner: ExecutionRunner
     let logger: Logger
     let (starts, startContinuation) = AsyncStream<ExecutionAssignment>.makeStream()
+    /// How often to send heartbeats, as the orchestrator asked in its welcome.
+    let heartbeatMillis = Atomic<Int64>(5_000)
 
     public init(config: AgentConfig, logger: Logger, version: String = "dev") throws {
         self.config = config
@@ -87,6 +90,7 @@ public final class Agent: Service, Sendable {
         let hello = AgentHello(node: nodeInfo, epoch: epoch, knownExecutions: await runner.knownExecutions())
         let helloFrame = Frame<AgentMessage>(seq: 0, ack: await outbox.lastReceivedSeq, body: .hello(hello))
         try await outbound.writeTextMessage(String(decoding: try encoder.encode(helloFrame), as: UTF8.self))
+        let welcomed = Wakeup()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 var sentUpTo: UInt64 = 0
@@ -99,11 +103,11 @@ public final class Agent: Service, Sendable {
                 }
             }
             group.addTask {
-                var interval = Duration.seconds(5)
+                // The orchestrator's welcome says how often it wants to hear from the node.
+                await welcomed.wait()
                 while !Task.isCancelled {
-                    try await Task.sleep(for: interval)
+                    try await Task.sleep(for: .milliseconds(self.heartbeatMillis.load(ordering: .relaxed)))
                     await self.outbox.sendOnce(.heartbeat(Heartbeat(runningExecutions: await self.runner.knownExecutions())))
-                    interval = .seconds(5)
                 }
             }
             group.addTask {
@@ -123,6 +127,8 @@ public final class Agent: Service, Sendable {
                     await self.outbox.received(frame.seq)
                     switch body {
                     case .welcome(let welcome):
+                        self.heartbeatMillis.store(max(100, welcome.heartbeatIntervalMillis), ordering: .relaxed)
+                        welcomed.signal()
                         self.logger.info("registered with orchestrator", metadata: ["node": "\(welcome.nodeID)"])
                     case .runExecution(let assignment):
                         self.startContinuation.yield(assignment)

@@ -13,6 +13,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Directory for the orchestrator's state (SQLite database, modules, results).")
     var dataDir = "./insitu-data"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "How often compute nodes send heartbeats, in seconds.") var heartbeatInterval = 5.0
 }
 
 func makeLogger(_ label: String, level: String) -> Logger {
@@ -28,7 +29,8 @@ func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> 
     let store = try SQLiteStore(path: directory + "/insitu.sqlite")
     let blobs = try BlobStore(root: directory + "/blobs")
     return try await OrchestratorServer.make(
-        configuration: .init(host: options.host, port: options.port), store: store, blobs: blobs, logger: logger
+        configuration: .init(host: options.host, port: options.port), store: store, blobs: blobs,
+        settings: .init(heartbeatInterval: .milliseconds(Int64(max(0.1, options.heartbeatInterval) * 1000))), logger: logger
     ) { port in
         // Printed on stdout so scripts and tests can find a port chosen with --port 0.
         FileHandle.standardOutput.write(Data("insitu orchestrator listening on http://\(options.host):\(port)\n".utf8))

@@ -385,7 +385,8 @@ public actor Orchestrator {
             connection.enqueue(.runExecution(assignment))
         }
         await evaluateWaitingJobs()
-        return Welcome(nodeID: id, heartbeatIntervalMillis: Int64(settings.heartbeatInterval.components.seconds * 1000))
+        let (seconds, attoseconds) = settings.heartbeatInterval.components
+        return Welcome(nodeID: id, heartbeatIntervalMillis: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 
     public func nodeDisconnected(_ id: NodeID, connectionID: UInt64) async {

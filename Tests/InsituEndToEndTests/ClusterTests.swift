@@ -235,6 +235,20 @@ struct ClusterTests {
         #expect(logs.stdout == SyntheticPatients.header + "\n")
     }
 
+    @Test func nodesHeartbeatAtTheIntervalTheOrchestratorAsksFor() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator(extraArguments: ["--heartbeat-interval", "0.2"])
+        try e2e.cluster.startAgent(name: "idle")
+        try await e2e.cluster.waitForNodes(1)
+        let before = try #require(try await e2e.cluster.client.nodes().first).lastSeen
+        // No job runs: only heartbeats can move lastSeen forward.
+        try await waitUntil(timeout: .seconds(3), "a heartbeat from the idle node") {
+            let now = try await e2e.cluster.client.nodes().first?.lastSeen
+            return now.map { $0 > before } ?? false
+        }
+    }
+
     @Test func aRestartedNodeKeepsItsIdentity() async throws {
         let e2e = try E2E.make()
         defer { e2e.tearDown() }
