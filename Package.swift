@@ -135,7 +135,13 @@ let package = Package(
         .executableTarget(
             name: "InsituWasmRunner",
             dependencies: ["InsituWasm"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // One runner process starts per WebAssembly run: linking the Swift runtime statically
+            // saves loading its shared libraries on every start (FoundationEssentials' static
+            // archive needs its two helper archives named explicitly).
+            linkerSettings: [
+                .unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims"])
+            ]
         ),
         .executableTarget(
             name: "InsituBench",
