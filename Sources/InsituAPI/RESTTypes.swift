@@ -104,24 +104,11 @@ public struct JobDetail: Codable, Sendable {
     }
 }
 
-public struct LogEntry: Codable, Sendable, Hashable {
-    public var sequence: Int64
-    public var executionID: ExecutionID
-    public var stream: String
-    public var text: String
-    public init(sequence: Int64, executionID: ExecutionID, stream: String, text: String) {
-        self.sequence = sequence
-        self.executionID = executionID
-        self.stream = stream
-        self.text = text
-    }
-}
-
 /// `GET /v1/jobs/{id}/logs?after=N`: entries after sequence N, and whether more can still come.
 public struct LogsPage: Codable, Sendable {
-    public var entries: [LogEntry]
+    public var entries: [LogRecord]
     public var jobState: JobState
-    public init(entries: [LogEntry], jobState: JobState) {
+    public init(entries: [LogRecord], jobState: JobState) {
         self.entries = entries
         self.jobState = jobState
     }

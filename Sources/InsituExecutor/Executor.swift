@@ -1,7 +1,7 @@
 public import InsituModel
 
-/// A directory made visible inside the sandbox.
-public struct Mount: Hashable, Sendable {
+/// A directory made visible inside the sandbox. Codable so a run can be handed to a runner process.
+public struct Mount: Hashable, Codable, Sendable {
     public var hostPath: String
     /// Absolute path the job sees.
     public var guestPath: String

@@ -31,3 +31,23 @@ public struct ResultRecord: Hashable, Codable, Sendable {
         self.acceptedAt = acceptedAt
     }
 }
+
+/// A chunk of an execution's stdout or stderr.
+public struct LogRecord: Hashable, Codable, Sendable {
+    public var jobID: JobID
+    public var executionID: ExecutionID
+    /// Assigned by the store, increasing per job.
+    public var sequence: Int64
+    public var stream: String
+    public var text: String
+    public var at: Timestamp
+
+    public init(jobID: JobID, executionID: ExecutionID, sequence: Int64 = 0, stream: String, text: String, at: Timestamp) {
+        self.jobID = jobID
+        self.executionID = executionID
+        self.sequence = sequence
+        self.stream = stream
+        self.text = text
+        self.at = at
+    }
+}

@@ -36,10 +36,7 @@ struct HTTPAPI: Sendable {
             let id = try jobID(context)
             let job = try await existingJob(id)
             let after = request.uri.queryParameters.get("after", as: Int64.self) ?? 0
-            let records = try await store.logs(of: id, after: after, limit: 1000)
-            let entries = records.map {
-                LogEntry(sequence: $0.sequence, executionID: $0.executionID, stream: $0.stream, text: $0.text)
-            }
+            let entries = try await store.logs(of: id, after: after, limit: 1000)
             return try json(LogsPage(entries: entries, jobState: job.state))
         }
         router.post("/v1/jobs/{id}/stop") { _, context in

@@ -99,7 +99,7 @@ public struct WasmExecutor: Executor {
         let name = modulePath.split(separator: "/").last.map(String.init) ?? modulePath
         return WasmRunSpec(
             modulePath: modulePath, moduleName: name, args: request.args, env: request.env,
-            mounts: request.mounts.map { .init(hostPath: $0.hostPath, guestPath: $0.guestPath, readOnly: $0.readOnly) },
+            mounts: request.mounts,
             entrypoint: settings.entrypoint, memoryLimitBytes: settings.memoryLimitBytes, fuel: settings.fuel)
     }
 

@@ -13,31 +13,19 @@ import WasmKitWASI
 /// Everything needed to run one module once, in this process or in `insitu-wasm-runner`.
 /// Codable: the child-process path sends it to the runner as JSON.
 public struct WasmRunSpec: Codable, Hashable, Sendable {
-    public struct MountSpec: Codable, Hashable, Sendable {
-        public var hostPath: String
-        public var guestPath: String
-        public var readOnly: Bool
-
-        public init(hostPath: String, guestPath: String, readOnly: Bool) {
-            self.hostPath = hostPath
-            self.guestPath = guestPath
-            self.readOnly = readOnly
-        }
-    }
-
     public var modulePath: String
     /// argv[0] seen by the guest.
     public var moduleName: String
     public var args: [String]
     public var env: [String: String]
-    public var mounts: [MountSpec]
+    public var mounts: [Mount]
     public var entrypoint: String
     public var memoryLimitBytes: Int64
     public var fuel: UInt64?
 
     public init(
         modulePath: String, moduleName: String, args: [String] = [], env: [String: String] = [:],
-        mounts: [MountSpec] = [], entrypoint: String = "_start", memoryLimitBytes: Int64 = 64 << 20,
+        mounts: [Mount] = [], entrypoint: String = "_start", memoryLimitBytes: Int64 = 64 << 20,
         fuel: UInt64? = nil
     ) {
         self.modulePath = modulePath
