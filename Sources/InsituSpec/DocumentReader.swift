@@ -4,9 +4,29 @@ import Yams
 /// accessor returns nil after recording a problem, so callers keep going and report everything.
 struct DocumentReader {
     private(set) var problems: [SpecProblem] = []
+    /// Problems found beyond `maxProblems`: counted, not kept, so a hostile document cannot make
+    /// an answer (or the server's memory) grow with the number of its mistakes.
+    private(set) var omittedProblems = 0
+
+    /// The most problems one answer lists (docs/JOBSPEC.md, "Limits").
+    static let maxProblems = 100
 
     mutating func report(_ path: String, _ message: String, hint: String? = nil) {
+        guard problems.count < Self.maxProblems else {
+            omittedProblems += 1
+            return
+        }
         problems.append(SpecProblem(path: path, message: message, hint: hint))
+    }
+
+    /// The problems to hand back: the first `maxProblems`, then one line counting the rest.
+    var reportedProblems: [SpecProblem] {
+        guard omittedProblems > 0 else { return problems }
+        return problems + [
+            SpecProblem(
+                path: "", message: "\(omittedProblems) more problem\(omittedProblems == 1 ? "" : "s") not listed",
+                hint: "fix the problems above and submit again to see the rest")
+        ]
     }
 
     // MARK: Paths
@@ -67,6 +87,11 @@ struct DocumentReader {
             report(path, "expected a string, found \(Self.describe(node))")
             return nil
         }
+        // The node passes strings to C interfaces (argv, environ, paths), where a NUL ends them.
+        guard !scalar.string.utf8.contains(0) else {
+            report(path, "the value contains a NUL character, which would cut it short on the node", hint: "remove the \\0")
+            return nil
+        }
         return scalar.string
     }
 
@@ -83,9 +108,15 @@ struct DocumentReader {
         return value
     }
 
-    mutating func list(_ node: Node, at path: String, hint: String? = nil) -> [Node]? {
+    /// The items of a list of at most `limit` entries. A longer list is one problem, not one per
+    /// item: YAML aliases let a small document repeat an entry a hundred thousand times.
+    mutating func list(_ node: Node, at path: String, limit: Int, hint: String? = nil) -> [Node]? {
         guard case .sequence(let sequence) = node else {
             report(path, "expected a list, found \(Self.describe(node))", hint: hint)
+            return nil
+        }
+        guard sequence.count <= limit else {
+            report(path, "the list has \(sequence.count) entries; at most \(limit) are allowed", hint: "see the limits in docs/JOBSPEC.md")
             return nil
         }
         return Array(sequence)

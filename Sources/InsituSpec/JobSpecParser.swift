@@ -29,7 +29,7 @@ public enum JobSpecParser {
             // Defensive: a nil spec always comes with a problem; never fail without saying why.
             reader.report("", "the job spec could not be read")
         }
-        return .failure(SpecValidationError(problems: reader.problems))
+        return .failure(SpecValidationError(problems: reader.reportedProblems))
     }
 
     /// Finds the module source without full validation (the CLI uses it to upload a local module
@@ -102,6 +102,14 @@ extension DocumentReader {
     static let minWasmMemory: Int64 = 64 << 10
     static let maxWasmMemory: Int64 = 4 << 30
     static let maxTimeoutMillis: Int64 = 24 * 3_600_000
+    /// Entry limits (docs/JOBSPEC.md, "Limits"): far above what a real job needs, low enough that
+    /// no spec can make the orchestrator or a node do unbounded work.
+    static let maxConstraints = 64
+    static let maxConstraintValues = 256
+    static let maxInputs = 64
+    static let maxOutputs = 64
+    static let maxArgs = 1_024
+    static let maxEnv = 256
 
     /// Reads the whole document. Returns nil only when nothing useful could be built; callers must
     /// still treat any recorded problem as failure.
@@ -172,7 +180,7 @@ extension DocumentReader {
         }
 
         var args: [String] = []
-        if let node = top["args"], let items = list(node, at: "args", hint: "write args as a list, e.g. args: [\"--by\", \"condition\"]") {
+        if let node = top["args"], let items = list(node, at: "args", limit: Self.maxArgs, hint: "write args as a list, e.g. args: [\"--by\", \"condition\"]") {
             for (index, item) in items.enumerated() {
                 if let text = string(item, at: Self.index("args", index)) { args.append(text) }
             }
@@ -219,7 +227,7 @@ extension DocumentReader {
     static let constraintForms = "write \"key = value\", \"key != value\", \"key in (a, b)\", \"key notin (a, b)\", \"key\" or \"!key\""
 
     private mutating func constraints(_ node: Node, at path: String) -> [LabelConstraint] {
-        guard let items = list(node, at: path, hint: "write constraints as a list, e.g. constraints: [\"region = eu\"]") else {
+        guard let items = list(node, at: path, limit: Self.maxConstraints, hint: "write constraints as a list, e.g. constraints: [\"region = eu\"]") else {
             return []
         }
         var result: [LabelConstraint] = []
@@ -278,7 +286,7 @@ extension DocumentReader {
             valuesPath = fields.path("value")
             values = string(valueNode, at: valuesPath).map { [$0] }
         } else if let valuesNode = fields["values"] {
-            if let items = list(valuesNode, at: valuesPath) {
+            if let items = list(valuesNode, at: valuesPath, limit: Self.maxConstraintValues) {
                 var collected: [String] = []
                 for (index, item) in items.enumerated() {
                     let itemPath = Self.index(valuesPath, index)
@@ -323,7 +331,7 @@ extension DocumentReader {
     static let outputKeys = ["name", "path"]
 
     private mutating func inputs(_ node: Node, at path: String, usedPaths: inout [String: String]) -> [InputSpec] {
-        guard let items = list(node, at: path, hint: "write inputs as a list of mappings, e.g. - { dataset: patients, target: /data }") else {
+        guard let items = list(node, at: path, limit: Self.maxInputs, hint: "write inputs as a list of mappings, e.g. - { dataset: patients, target: /data }") else {
             return []
         }
         var result: [InputSpec] = []
@@ -356,7 +364,7 @@ extension DocumentReader {
     }
 
     private mutating func outputs(_ node: Node, at path: String, usedPaths: inout [String: String]) -> [OutputSpec] {
-        guard let items = list(node, at: path, hint: "write outputs as a list of mappings, e.g. - { name: results, path: /outputs }") else {
+        guard let items = list(node, at: path, limit: Self.maxOutputs, hint: "write outputs as a list of mappings, e.g. - { name: results, path: /outputs }") else {
             return []
         }
         var result: [OutputSpec] = []
@@ -394,6 +402,10 @@ extension DocumentReader {
             return nil
         }
         guard let text = string(node, at: path) else { return nil }
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            report(path, "\"\(Self.quote(text))\" contains a control character", hint: "sandbox paths are plain text such as /data")
+            return nil
+        }
         guard text.hasPrefix("/") else {
             report(path, "\"\(Self.quote(text))\" is not an absolute path", hint: "start it with '/', e.g. /\(text)")
             return nil
@@ -590,6 +602,10 @@ extension DocumentReader {
     // MARK: env, resources, durations and sizes
 
     private mutating func env(_ node: Node, at path: String) -> [String: String] {
+        if case .mapping(let mapping) = node, mapping.count > Self.maxEnv {
+            report(path, "env has \(mapping.count) entries; at most \(Self.maxEnv) are allowed", hint: "see the limits in docs/JOBSPEC.md")
+            return [:]
+        }
         guard let entries = entries(of: node, at: path) else { return [:] }
         var result: [String: String] = [:]
         for (key, value) in entries {
