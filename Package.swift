@@ -77,6 +77,7 @@ let package = Package(
             dependencies: [
                 "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

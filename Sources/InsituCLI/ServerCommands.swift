@@ -14,7 +14,28 @@ struct ServerOptions: ParsableArguments {
     var dataDir = "./insitu-data"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(help: "How often compute nodes send heartbeats, in seconds.") var heartbeatInterval = 5.0
+    @Flag(help: "Create a new, empty state even though the data directory already holds blobs (after a lost database).")
+    var `init` = false
+    @Option(help: "Most connections served at once; more wait in the listen backlog.") var maxConnections = 512
+    @Option(help: "Seconds a new connection may take to send its request head before it is closed.")
+    var requestHeadTimeout = 10.0
+    @Option(help: "Seconds a kept-alive connection may stay idle between requests.") var idleTimeout = 60.0
+
+    func validate() throws {
+        guard (1...1_000_000).contains(maxConnections) else {
+            throw ValidationError("--max-connections \(maxConnections) is out of range: use 1 to 1000000")
+        }
+        for (name, value) in [("--request-head-timeout", requestHeadTimeout), ("--idle-timeout", idleTimeout)]
+        where !(value.isFinite && value >= 0.1 && value <= 86_400) {
+            throw ValidationError("\(name) \(value) is out of range: use 0.1 to 86400 seconds")
+        }
+        guard heartbeatInterval.isFinite, (0.1...3_600).contains(heartbeatInterval) else {
+            throw ValidationError("--heartbeat-interval \(heartbeatInterval) is out of range: use 0.1 to 3600 seconds")
+        }
+    }
 }
+
+func duration(seconds: Double) -> Duration { .milliseconds(Int64((seconds * 1000).rounded())) }
 
 func makeLogger(_ label: String, level: String) -> Logger {
     var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
@@ -22,19 +43,31 @@ func makeLogger(_ label: String, level: String) -> Logger {
     return logger
 }
 
-/// Opens the orchestrator's state under `dataDirectory` and builds its server.
-func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> some ApplicationProtocol {
+/// Opens the orchestrator's state under `dataDirectory` and builds its server. The returned lock
+/// keeps other orchestrators off the directory for as long as it is alive.
+func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> (some ApplicationProtocol, DataDirectoryLock) {
     let directory = URL(fileURLWithPath: options.dataDir).standardized.path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    let store = try SQLiteStore(path: directory + "/insitu.sqlite")
+    let lock = try DataDirectoryLock(directory: directory)
+    let databasePath = directory + "/insitu.sqlite"
     let blobs = try BlobStore(root: directory + "/blobs")
-    return try await OrchestratorServer.make(
-        configuration: .init(host: options.host, port: options.port), store: store, blobs: blobs,
-        settings: .init(heartbeatInterval: .milliseconds(Int64(max(0.1, options.heartbeatInterval) * 1000))), logger: logger
+    if !FileManager.default.fileExists(atPath: databasePath) && !blobs.isEmpty && !options.`init` {
+        throw ValidationError(
+            "\(directory) holds blobs but no database (\(databasePath) is missing): the orchestrator's state was lost or moved. "
+                + "Restore insitu.sqlite from a backup, or start with --init to begin with an empty state beside the old blobs.")
+    }
+    let store = try SQLiteStore(path: databasePath)
+    let app = try await OrchestratorServer.make(
+        configuration: .init(
+            host: options.host, port: options.port, maxConnections: options.maxConnections,
+            requestHeadTimeout: duration(seconds: options.requestHeadTimeout), idleTimeout: duration(seconds: options.idleTimeout)),
+        store: store, blobs: blobs,
+        settings: .init(heartbeatInterval: duration(seconds: options.heartbeatInterval)), logger: logger
     ) { port in
         // Printed on stdout so scripts and tests can find a port chosen with --port 0.
         FileHandle.standardOutput.write(Data("insitu orchestrator listening on http://\(options.host):\(port)\n".utf8))
     }
+    return (app, lock)
 }
 
 struct OrchestratorCommand: AsyncParsableCommand {
@@ -44,7 +77,9 @@ struct OrchestratorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger("insitu.orchestrator", level: options.logLevel)
-        let app = try await makeOrchestrator(options, logger: logger)
+        let (app, lock) = try await makeOrchestrator(options, logger: logger)
+        // The lock is released when the process exits; keep it alive until then.
+        defer { withExtendedLifetime(lock) {} }
         try await app.runService()
     }
 }
@@ -76,7 +111,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         guard options.port != 0 else { throw ValidationError("serve needs a fixed --port so its own node can dial in") }
         let logger = makeLogger("insitu.serve", level: options.logLevel)
-        let app = try await makeOrchestrator(options, logger: logger)
+        let (app, lock) = try await makeOrchestrator(options, logger: logger)
         var nodeDatasets: [AgentConfig.Dataset] = []
         for item in datasets {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
@@ -98,6 +133,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 services: [.init(service: app), .init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+        defer { withExtendedLifetime(lock) {} }
         try await group.run()
     }
 }

@@ -2,14 +2,24 @@ public import AsyncHTTPClient
 public import Foundation
 public import InsituAPI
 public import InsituModel
-import NIOCore
+public import NIOCore
 
 /// A typed client for the orchestrator's REST API, used by the CLI, the benchmark and the tests.
 public struct InsituClient: Sendable {
     public let baseURL: String
     let http: HTTPClient
 
-    public init(baseURL: String, http: HTTPClient = .shared) {
+    /// The HTTP client every `InsituClient` in a process shares unless given another. It gives up
+    /// on an address that refuses or does not answer after `connectTimeout` (the shared default
+    /// client keeps retrying until the whole request times out, a minute for a CLI user).
+    public static let sharedHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = connectTimeout
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+    public static let connectTimeout = TimeAmount.seconds(5)
+
+    public init(baseURL: String, http: HTTPClient = InsituClient.sharedHTTP) {
         var url = baseURL
         while url.hasSuffix("/") { url.removeLast() }
         if !url.contains("://") { url = "http://" + url }
@@ -94,7 +104,8 @@ public struct InsituClient: Sendable {
         } catch {
             throw Failure(
                 status: nil, code: "unreachable",
-                message: "cannot reach the orchestrator at \(baseURL): \(error). Is it running? Set --api or INSITU_API.",
+                message: "cannot reach the orchestrator at \(baseURL) (tried for up to \(Self.connectTimeout.nanoseconds / 1_000_000_000) s): \(error). "
+                    + "Is it running there? Point the CLI elsewhere with --api or INSITU_API.",
                 problems: [])
         }
         let data = Data(try await response.body.collect(upTo: 512 << 20).readableBytesView)

@@ -12,16 +12,18 @@ struct HTTPAPI: Sendable {
     let store: any OrchestratorStore
     let blobs: BlobStore
     static let maxModuleBytes = 256 << 20
+    /// Largest `POST /v1/jobs` body (docs/JOBSPEC.md, "Limits").
+    static let maxSubmitBytes = 1 << 20
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/health") { _, _ in try json(["status": "ok"]) }
         router.post("/v1/modules") { request, _ in try await uploadModule(request) }
-        router.get("/v1/modules/{digest}") { _, context in try blob(context.parameters.require("digest")) }
-        router.get("/v1/blobs/{digest}") { _, context in try blob(context.parameters.require("digest")) }
+        router.get("/v1/modules/{digest}") { _, context in try await blob(context.parameters.require("digest"), context: context) }
+        router.get("/v1/blobs/{digest}") { _, context in try await blob(context.parameters.require("digest"), context: context) }
         router.post("/v1/jobs") { request, context in try await submit(request, context: context) }
         router.get("/v1/jobs") { request, _ in
-            let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 100
-            let jobs = try await store.jobs(limit: max(1, min(limit, 10_000)))
+            let limit = try QueryParameters(request).integer("limit", in: 1...10_000, default: 100)
+            let jobs = try await store.jobs(limit: Int(limit))
             var summaries: [JobSummary] = []
             for job in jobs { summaries.append(JobSummary(job: job, executions: try await store.executions(of: job.id))) }
             return try json(summaries)
@@ -34,8 +36,8 @@ struct HTTPAPI: Sendable {
         }
         router.get("/v1/jobs/{id}/logs") { request, context in
             let id = try jobID(context)
+            let after = try QueryParameters(request).integer("after", in: 0...Int64.max, default: 0)
             let job = try await existingJob(id)
-            let after = request.uri.queryParameters.get("after", as: Int64.self) ?? 0
             let entries = try await store.logs(of: id, after: after, limit: 1000)
             return try json(LogsPage(entries: entries, jobState: job.state))
         }
@@ -50,9 +52,9 @@ struct HTTPAPI: Sendable {
         }
         router.get("/v1/jobs/{id}/wait") { request, context in
             let id = try jobID(context)
+            let timeout = try QueryParameters(request).seconds("timeout", in: 0...600, default: 30)
             _ = try await existingJob(id)
-            let seconds = min(request.uri.queryParameters.get("timeout", as: Double.self) ?? 30, 600)
-            _ = await orchestrator.waitUntilTerminal(id, timeout: .milliseconds(Int64(seconds * 1000)))
+            _ = await orchestrator.waitUntilTerminal(id, timeout: timeout)
             let job = try await existingJob(id)
             return try json(JobSummary(job: job, executions: try await store.executions(of: id)))
         }
@@ -84,34 +86,49 @@ struct HTTPAPI: Sendable {
     }
 
     private func uploadModule(_ request: Request) async throws -> Response {
-        let buffer: ByteBuffer
+        // Streamed to disk while hashing: memory stays at one chunk per upload, whatever its size.
+        let writer = try blobs.writer(limit: Int64(Self.maxModuleBytes))
+        defer { writer.discard() }
         do {
-            buffer = try await request.body.collect(upTo: Self.maxModuleBytes)
-        } catch {
-            throw APIError(.contentTooLarge, code: "module_too_large", message: "modules are limited to \(Self.maxModuleBytes >> 20) MiB")
+            for try await chunk in request.body {
+                try chunk.withUnsafeReadableBytes { try writer.append($0) }
+            }
+        } catch let error as BlobStoreError where error.kind == .tooLarge {
+            throw APIError(
+                .contentTooLarge, code: "module_too_large",
+                message: "modules are limited to \(Self.maxModuleBytes >> 20) MiB; nothing was stored")
         }
-        let bytes = Data(buffer.readableBytesView)
-        guard bytes.starts(with: [0x00, 0x61, 0x73, 0x6d]) else {
+        guard writer.head.starts(with: [0x00, 0x61, 0x73, 0x6d]) else {
             throw APIError.badRequest("the uploaded file is not a WebAssembly module (it does not start with \\0asm)")
         }
-        let digest = try blobs.put(bytes)
-        return try json(UploadModuleResponse(digest: digest, size: Int64(bytes.count)), status: .created)
+        let size = writer.size
+        let digest = try writer.finish()
+        return try json(UploadModuleResponse(digest: digest, size: size), status: .created)
     }
 
-    private func blob(_ hex: String) throws -> Response {
+    /// Streams a blob from disk in chunks, with backpressure, so slow readers cost no memory.
+    private func blob(_ hex: String, context: BasicRequestContext) async throws -> Response {
         guard let digest = ContentDigest(rawValue: hex) else {
             throw APIError.badRequest("\(hex) is not a sha256 digest (64 lowercase hex digits)")
         }
-        guard let data = blobs.get(digest) else { throw APIError.notFound("blob sha256:\(hex)") }
-        return Response(
-            status: .ok, headers: [.contentType: "application/octet-stream"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        guard blobs.contains(digest) else { throw APIError.notFound("blob sha256:\(hex)") }
+        let body = try await FileIO().loadFile(path: blobs.path(for: digest), context: context)
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
     }
 
     private func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: Self.maxSubmitBytes)
+        } catch {
+            throw APIError(
+                .contentTooLarge, code: "request_too_large",
+                message: "a job submission is limited to \(Self.maxSubmitBytes >> 20) MiB (the spec and its module map); "
+                    + "upload modules with POST /v1/modules and ship large inputs as node datasets")
+        }
         let submission: SubmitJobRequest
         do {
-            submission = try await request.decode(as: SubmitJobRequest.self, context: context)
+            submission = try JSONDecoder().decode(SubmitJobRequest.self, from: Data(body.readableBytesView))
         } catch {
             throw APIError.badRequest("the body must be JSON {\"spec\": \"<YAML or JSON job spec>\", \"uploadedModules\": {}}: \(error)")
         }

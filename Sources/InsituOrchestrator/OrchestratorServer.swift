@@ -1,6 +1,8 @@
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
+import NIOCore
 import InsituAPI
 public import InsituModel
 public import InsituStore
@@ -11,11 +13,29 @@ public enum OrchestratorServer {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
-        public init(host: String = "127.0.0.1", port: Int = 4646) {
+        /// Connections served at once; beyond it new connections wait in the listen backlog.
+        /// Keep it well below the process's descriptor limit (the store and blobs need some).
+        public var maxConnections: Int
+        /// How long a new connection may take to send its first request head.
+        public var requestHeadTimeout: Duration
+        /// How long a kept-alive connection may sit idle between requests.
+        public var idleTimeout: Duration
+
+        public init(
+            host: String = "127.0.0.1", port: Int = 4646, maxConnections: Int = 512,
+            requestHeadTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60)
+        ) {
             self.host = host
             self.port = port
+            self.maxConnections = maxConnections
+            self.requestHeadTimeout = requestHeadTimeout
+            self.idleTimeout = idleTimeout
         }
     }
+
+    /// Request line and head limits, answered with 414 and 431 (docs/OPERATIONS.md).
+    public static let maxRequestLineBytes = 8 << 10
+    public static let maxRequestHeadBytes = 64 << 10
 
     /// Opens the state, recovers unfinished work and returns the application to run.
     public static func make(
@@ -28,17 +48,30 @@ public enum OrchestratorServer {
             newJobID: { RandomIDs.jobID() }, logger: logger)
         try await orchestrator.recover()
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware(logger: logger))
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, logger: logger)
+        let limits = RequestHeadGuard.Limits(
+            timeout: TimeAmount(configuration.requestHeadTimeout), maxRequestLineBytes: maxRequestLineBytes,
+            maxHeadBytes: maxRequestHeadBytes)
+        let channel = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: .init(idleTimeout: TimeAmount(configuration.idleTimeout)), ws: .init(maxFrameSize: 1 << 20))
+        let server = HTTPServerBuilder { responder in
+            GuardedChildChannel(
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: channel) { request, _, _ in
+                    guard request.path == NodeProtocol.path else { return .dontUpgrade }
+                    return .upgrade([:]) { inbound, outbound, _ in
+                        try await endpoint.handle(inbound: inbound, outbound: outbound)
+                    }
+                },
+                limits: limits)
+        }
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(configuration: .init(maxFrameSize: 1 << 20)) { request, _, _ in
-                guard request.path == NodeProtocol.path else { return .dontUpgrade }
-                return .upgrade([:]) { inbound, outbound, _ in
-                    try await endpoint.handle(inbound: inbound, outbound: outbound)
-                }
-            },
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "insitu"),
+            server: server,
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "insitu",
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )

@@ -53,8 +53,17 @@ public struct RecoveredState: Sendable {
 }
 
 public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Hashable {
+        case other
+        /// The disk (or quota) is full: nothing was written, and retrying after freeing space works.
+        case storageFull
+    }
+    public var kind: Kind
     public var message: String
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, kind: Kind = .other) {
+        self.message = message
+        self.kind = kind
+    }
     public var description: String { message }
 }
 

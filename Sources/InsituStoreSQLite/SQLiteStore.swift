@@ -47,7 +47,17 @@ public final class SQLiteStore: OrchestratorStore {
             // No-ops on Linux; on Darwin plain fsync does not reach the platter.
             try db.execute(sql: "PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON")
         }
-        let pool = try DatabasePool(path: path, configuration: configuration)
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            if existed { try Self.verify(pool, path: path) }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(
+                "cannot open the database \(path): \(error). If the file is damaged, restore it from a backup; "
+                    + "do not delete it while the blobs beside it hold results")
+        }
         // DatabasePool switches the writer to synchronous=NORMAL after prepareDatabase (a commit
         // could then be lost on power failure), so restore FULL here and check that it held.
         try pool.writeWithoutTransaction { db in
@@ -65,6 +75,17 @@ public final class SQLiteStore: OrchestratorStore {
         if !existed {
             // Make the new file's directory entry durable too.
             try Self.syncDirectory(directory)
+        }
+    }
+
+    /// Refuses a damaged file at start rather than failing every request later: `quick_check`
+    /// reads every page (seconds for a large database, once per start).
+    private static func verify(_ pool: DatabasePool, path: String) throws {
+        let findings = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check(10)") }
+        guard findings == ["ok"] else {
+            throw StoreError(
+                "the database \(path) is damaged (sqlite quick_check: \(findings.joined(separator: "; "))); "
+                    + "restore it from a backup, or move it away and start with --init to begin empty")
         }
     }
 
@@ -143,17 +164,25 @@ public final class SQLiteStore: OrchestratorStore {
                     } catch {
                         // Some errors (I/O, disk full) make SQLite abandon the whole transaction.
                         guard db.isInsideTransaction else { throw error }
-                        outcomes[request.ticket] = .failure(StoreError("commit failed: \(error)"))
+                        outcomes[request.ticket] = .failure(Self.storeError(error))
                     }
                 }
                 return .commit
             }
         } catch {
             // Nothing of the group is durable, not even the batches that applied cleanly.
-            let failure = StoreError("commit failed: \(error)")
+            let failure = Self.storeError(error)
             for request in group { outcomes[request.ticket] = .failure(failure) }
         }
         queue.withLock { $0.outcomes.merge(outcomes) { _, new in new } }
+    }
+
+    /// A failed commit, classified so the API can tell a full disk (503, retry later) from a bug.
+    static func storeError(_ error: any Error) -> StoreError {
+        let full = (error as? DatabaseError)?.resultCode == .SQLITE_FULL
+        return StoreError(
+            full ? "commit failed: the disk holding the database is full: \(error)" : "commit failed: \(error)",
+            kind: full ? .storageFull : .other)
     }
 
     private static func apply(_ encoded: EncodedBatch, in db: Database) throws -> CommitReceipt {
