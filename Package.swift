@@ -155,7 +155,12 @@ let package = Package(
         // MARK: Test kit: manual clock, seeded IDs, fakes, cluster launcher.
         .target(
             name: "InsituTestKit",
-            dependencies: ["InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster"],
+            dependencies: [
+                "InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster", "InsituAPI",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
 

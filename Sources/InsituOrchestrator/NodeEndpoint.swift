@@ -28,16 +28,23 @@ final class NodeEndpoint: Sendable {
         }
         let orchestrator = self.orchestrator
         let nodeID = helloBody.node.id
+        let logger: Logger = {
+            var logger = self.logger
+            logger[metadataKey: "node"] = "\(nodeID.rawValue.prefix(NodeInfoLimits.maxIdentifierBytes))"
+            return logger
+        }()
         let connectionID = connectionIDs.add(1, ordering: .relaxed).newValue
         let (outgoing, continuation) = AsyncStream<OrchestratorMessage?>.makeStream()
         let acked = AckCounter()
         let connection = NodeConnection(id: connectionID) { continuation.yield($0) }
-        let welcome = try await orchestrator.nodeConnected(helloBody, connection: connection)
-        let logger: Logger = {
-            var logger = self.logger
-            logger[metadataKey: "node"] = "\(nodeID)"
-            return logger
-        }()
+        let welcome: Welcome
+        do {
+            welcome = try await orchestrator.nodeConnected(helloBody, connection: connection)
+        } catch let problem as NodeInfoProblem {
+            logger.warning("refused a node's hello", metadata: ["problem": "\(problem)"])
+            try await outbound.close(.policyViolation, reason: Self.closeReason("invalid hello: \(problem)"))
+            return
+        }
 
         await withTaskGroup(of: Void.self) { group in
             // Writer: numbers every outgoing frame and piggybacks the latest acknowledgement.
@@ -91,6 +98,18 @@ final class NodeEndpoint: Sendable {
         case .text(let text): return try? decoder.decode(Frame<AgentMessage>.self, from: Data(text.utf8))
         case .binary(let buffer): return try? decoder.decode(Frame<AgentMessage>.self, from: Data(buffer.readableBytesView))
         }
+    }
+
+    /// A close frame's reason is limited to 123 bytes of UTF-8; longer ones are cut at a
+    /// character boundary.
+    static func closeReason(_ text: String) -> String {
+        guard text.utf8.count > 123 else { return text }
+        var reason = ""
+        for character in text {
+            guard reason.utf8.count + String(character).utf8.count <= 123 else { break }
+            reason.append(character)
+        }
+        return reason
     }
 
     static func encodeFrame(_ frame: Frame<OrchestratorMessage>, _ encoder: JSONEncoder) throws -> String {

@@ -87,6 +87,14 @@ public actor Orchestrator {
             executionOwners[execution.id] = execution.jobID
         }
         for var record in state.nodes {
+            // Stored before nodes were validated, or written by hand: such a record must not
+            // reach the scheduler, or one poisoned row would crash every restart.
+            if let problem = record.info.validationProblem() {
+                logger.error(
+                    "ignoring a stored node whose info is invalid; it must say hello again with valid info",
+                    metadata: ["node": "\(record.info.id.rawValue.prefix(NodeInfoLimits.maxIdentifierBytes))", "problem": "\(problem)"])
+                continue
+            }
             record.liveness = .disconnected
             nodes[record.info.id] = NodeEntry(record: record)
         }
@@ -349,7 +357,10 @@ public actor Orchestrator {
 
     // MARK: Nodes
 
+    /// Registers a node that said hello. Throws `NodeInfoProblem`, storing nothing, when the
+    /// node's info breaks `NodeInfoLimits`.
     public func nodeConnected(_ hello: AgentHello, connection: NodeConnection) async throws -> Welcome {
+        if let problem = hello.node.validationProblem() { throw problem }
         let now = clock()
         let id = hello.node.id
         let record = NodeRecord(info: hello.node, liveness: .connected, lastSeen: now)

@@ -16,12 +16,13 @@ struct Harness {
     let clock = ManualClock()
     let directory: String
 
-    init(directory: String? = nil) async throws {
+    /// `seed` chooses the job IDs; a second harness on the same directory needs another one.
+    init(directory: String? = nil, seed: UInt64 = 1) async throws {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("insitu-orch-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         self.directory = directory
         store = try SQLiteStore(path: directory + "/state.sqlite")
-        let ids = Mutex(SeededIDs(seed: 1))
+        let ids = Mutex(SeededIDs(seed: seed))
         let clock = self.clock
         orchestrator = Orchestrator(
             store: store, blobs: try BlobStore(root: directory + "/blobs"), clock: { clock.now },
