@@ -179,7 +179,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituOrchestratorTests",
-            dependencies: ["InsituOrchestrator", "InsituStoreSQLite", "InsituAPI", "InsituModel", "InsituTestKit"],
+            dependencies: ["InsituOrchestrator", "InsituStoreSQLite", "InsituStore", "InsituAPI", "InsituModel", "InsituTestKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

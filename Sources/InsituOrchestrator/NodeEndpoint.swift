@@ -72,14 +72,23 @@ final class NodeEndpoint: Sendable {
                         continue
                     }
                     guard let body = frame.body else { continue }
-                    // Unnumbered frames (heartbeats) are not replayed, so they need no
-                    // duplicate filter and no acknowledgement.
-                    guard frame.seq != 0 else {
-                        try await orchestrator.handle(body, from: nodeID)
-                        continue
-                    }
-                    if await orchestrator.acceptSequence(frame.seq, from: nodeID) {
-                        try await orchestrator.handle(body, from: nodeID)
+                    do {
+                        // Unnumbered frames (heartbeats) are not replayed, so they need no
+                        // duplicate filter and no acknowledgement.
+                        guard frame.seq != 0 else {
+                            try await orchestrator.handle(body, from: nodeID)
+                            continue
+                        }
+                        try await orchestrator.receive(body, seq: frame.seq, from: nodeID)
+                    } catch {
+                        // Not applied, so not acknowledged: closing makes the agent reconnect
+                        // and send it again.
+                        logger.error(
+                            "could not apply a message from the node; closing the connection so it is sent again",
+                            metadata: ["seq": "\(frame.seq)", "error": "\(error)"])
+                        try await outbound.close(
+                            .unexpectedServerError, reason: Self.closeReason("message \(frame.seq) was not applied: \(error)"))
+                        break
                     }
                     acked.advance(to: frame.seq)
                     continuation.yield(nil)

@@ -17,6 +17,14 @@ public struct NodeConnection: Sendable {
     }
 }
 
+/// A node's message that is already being applied on another of its connections; the node
+/// should send it again once that connection has settled.
+public struct MessageInFlight: Error, CustomStringConvertible {
+    public var seq: UInt64
+    public var node: NodeID
+    public var description: String { "message \(seq) from node \(node) is still being applied; send it again" }
+}
+
 /// The single, serialized applier of all orchestrator state changes.
 ///
 /// Every change follows the same order: compute the new state in memory (pure model and
@@ -35,8 +43,10 @@ public actor Orchestrator {
         var record: NodeRecord
         var connection: NodeConnection?
         var epoch: UInt64 = 0
-        /// Highest agent message number processed in the current epoch; repeats are skipped.
+        /// Highest agent message number applied (durably) in the current epoch; repeats are skipped.
         var lastProcessedSeq: UInt64 = 0
+        /// Message numbers of the current epoch being applied right now.
+        var inFlight: Set<UInt64> = []
     }
 
     let store: any OrchestratorStore
@@ -370,6 +380,7 @@ public actor Orchestrator {
         if entry.epoch != hello.epoch {
             entry.epoch = hello.epoch
             entry.lastProcessedSeq = 0
+            entry.inFlight = []
         }
         entry.connection = connection
         nodes[id] = entry
@@ -416,12 +427,28 @@ public actor Orchestrator {
         snapshot().map(NodeSummary.init(status:))
     }
 
-    /// Whether a message with this number from this node is new; advances the filter if so.
-    public func acceptSequence(_ seq: UInt64, from node: NodeID) -> Bool {
-        guard var entry = nodes[node] else { return false }
-        guard seq > entry.lastProcessedSeq else { return false }
-        entry.lastProcessedSeq = seq
-        nodes[node] = entry
+    /// Applies a numbered message from a node at most once per agent run. A repeat (a number
+    /// already applied in the node's current epoch) changes nothing and returns false.
+    ///
+    /// The duplicate filter advances only after the message's effects are committed: when
+    /// applying throws (the store refused the commit), the message counts as never seen, so the
+    /// agent's replay of it is applied rather than acknowledged as a repeat. The caller must not
+    /// acknowledge a message this threw for.
+    @discardableResult
+    public func receive(_ message: AgentMessage, seq: UInt64, from node: NodeID) async throws -> Bool {
+        guard let entry = nodes[node], seq > entry.lastProcessedSeq else { return false }
+        let epoch = entry.epoch
+        // The same message on a second connection (the agent reconnected while the first was
+        // still being applied) must not be applied twice at once.
+        guard nodes[node]?.inFlight.insert(seq).inserted == true else {
+            throw MessageInFlight(seq: seq, node: node)
+        }
+        defer { if nodes[node]?.epoch == epoch { nodes[node]?.inFlight.remove(seq) } }
+        try await handle(message, from: node)
+        // A hello with a new epoch meanwhile restarted the numbering; this number belongs to the old run.
+        if let current = nodes[node], current.epoch == epoch {
+            nodes[node]?.lastProcessedSeq = max(current.lastProcessedSeq, seq)
+        }
         return true
     }
 
