@@ -12,6 +12,11 @@ final class NodeEndpoint: Sendable {
     let logger: Logger
     let connectionIDs = Atomic<UInt64>(0)
 
+    /// Frames a connection may send that do not decode before it is closed. A few are tolerated
+    /// (a newer agent may send a message this orchestrator does not know); a stream of them is
+    /// a broken or hostile node.
+    static let maxUndecodableFrames = 16
+
     init(orchestrator: Orchestrator, logger: Logger) {
         self.orchestrator = orchestrator
         self.logger = logger
@@ -65,10 +70,18 @@ final class NodeEndpoint: Sendable {
                 }
             }
             // Reader (in this task): applies messages in order; acknowledges each once durable.
+            var undecodable = 0
             do {
                 while let message = try await messages.next() {
                     guard let frame = Self.decodeFrame(message, decoder) else {
-                        logger.warning("undecodable frame from node")
+                        undecodable += 1
+                        logger.warning("undecodable frame from node", metadata: ["count": "\(undecodable)"])
+                        if undecodable >= Self.maxUndecodableFrames {
+                            try await outbound.close(
+                                .protocolError,
+                                reason: "\(undecodable) undecodable frames on this connection; closing it")
+                            break
+                        }
                         continue
                     }
                     guard let body = frame.body else { continue }

@@ -502,22 +502,17 @@ public actor Orchestrator {
         var state = result.state
         var reason = result.reason
         if result.state == .succeeded {
-            var files: [ResultFile] = []
-            for file in result.files {
-                // A damaged file fails the execution rather than the connection.
-                guard let bytes = Data(base64Encoded: file.base64), BlobStore.digest(of: bytes) == file.sha256 else {
-                    state = .failed
-                    reason = "result file \(file.path) arrived damaged (its sha256 does not match)"
-                    files = []
-                    break
-                }
-                files.append(ResultFile(path: file.path, digest: try blobs.put(bytes), size: Int64(bytes.count)))
-            }
-            if state == .succeeded {
+            // A refused file fails the execution rather than the connection: the agent would
+            // only send the same report again.
+            switch try acceptFiles(result.files) {
+            case .success(let files):
                 batch.results.append(
                     ResultRecord(
                         jobID: jobID, partition: execution.partition, executionID: execution.id, nodeID: node, files: files,
                         acceptedAt: now))
+            case .failure(let problem):
+                state = .failed
+                reason = problem.message
             }
         }
         execution.exitCode = result.exitCode
@@ -538,6 +533,39 @@ public actor Orchestrator {
         }
         // Resources were freed: jobs waiting for capacity may fit now.
         await evaluateWaitingJobs()
+    }
+
+    struct ResultProblem: Error {
+        var message: String
+    }
+
+    /// Verifies each of a reported result's files against its digest before any of them is
+    /// stored. Throws only when the blob store fails (the report is then not applied, and the
+    /// agent sends it again).
+    private func acceptFiles(_ payloads: [ResultFilePayload]) throws -> Result<[ResultFile], ResultProblem> {
+        func refuse(_ message: String) -> Result<[ResultFile], ResultProblem> { .failure(ResultProblem(message: message)) }
+        var verified: [(path: String, bytes: Data, digest: ContentDigest)] = []
+        for file in payloads {
+            let shown = Self.quoted(file.path)
+            guard let digest = file.digest else {
+                return refuse("result file \(shown) has a malformed sha256 \(Self.quoted(file.sha256)) (expected 64 lowercase hex digits)")
+            }
+            guard let bytes = Data(base64Encoded: file.base64) else {
+                return refuse("result file \(shown) arrived damaged (its content is not valid base64)")
+            }
+            guard BlobStore.digest(of: bytes) == digest else {
+                return refuse("result file \(shown) arrived damaged (its sha256 does not match)")
+            }
+            verified.append((file.path, bytes, digest))
+        }
+        return .success(try verified.map { ResultFile(path: $0.path, digest: try blobs.put($0.bytes), size: Int64($0.bytes.count)) })
+    }
+
+    /// Text a node sent, for a message to people: quoted, escaped and cut to a readable length.
+    static func quoted(_ text: String) -> String {
+        let limit = 200
+        let cut = text.count > limit ? String(text.prefix(limit)) + "…" : text
+        return cut.debugDescription
     }
 
     /// The terminal state a job reaches once all its executions are terminal, or nil while work

@@ -60,4 +60,51 @@ struct ProtocolHardeningTests {
         #expect(e2e.cluster.orchestrator?.isRunning == true, "\(e2e.cluster.orchestrator?.log() ?? "")")
         #expect(try await e2e.cluster.client.health() == ["status": "ok"])
     }
+
+    /// Item 17: 10,000 malformed frames after the hello were skipped without a disconnect.
+    @Test func aNodeSendingMalformedFramesIsDisconnected() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let close = try await FakeNode.connect(api: e2e.cluster.apiURL, hello: Self.hello(FakeNode.info(id: "fake-garbage"))) { link in
+            let welcomed = try await link.read { $0.welcome != nil }
+            #expect(welcomed)
+            // Sends fail once the orchestrator has closed the connection.
+            do {
+                for index in 0..<100 { try await link.sendText("{\"seq\": \(index), \"body\": not json") }
+                // A well-formed message the orchestrator acknowledges if it is still listening.
+                _ = try await link.send(.heartbeat(Heartbeat(runningExecutions: [])))
+            } catch {}
+            let acknowledged = try await link.read { $0.acknowledged >= 1 }
+            #expect(!acknowledged, "the connection stayed open after 100 malformed frames")
+        }
+        #expect(close?.code == 1002, "protocol error")
+        #expect(close?.reason?.contains("undecodable") == true, "\(String(describing: close))")
+        #expect(e2e.cluster.orchestrator?.isRunning == true)
+    }
+
+    /// Item 17: a result whose digest was not hex made the whole frame undecodable, so it was
+    /// skipped and the execution stayed `dispatched` forever.
+    @Test func aResultWithAMalformedDigestFailsItsExecution() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let spec = try e2e.specFile("hello", Self.helloSpec, wat: Modules.hello)
+        let id = try e2e.submit(spec)
+        try await FakeNode.connect(api: e2e.cluster.apiURL, hello: Self.hello(FakeNode.info(id: "fake-1"))) { link in
+            #expect(try await link.read { !$0.assignments.isEmpty })
+            let execution = try #require(link.assignments.first).executionID
+            let bytes = Data("hello\n".utf8)
+            let file = ResultFilePayload(path: "stdout", base64: bytes.base64EncodedString(), sha256Text: String(repeating: "zz", count: 32))
+            try await link.send(
+                .executionResult(ExecutionResultMessage(executionID: execution, state: .succeeded, exitCode: 0, reason: nil, files: [file])))
+            // A later message shows the report was processed (or, before the fix, skipped).
+            let last = try await link.send(.heartbeat(Heartbeat(runningExecutions: [])))
+            #expect(try await link.read { $0.acknowledged >= last })
+        }
+        let detail = try await e2e.waitForState(id, timeout: .seconds(10)) { $0.isTerminal }
+        #expect(detail.job.state == .failed)
+        let reason = detail.executions.first?.stateReason ?? ""
+        #expect(reason.contains("malformed sha256"), "\(reason)")
+    }
 }
