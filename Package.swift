@@ -156,7 +156,12 @@ let package = Package(
         // MARK: Test kit: manual clock, seeded IDs, fakes, cluster launcher.
         .target(
             name: "InsituTestKit",
-            dependencies: ["InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster"],
+            dependencies: [
+                "InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster", "InsituAPI",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -175,7 +180,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituOrchestratorTests",
-            dependencies: ["InsituOrchestrator", "InsituStoreSQLite", "InsituAPI", "InsituModel", "InsituTestKit"],
+            dependencies: ["InsituOrchestrator", "InsituStoreSQLite", "InsituStore", "InsituAPI", "InsituModel", "InsituTestKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -118,12 +118,20 @@ public struct ResultFilePayload: Codable, Sendable {
     /// Relative path in the result: `stdout`, `stderr` or `outputs/<name>/<file>`.
     public var path: String
     public var base64: String
-    public var sha256: ContentDigest
+    /// Lowercase hex SHA-256 of the file. Plain text on purpose: a malformed digest must fail
+    /// the execution it belongs to, so the frame carrying it has to decode (see `digest`).
+    public var sha256: String
     public init(path: String, base64: String, sha256: ContentDigest) {
+        self.init(path: path, base64: base64, sha256Text: sha256.rawValue)
+    }
+    /// For tests that send a malformed digest.
+    public init(path: String, base64: String, sha256Text: String) {
         self.path = path
         self.base64 = base64
-        self.sha256 = sha256
+        self.sha256 = sha256Text
     }
+    /// The digest, or nil when `sha256` is not 64 lowercase hex digits.
+    public var digest: ContentDigest? { ContentDigest(rawValue: sha256) }
 }
 
 /// The final report of an execution: its state and everything it produced.

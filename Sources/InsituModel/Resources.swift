@@ -10,11 +10,17 @@ public struct Resources: Hashable, Codable, Sendable, CustomStringConvertible {
 
     public static let zero = Resources(cpuMillis: 0, memoryBytes: 0)
 
+    // Saturating: capacities come from nodes and requests from users, so a sum must clamp
+    // rather than trap on overflow. Validation keeps real values far from the limits.
     public static func + (lhs: Self, rhs: Self) -> Self {
-        Resources(cpuMillis: lhs.cpuMillis + rhs.cpuMillis, memoryBytes: lhs.memoryBytes + rhs.memoryBytes)
+        Resources(
+            cpuMillis: lhs.cpuMillis.saturatingAdding(rhs.cpuMillis),
+            memoryBytes: lhs.memoryBytes.saturatingAdding(rhs.memoryBytes))
     }
     public static func - (lhs: Self, rhs: Self) -> Self {
-        Resources(cpuMillis: lhs.cpuMillis - rhs.cpuMillis, memoryBytes: lhs.memoryBytes - rhs.memoryBytes)
+        Resources(
+            cpuMillis: lhs.cpuMillis.saturatingSubtracting(rhs.cpuMillis),
+            memoryBytes: lhs.memoryBytes.saturatingSubtracting(rhs.memoryBytes))
     }
     public static func += (lhs: inout Self, rhs: Self) { lhs = lhs + rhs }
     public static func -= (lhs: inout Self, rhs: Self) { lhs = lhs - rhs }
@@ -35,5 +41,21 @@ public enum ByteCount {
             return "\(bytes / size)\(suffix)"
         }
         return "\(bytes)"
+    }
+}
+
+extension FixedWidthInteger where Self: SignedInteger {
+    /// `self + other`, clamped to `min...max` instead of trapping.
+    public func saturatingAdding(_ other: Self) -> Self {
+        let (sum, overflow) = addingReportingOverflow(other)
+        guard overflow else { return sum }
+        return other > 0 ? .max : .min
+    }
+
+    /// `self - other`, clamped to `min...max` instead of trapping.
+    public func saturatingSubtracting(_ other: Self) -> Self {
+        let (difference, overflow) = subtractingReportingOverflow(other)
+        guard overflow else { return difference }
+        return other > 0 ? .min : .max
     }
 }

@@ -12,6 +12,11 @@ final class NodeEndpoint: Sendable {
     let logger: Logger
     let connectionIDs = Atomic<UInt64>(0)
 
+    /// Frames a connection may send that do not decode before it is closed. A few are tolerated
+    /// (a newer agent may send a message this orchestrator does not know); a stream of them is
+    /// a broken or hostile node.
+    static let maxUndecodableFrames = 16
+
     init(orchestrator: Orchestrator, logger: Logger) {
         self.orchestrator = orchestrator
         self.logger = logger
@@ -28,16 +33,23 @@ final class NodeEndpoint: Sendable {
         }
         let orchestrator = self.orchestrator
         let nodeID = helloBody.node.id
+        let logger: Logger = {
+            var logger = self.logger
+            logger[metadataKey: "node"] = "\(nodeID.rawValue.prefix(NodeInfoLimits.maxIdentifierBytes))"
+            return logger
+        }()
         let connectionID = connectionIDs.add(1, ordering: .relaxed).newValue
         let (outgoing, continuation) = AsyncStream<OrchestratorMessage?>.makeStream()
         let acked = AckCounter()
         let connection = NodeConnection(id: connectionID) { continuation.yield($0) }
-        let welcome = try await orchestrator.nodeConnected(helloBody, connection: connection)
-        let logger: Logger = {
-            var logger = self.logger
-            logger[metadataKey: "node"] = "\(nodeID)"
-            return logger
-        }()
+        let welcome: Welcome
+        do {
+            welcome = try await orchestrator.nodeConnected(helloBody, connection: connection)
+        } catch let problem as NodeInfoProblem {
+            logger.warning("refused a node's hello", metadata: ["problem": "\(problem)"])
+            try await outbound.close(.policyViolation, reason: Self.closeReason("invalid hello: \(problem)"))
+            return
+        }
 
         await withTaskGroup(of: Void.self) { group in
             // Writer: numbers every outgoing frame and piggybacks the latest acknowledgement.
@@ -58,21 +70,38 @@ final class NodeEndpoint: Sendable {
                 }
             }
             // Reader (in this task): applies messages in order; acknowledges each once durable.
+            var undecodable = 0
             do {
                 while let message = try await messages.next() {
                     guard let frame = Self.decodeFrame(message, decoder) else {
-                        logger.warning("undecodable frame from node")
+                        undecodable += 1
+                        logger.warning("undecodable frame from node", metadata: ["count": "\(undecodable)"])
+                        if undecodable >= Self.maxUndecodableFrames {
+                            try await outbound.close(
+                                .protocolError,
+                                reason: "\(undecodable) undecodable frames on this connection; closing it")
+                            break
+                        }
                         continue
                     }
                     guard let body = frame.body else { continue }
-                    // Unnumbered frames (heartbeats) are not replayed, so they need no
-                    // duplicate filter and no acknowledgement.
-                    guard frame.seq != 0 else {
-                        try await orchestrator.handle(body, from: nodeID)
-                        continue
-                    }
-                    if await orchestrator.acceptSequence(frame.seq, from: nodeID) {
-                        try await orchestrator.handle(body, from: nodeID)
+                    do {
+                        // Unnumbered frames (heartbeats) are not replayed, so they need no
+                        // duplicate filter and no acknowledgement.
+                        guard frame.seq != 0 else {
+                            try await orchestrator.handle(body, from: nodeID)
+                            continue
+                        }
+                        try await orchestrator.receive(body, seq: frame.seq, from: nodeID)
+                    } catch {
+                        // Not applied, so not acknowledged: closing makes the agent reconnect
+                        // and send it again.
+                        logger.error(
+                            "could not apply a message from the node; closing the connection so it is sent again",
+                            metadata: ["seq": "\(frame.seq)", "error": "\(error)"])
+                        try await outbound.close(
+                            .unexpectedServerError, reason: Self.closeReason("message \(frame.seq) was not applied: \(error)"))
+                        break
                     }
                     acked.advance(to: frame.seq)
                     continuation.yield(nil)
@@ -91,6 +120,18 @@ final class NodeEndpoint: Sendable {
         case .text(let text): return try? decoder.decode(Frame<AgentMessage>.self, from: Data(text.utf8))
         case .binary(let buffer): return try? decoder.decode(Frame<AgentMessage>.self, from: Data(buffer.readableBytesView))
         }
+    }
+
+    /// A close frame's reason is limited to 123 bytes of UTF-8; longer ones are cut at a
+    /// character boundary.
+    static func closeReason(_ text: String) -> String {
+        guard text.utf8.count > 123 else { return text }
+        var reason = ""
+        for character in text {
+            guard reason.utf8.count + String(character).utf8.count <= 123 else { break }
+            reason.append(character)
+        }
+        return reason
     }
 
     static func encodeFrame(_ frame: Frame<OrchestratorMessage>, _ encoder: JSONEncoder) throws -> String {

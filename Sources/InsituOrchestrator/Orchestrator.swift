@@ -17,6 +17,14 @@ public struct NodeConnection: Sendable {
     }
 }
 
+/// A node's message that is already being applied on another of its connections; the node
+/// should send it again once that connection has settled.
+public struct MessageInFlight: Error, CustomStringConvertible {
+    public var seq: UInt64
+    public var node: NodeID
+    public var description: String { "message \(seq) from node \(node) is still being applied; send it again" }
+}
+
 /// The single, serialized applier of all orchestrator state changes.
 ///
 /// Every change follows the same order: compute the new state in memory (pure model and
@@ -35,8 +43,10 @@ public actor Orchestrator {
         var record: NodeRecord
         var connection: NodeConnection?
         var epoch: UInt64 = 0
-        /// Highest agent message number processed in the current epoch; repeats are skipped.
+        /// Highest agent message number applied (durably) in the current epoch; repeats are skipped.
         var lastProcessedSeq: UInt64 = 0
+        /// Message numbers of the current epoch being applied right now.
+        var inFlight: Set<UInt64> = []
     }
 
     let store: any OrchestratorStore
@@ -87,6 +97,14 @@ public actor Orchestrator {
             executionOwners[execution.id] = execution.jobID
         }
         for var record in state.nodes {
+            // Stored before nodes were validated, or written by hand: such a record must not
+            // reach the scheduler, or one poisoned row would crash every restart.
+            if let problem = record.info.validationProblem() {
+                logger.error(
+                    "ignoring a stored node whose info is invalid; it must say hello again with valid info",
+                    metadata: ["node": "\(record.info.id.rawValue.prefix(NodeInfoLimits.maxIdentifierBytes))", "problem": "\(problem)"])
+                continue
+            }
             record.liveness = .disconnected
             nodes[record.info.id] = NodeEntry(record: record)
         }
@@ -349,7 +367,10 @@ public actor Orchestrator {
 
     // MARK: Nodes
 
+    /// Registers a node that said hello. Throws `NodeInfoProblem`, storing nothing, when the
+    /// node's info breaks `NodeInfoLimits`.
     public func nodeConnected(_ hello: AgentHello, connection: NodeConnection) async throws -> Welcome {
+        if let problem = hello.node.validationProblem() { throw problem }
         let now = clock()
         let id = hello.node.id
         let record = NodeRecord(info: hello.node, liveness: .connected, lastSeen: now)
@@ -359,6 +380,7 @@ public actor Orchestrator {
         if entry.epoch != hello.epoch {
             entry.epoch = hello.epoch
             entry.lastProcessedSeq = 0
+            entry.inFlight = []
         }
         entry.connection = connection
         nodes[id] = entry
@@ -405,12 +427,28 @@ public actor Orchestrator {
         snapshot().map(NodeSummary.init(status:))
     }
 
-    /// Whether a message with this number from this node is new; advances the filter if so.
-    public func acceptSequence(_ seq: UInt64, from node: NodeID) -> Bool {
-        guard var entry = nodes[node] else { return false }
-        guard seq > entry.lastProcessedSeq else { return false }
-        entry.lastProcessedSeq = seq
-        nodes[node] = entry
+    /// Applies a numbered message from a node at most once per agent run. A repeat (a number
+    /// already applied in the node's current epoch) changes nothing and returns false.
+    ///
+    /// The duplicate filter advances only after the message's effects are committed: when
+    /// applying throws (the store refused the commit), the message counts as never seen, so the
+    /// agent's replay of it is applied rather than acknowledged as a repeat. The caller must not
+    /// acknowledge a message this threw for.
+    @discardableResult
+    public func receive(_ message: AgentMessage, seq: UInt64, from node: NodeID) async throws -> Bool {
+        guard let entry = nodes[node], seq > entry.lastProcessedSeq else { return false }
+        let epoch = entry.epoch
+        // The same message on a second connection (the agent reconnected while the first was
+        // still being applied) must not be applied twice at once.
+        guard nodes[node]?.inFlight.insert(seq).inserted == true else {
+            throw MessageInFlight(seq: seq, node: node)
+        }
+        defer { if nodes[node]?.epoch == epoch { nodes[node]?.inFlight.remove(seq) } }
+        try await handle(message, from: node)
+        // A hello with a new epoch meanwhile restarted the numbering; this number belongs to the old run.
+        if let current = nodes[node], current.epoch == epoch {
+            nodes[node]?.lastProcessedSeq = max(current.lastProcessedSeq, seq)
+        }
         return true
     }
 
@@ -464,22 +502,17 @@ public actor Orchestrator {
         var state = result.state
         var reason = result.reason
         if result.state == .succeeded {
-            var files: [ResultFile] = []
-            for file in result.files {
-                // A damaged file fails the execution rather than the connection.
-                guard let bytes = Data(base64Encoded: file.base64), BlobStore.digest(of: bytes) == file.sha256 else {
-                    state = .failed
-                    reason = "result file \(file.path) arrived damaged (its sha256 does not match)"
-                    files = []
-                    break
-                }
-                files.append(ResultFile(path: file.path, digest: try blobs.put(bytes), size: Int64(bytes.count)))
-            }
-            if state == .succeeded {
+            // A refused file fails the execution rather than the connection: the agent would
+            // only send the same report again.
+            switch try acceptFiles(result.files) {
+            case .success(let files):
                 batch.results.append(
                     ResultRecord(
                         jobID: jobID, partition: execution.partition, executionID: execution.id, nodeID: node, files: files,
                         acceptedAt: now))
+            case .failure(let problem):
+                state = .failed
+                reason = problem.message
             }
         }
         execution.exitCode = result.exitCode
@@ -500,6 +533,39 @@ public actor Orchestrator {
         }
         // Resources were freed: jobs waiting for capacity may fit now.
         await evaluateWaitingJobs()
+    }
+
+    struct ResultProblem: Error {
+        var message: String
+    }
+
+    /// Verifies each of a reported result's files against its digest before any of them is
+    /// stored. Throws only when the blob store fails (the report is then not applied, and the
+    /// agent sends it again).
+    private func acceptFiles(_ payloads: [ResultFilePayload]) throws -> Result<[ResultFile], ResultProblem> {
+        func refuse(_ message: String) -> Result<[ResultFile], ResultProblem> { .failure(ResultProblem(message: message)) }
+        var verified: [(path: String, bytes: Data, digest: ContentDigest)] = []
+        for file in payloads {
+            let shown = Self.quoted(file.path)
+            guard let digest = file.digest else {
+                return refuse("result file \(shown) has a malformed sha256 \(Self.quoted(file.sha256)) (expected 64 lowercase hex digits)")
+            }
+            guard let bytes = Data(base64Encoded: file.base64) else {
+                return refuse("result file \(shown) arrived damaged (its content is not valid base64)")
+            }
+            guard BlobStore.digest(of: bytes) == digest else {
+                return refuse("result file \(shown) arrived damaged (its sha256 does not match)")
+            }
+            verified.append((file.path, bytes, digest))
+        }
+        return .success(try verified.map { ResultFile(path: $0.path, digest: try blobs.put($0.bytes), size: Int64($0.bytes.count)) })
+    }
+
+    /// Text a node sent, for a message to people: quoted, escaped and cut to a readable length.
+    static func quoted(_ text: String) -> String {
+        let limit = 200
+        let cut = text.count > limit ? String(text.prefix(limit)) + "…" : text
+        return cut.debugDescription
     }
 
     /// The terminal state a job reaches once all its executions are terminal, or nil while work

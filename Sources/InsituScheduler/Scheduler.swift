@@ -115,7 +115,7 @@ private struct Candidate {
 
     var id: NodeID { node.info.id }
     var free: Resources { node.free - planned }
-    var activeExecutions: Int { node.activeExecutions + plannedCount }
+    var activeExecutions: Int { node.activeExecutions.saturatingAdding(plannedCount) }
 
     func canTake(_ request: Resources) -> Bool { staticReasons.isEmpty && free.fits(request) }
 

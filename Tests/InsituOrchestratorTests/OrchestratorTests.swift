@@ -2,6 +2,7 @@ import Foundation
 import InsituAPI
 import InsituModel
 import InsituOrchestrator
+import InsituStore
 import InsituStoreSQLite
 import InsituTestKit
 import Logging
@@ -14,17 +15,20 @@ struct Harness {
     let orchestrator: Orchestrator
     let store: SQLiteStore
     let clock = ManualClock()
+    /// Faults injected into the orchestrator's commits (`store` itself stays reliable for checks).
+    let faults = StoreFaults()
     let directory: String
 
-    init(directory: String? = nil) async throws {
+    /// `seed` chooses the job IDs; a second harness on the same directory needs another one.
+    init(directory: String? = nil, seed: UInt64 = 1) async throws {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("insitu-orch-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         self.directory = directory
         store = try SQLiteStore(path: directory + "/state.sqlite")
-        let ids = Mutex(SeededIDs(seed: 1))
+        let ids = Mutex(SeededIDs(seed: seed))
         let clock = self.clock
         orchestrator = Orchestrator(
-            store: store, blobs: try BlobStore(root: directory + "/blobs"), clock: { clock.now },
+            store: FaultyStore(base: store, faults: faults), blobs: try BlobStore(root: directory + "/blobs"), clock: { clock.now },
             newJobID: { ids.withLock { $0.nextJobID() } }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         try await orchestrator.recover()
     }
@@ -176,15 +180,82 @@ final class Recorder: Sendable {
 
     @Test func repeatedMessageNumbersAreFilteredPerAgentRun() async throws {
         let harness = try await Harness()
+        let beat = AgentMessage.heartbeat(Heartbeat(runningExecutions: []))
         try await harness.connect("node-a", epoch: 7)
-        #expect(await harness.orchestrator.acceptSequence(1, from: "node-a"))
-        #expect(await !harness.orchestrator.acceptSequence(1, from: "node-a"))
-        #expect(await harness.orchestrator.acceptSequence(2, from: "node-a"))
+        #expect(try await harness.orchestrator.receive(beat, seq: 1, from: "node-a"))
+        #expect(try await !harness.orchestrator.receive(beat, seq: 1, from: "node-a"))
+        #expect(try await harness.orchestrator.receive(beat, seq: 2, from: "node-a"))
         // Same agent run reconnecting: numbering continues, repeats are still filtered.
         try await harness.connect("node-a", epoch: 7, connection: 2)
-        #expect(await !harness.orchestrator.acceptSequence(2, from: "node-a"))
+        #expect(try await !harness.orchestrator.receive(beat, seq: 2, from: "node-a"))
         // A restarted agent numbers from 1 again.
         try await harness.connect("node-a", epoch: 8, connection: 3)
-        #expect(await harness.orchestrator.acceptSequence(1, from: "node-a"))
+        #expect(try await harness.orchestrator.receive(beat, seq: 1, from: "node-a"))
     }
+
+    /// Item 4 of issue 5: the duplicate filter advanced before the commit, so when the commit
+    /// failed (disk full) the agent's replay was acknowledged as a repeat and the result was lost.
+    @Test func aResultWhoseCommitFailedIsAppliedWhenTheAgentSendsItAgain() async throws {
+        let harness = try await Harness()
+        let node = try await harness.connect("node-a")
+        let job = try await harness.orchestrator.submit(.fixture())
+        let execution = try #require(node.assignments.first).executionID
+        let bytes = Data("the answer".utf8)
+        let result = AgentMessage.executionResult(
+            ExecutionResultMessage(
+                executionID: execution, state: .succeeded, exitCode: 0, reason: nil,
+                files: [ResultFilePayload(path: "stdout", base64: bytes.base64EncodedString(), sha256: BlobStore.digest(of: bytes))]))
+
+        harness.faults.failNextCommits(1)
+        await #expect(throws: StoreError.self) { try await harness.orchestrator.receive(result, seq: 1, from: "node-a") }
+        #expect(try await harness.store.job(job.id)?.state == .running)
+        #expect(try await harness.store.results(of: job.id).isEmpty)
+
+        // Not acknowledged: the agent reconnects (same run) and sends message 1 again.
+        try await harness.connect("node-a", connection: 2)
+        #expect(try await harness.orchestrator.receive(result, seq: 1, from: "node-a"), "the replay must be applied")
+        #expect(try await harness.store.job(job.id)?.state == .completed)
+        let results = try await harness.store.results(of: job.id)
+        #expect(results.count == 1)
+        #expect(results.first?.files.first?.digest == BlobStore.digest(of: bytes))
+
+        // Applied exactly once: a further replay is a repeat.
+        #expect(try await !harness.orchestrator.receive(result, seq: 1, from: "node-a"))
+        let successes = try await harness.store.events(of: job.id).filter { $0.executionID == execution && $0.message.contains("succeeded") }
+        #expect(successes.count == 1)
+    }
+}
+
+/// Makes the next commits fail as a full disk would; later commits go through again.
+final class StoreFaults: Sendable {
+    private let remaining = Mutex(0)
+    func failNextCommits(_ count: Int) { remaining.withLock { $0 = count } }
+    func takeFault() -> Bool {
+        remaining.withLock { remaining in
+            guard remaining > 0 else { return false }
+            remaining -= 1
+            return true
+        }
+    }
+}
+
+/// The SQLite store with injectable commit failures.
+struct FaultyStore: OrchestratorStore {
+    let base: SQLiteStore
+    let faults: StoreFaults
+
+    func commit(_ batch: StoreBatch) async throws -> CommitReceipt {
+        if faults.takeFault() { throw StoreError("commit failed: database or disk is full (injected)") }
+        return try await base.commit(batch)
+    }
+    func recover() async throws -> RecoveredState { try await base.recover() }
+    func job(_ id: JobID) async throws -> Job? { try await base.job(id) }
+    func jobs(limit: Int) async throws -> [Job] { try await base.jobs(limit: limit) }
+    func executions(of job: JobID) async throws -> [Execution] { try await base.executions(of: job) }
+    func events(of job: JobID) async throws -> [JobEvent] { try await base.events(of: job) }
+    func logs(of job: JobID, after sequence: Int64, limit: Int) async throws -> [LogRecord] {
+        try await base.logs(of: job, after: sequence, limit: limit)
+    }
+    func results(of job: JobID) async throws -> [ResultRecord] { try await base.results(of: job) }
+    func nodes() async throws -> [NodeRecord] { try await base.nodes() }
 }

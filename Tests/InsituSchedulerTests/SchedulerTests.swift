@@ -387,3 +387,28 @@ struct ReplanTests {
         #expect(result.placements[0].executionID(job: "job-9") == executions[0].id)
     }
 }
+
+/// Capacities and allocations are whatever nodes claimed: the scheduler must never trap on them.
+@Suite("Extreme values")
+struct ExtremeValueTests {
+    @Test func hostileCapacitiesAndAllocationsNeitherTrapNorAttractWork() {
+        let nodes: [NodeStatus] = [
+            // A node that held an allocation and then claimed cpu = -2^63 (issue 5, item 3).
+            .fixture(id: "node-a", cpu: .min, memory: .min, allocated: Resources(cpuMillis: 100, memoryBytes: 64 << 20), activeExecutions: 1),
+            .fixture(id: "node-b", cpu: .max, memory: .max, allocated: Resources(cpuMillis: .min, memoryBytes: .min), activeExecutions: .max),
+            .fixture(id: "node-c", cpu: .min, memory: .max, allocated: Resources(cpuMillis: .max, memoryBytes: .max)),
+            .fixture(id: "node-d"),
+        ]
+        for request in [Resources(cpuMillis: 100, memoryBytes: 64 << 20), Resources(cpuMillis: .max, memoryBytes: .max)] {
+            let batch = plan(.fixture(count: 4, cpu: request.cpuMillis, memory: request.memoryBytes), on: nodes)
+            #expect(!batch.placements.contains { $0.nodeID == "node-a" || $0.nodeID == "node-c" })
+            let ops = plan(.fixture(type: .ops, cpu: request.cpuMillis, memory: request.memoryBytes), on: nodes)
+            #expect(!ops.placements.contains { $0.nodeID == "node-a" || $0.nodeID == "node-c" })
+            // The rejection text formats the saturated free resources without trapping either.
+            #expect(!(batch.rejections["node-a"]?.map(\.description).joined().isEmpty ?? true))
+        }
+        let ordinary = plan(.fixture(count: 2), on: nodes)
+        #expect(ordinary.isComplete)
+        #expect(Set(ordinary.placements.map(\.nodeID)).isSubset(of: ["node-b", "node-d"]))
+    }
+}
