@@ -220,30 +220,24 @@ actor ExecutionRunner {
         }
         var files: [ResultFilePayload] = []
         var total = 0
-        func add(_ path: String, _ bytes: Data) throws {
+        func add(_ path: String, _ bytes: [UInt8]) throws(ExecutorError) {
             total += bytes.count
             guard total <= Self.maxResultBytes else {
                 throw ExecutorError("the execution's outputs exceed \(Self.maxResultBytes >> 20) MiB, the most a result may carry")
             }
             let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-            files.append(ResultFilePayload(path: path, base64: bytes.base64EncodedString(), sha256: ContentDigest(rawValue: digest)!))
+            files.append(ResultFilePayload(path: path, base64: Data(bytes).base64EncodedString(), sha256: ContentDigest(rawValue: digest)!))
         }
+        var skipped: [String] = []
         if state == .succeeded {
-            try add("stdout", Data(outcome.stdout))
-            try add("stderr", Data(outcome.stderr))
+            try add("stdout", outcome.stdout)
+            try add("stderr", outcome.stderr)
             for output in spec.outputs {
-                let root = "\(workDirectory)/outputs/\(output.name)"
-                let enumerator = FileManager.default.enumerator(atPath: root)
-                var relativePaths: [String] = []
-                while let relative = enumerator?.nextObject() as? String { relativePaths.append(relative) }
-                for relative in relativePaths.sorted() {
-                    var isDirectory: ObjCBool = false
-                    let full = root + "/" + relative
-                    guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue,
-                        let bytes = FileManager.default.contents(atPath: full)
-                    else { continue }
-                    try add("outputs/\(output.name)/\(relative)", bytes)
-                }
+                let label = "outputs/\(output.name)"
+                let collected = try OutputFiles.collect(
+                    root: "\(workDirectory)/\(label)", label: label, budget: Self.maxResultBytes - total)
+                for file in collected.files { try add("\(label)/\(file.path)", file.bytes) }
+                skipped += collected.skipped.map { "\(label)/\($0.path) (\($0.kind))" }
             }
         }
         var reason = outcome.reason
@@ -253,6 +247,12 @@ actor ExecutionRunner {
         if state == .failed, !outcome.stderr.isEmpty {
             let tail = String(decoding: outcome.stderr.suffix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if !tail.isEmpty { reason = (reason ?? "failed") + "; stderr: \(tail)" }
+        }
+        if !skipped.isEmpty {
+            // Only regular files leave the node; say what stayed behind so a job author notices.
+            let shown = skipped.prefix(10).joined(separator: ", ") + (skipped.count > 10 ? " and \(skipped.count - 10) more" : "")
+            let note = "not collected (only regular files are): \(shown)"
+            reason = reason.map { "\($0); \(note)" } ?? note
         }
         return ExecutionResultMessage(executionID: id, state: state, exitCode: outcome.exitCode, reason: reason, files: files)
     }

@@ -109,4 +109,36 @@ import Testing
         #expect(result.reason == "exceeded its memory limit of 16Mi; stderr: malloc failed")
         #expect(result.files.isEmpty, "a failed execution's outputs do not leave the node")
     }
+
+    @Test func outputLinksToHostFilesAreNotFollowed() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let secret = "SECRET-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        try Data(secret.utf8).write(to: URL(fileURLWithPath: base + "/secret.txt"))
+        let secretPath = base + "/secret.txt"
+        let executor = ScriptedExecutor(engine: .process) { request, _ in
+            let output = try #require(request.mounts.first { $0.guestPath == "/out" })
+            try Data("kept\n".utf8).write(to: URL(fileURLWithPath: output.hostPath + "/kept.txt"))
+            try FileManager.default.createSymbolicLink(atPath: output.hostPath + "/absolute", withDestinationPath: secretPath)
+            try FileManager.default.createSymbolicLink(atPath: output.hostPath + "/relative", withDestinationPath: "../../../../../secret.txt")
+            try FileManager.default.createSymbolicLink(atPath: output.hostPath + "/node-id", withDestinationPath: "../../../../node-id")
+            return ExecutionOutcome(status: .succeeded, exitCode: 0)
+        }
+        let (runner, outbox) = try makeRunner(executor)
+        let nodeID = "n-\(UUID().uuidString)"
+        try Data(nodeID.utf8).write(to: URL(fileURLWithPath: base + "/state/node-id"))
+        let spec = JobSpec(
+            name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")), outputs: [OutputSpec(name: "results", path: "/out")])
+        _ = await runner.claim(assignment(spec).executionID)
+        await runner.run(assignment(spec))
+        let result = try #require(await finalResult(outbox))
+        #expect(result.state == .succeeded)
+        #expect(result.files.map(\.path).sorted() == ["outputs/results/kept.txt", "stderr", "stdout"])
+        for file in result.files {
+            let text = String(decoding: Data(base64Encoded: file.base64) ?? Data(), as: UTF8.self)
+            #expect(!text.contains(secret))
+            #expect(!text.contains(nodeID))
+        }
+        #expect(result.reason?.contains("outputs/results/absolute (symbolic link)") == true, "\(result.reason ?? "")")
+    }
 }
