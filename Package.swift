@@ -155,7 +155,13 @@ let package = Package(
         // MARK: Test kit: manual clock, seeded IDs, fakes, cluster launcher.
         .target(
             name: "InsituTestKit",
-            dependencies: ["InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster"],
+            dependencies: [
+                "InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster", "InsituAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
 

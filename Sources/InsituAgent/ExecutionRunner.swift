@@ -73,6 +73,16 @@ actor ExecutionRunner {
 
     func run(_ assignment: ExecutionAssignment) async {
         let id = assignment.executionID
+        do {
+            try AssignmentValidation.validate(assignment)
+        } catch {
+            // Nothing was created for it, so there is nothing to clean up.
+            logger.warning("refused an assignment", metadata: ["execution": "\(id)", "reason": "\(error.message)"])
+            await outbox.send(
+                .executionResult(ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: error.message, files: [])))
+            finished(id)
+            return
+        }
         let signal = cancelled[id] ?? CancellationSignal()
         let workDirectory = "\(workRoot)/\(id.rawValue)"
         let result: ExecutionResultMessage

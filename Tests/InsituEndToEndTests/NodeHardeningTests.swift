@@ -3,7 +3,9 @@ import InsituAPI
 import InsituClient
 import InsituLocalCluster
 import InsituModel
+import InsituTestKit
 import Testing
+import WAT
 
 /// Issue 5, the compute node's side: real agents, real jobs, crafted input.
 @Suite(.serialized, .timeLimit(.minutes(5)))
@@ -48,6 +50,84 @@ struct NodeHardeningTests {
     }
 }
 
+
+extension NodeHardeningTests {
+    /// A fake orchestrator sends a real agent assignments whose execution ID and output name
+    /// climb out of the node's directories; the agent refuses both and touches nothing.
+    @Test func craftedAssignmentsCannotReachHostDirectories() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("insitu-crafted-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let orchestrator = try await FakeOrchestrator()
+        defer { orchestrator.stop() }
+        let agent = try RealAgent(root: root, name: "node", orchestrator: orchestrator.url)
+        defer { agent.kill() }
+        // The agent's executions live in <root>/node/state/executions/<id>.
+        let victim = root + "/victim"
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: victim + "/file"))
+        let victim2 = root + "/node/victim2"
+        try await waitUntil(timeout: .seconds(30), "the agent to say hello") { orchestrator.connectionCount > 0 }
+
+        let module = try wat2wasm(Modules.hello)
+        let digest = orchestrator.serveModule(Data(module))
+        let engine = EngineSpec(wasm: WasmSettings(module: ModuleReference(digest: digest)))
+        let crafted = [
+            ExecutionAssignment(
+                executionID: ExecutionID(rawValue: "../../../victim"), jobID: "j-1", partition: 0,
+                spec: JobSpec(name: "job", engine: engine, timeoutMillis: 10_000)),
+            ExecutionAssignment(
+                executionID: ExecutionID(rawValue: "j-2-p0-a1"), jobID: "j-2", partition: 0,
+                spec: JobSpec(name: "job", engine: engine, timeoutMillis: 10_000, outputs: [OutputSpec(name: "../../../../victim2", path: "/out")])),
+        ]
+        for assignment in crafted { orchestrator.send(.runExecution(assignment)) }
+        try await waitUntil(timeout: .seconds(30), "two results") { orchestrator.results.count >= 2 }
+
+        let results = orchestrator.results
+        #expect(Set(results.map(\.executionID.rawValue)) == ["../../../victim", "j-2-p0-a1"])
+        for result in results {
+            #expect(result.state == .failed)
+            #expect(result.reason?.contains("the node refused this assignment") == true, "\(result.reason ?? "")")
+        }
+        #expect(try String(contentsOfFile: victim + "/file", encoding: .utf8) == "keep me")
+        #expect(!FileManager.default.fileExists(atPath: victim2), "an output name must not create a host directory")
+        #expect(agent.isRunning, "the agent survives crafted assignments")
+    }
+}
+
+/// An `insitu agent` process with its own config, for tests that bring their own orchestrator.
+final class RealAgent: @unchecked Sendable {
+    let process = Process()
+    let directory: String
+
+    init(root: String, name: String, orchestrator: String, extraConfig: String = "") throws {
+        guard let executable = LocalCluster.locateExecutable() else {
+            throw LocalClusterError("insitu executable not found: run `swift build` first")
+        }
+        directory = root + "/" + name
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = "name: \(name)\norchestrator: \(orchestrator)\ndata_dir: \(directory)/state\n" + extraConfig
+        try Data(config.utf8).write(to: URL(fileURLWithPath: directory + "/agent.yaml"))
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["agent", "--config", directory + "/agent.yaml"]
+        let log = directory + "/agent.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var log: String { (try? String(contentsOfFile: directory + "/agent.log", encoding: .utf8)) ?? "" }
+
+    func kill() {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
 
 /// WAT modules for the node hardening tests.
 enum NodeModules {
