@@ -37,6 +37,9 @@ actor ExecutionRunner {
         self.moduleDirectory = config.dataDirectory + "/modules"
         self.workRoot = config.dataDirectory + "/executions"
         try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
+        // Executions do not outlive the agent process, so whatever is here was left by one that
+        // crashed or was killed (possibly by what it wrote): start clean.
+        try? FileManager.default.removeItem(atPath: workRoot)
         try FileManager.default.createDirectory(atPath: workRoot, withIntermediateDirectories: true)
         self.executors =
             try executors ?? [
@@ -102,12 +105,17 @@ actor ExecutionRunner {
                 // Every 100 ms while it runs: report it running (once), then ship what it printed.
                 // A job that finishes within the first tick is reported by its result alone
                 // (dispatched → succeeded), which saves the orchestrator one durable commit.
+                // Each tick also checks the outputs' disk use: over the quota, this task throws,
+                // which ends the group and so stops the engine.
+                let quota = self.config.outputQuotaBytes
                 group.addTask {
                     try await Task.sleep(for: Self.reportInterval)
+                    try Self.checkOutputQuota(workDirectory, quota: quota)
                     await self.outbox.send(.executionUpdate(ExecutionUpdate(executionID: id, state: .running)))
                     while !Task.isCancelled {
                         await self.flush(buffer, id: id)
                         try await Task.sleep(for: Self.reportInterval)
+                        try Self.checkOutputQuota(workDirectory, quota: quota)
                     }
                     return nil
                 }
@@ -118,6 +126,8 @@ actor ExecutionRunner {
                 throw CancellationError()
             }
             await flush(buffer, id: id)
+            // A job may have written past the quota between the last check and its end.
+            try Self.checkOutputQuota(workDirectory, quota: config.outputQuotaBytes)
             result = try collect(outcome, id: id, spec: assignment.spec, workDirectory: workDirectory)
         } catch let error as ExecutorError {
             result = ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: error.message, files: [])
@@ -136,6 +146,18 @@ actor ExecutionRunner {
         for (stream, bytes) in buffer.drain() {
             await outbox.send(
                 .executionOutput(ExecutionOutput(executionID: id, stream: stream.rawValue, text: String(decoding: bytes, as: UTF8.self))))
+        }
+    }
+
+    /// Throws when the execution's output directories use more disk than `quota`. Checked while
+    /// the job runs (every report interval) and before its outputs are read, not at write time:
+    /// a job can exceed the quota by what it writes in one interval.
+    static func checkOutputQuota(_ workDirectory: String, quota: Int64) throws(ExecutorError) {
+        let used = OutputFiles.diskUsage(root: workDirectory + "/outputs")
+        guard used <= quota else {
+            throw ExecutorError(
+                "the job's outputs use \(formatBytes(used)) of disk, over this node's quota of \(formatBytes(quota)) per execution "
+                    + "(limits.outputs_disk in the node config): the execution was stopped; write less to the outputs")
         }
     }
 

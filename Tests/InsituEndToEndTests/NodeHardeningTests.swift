@@ -94,6 +94,34 @@ extension NodeHardeningTests {
     }
 }
 
+extension NodeHardeningTests {
+    /// A module that writes to its output as fast as it can is stopped by the node's disk quota
+    /// for outputs, long before its timeout.
+    @Test func outputsOverTheNodesDiskQuotaFailTheJob() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let agent = try RealAgent(root: e2e.root, name: "small-disk", orchestrator: e2e.cluster.apiURL, extraConfig: "limits: {outputs_disk: 8Mi}\n")
+        defer { agent.kill() }
+        try await e2e.cluster.waitForNodes(1)
+        let spec = try e2e.specFile(
+            "fill",
+            """
+            version: v1
+            name: fills-the-disk
+            engine: {type: wasm, module: ./fill.wasm}
+            outputs: [{name: fill, path: /outputs}]
+            timeout: 10s
+            """, wat: NodeModules.fillOutput)
+        let started = ContinuousClock.now
+        let detail = try await e2e.waitForState(try e2e.submit(spec)) { $0.isTerminal }
+        #expect(detail.job.state == .failed)
+        let reason = detail.executions.first?.stateReason ?? ""
+        #expect(reason.contains("over this node's quota of 8 MiB"), "\(reason)")
+        #expect(ContinuousClock.now - started < .seconds(9), "the quota, not the timeout, must stop it")
+    }
+}
+
 /// An `insitu agent` process with its own config, for tests that bring their own orchestrator.
 final class RealAgent: @unchecked Sendable {
     let process = Process()
@@ -149,5 +177,28 @@ enum NodeModules {
             (if (local.get $errno) (then (call $exit (i32.add (i32.const 100) (local.get $errno)))))
             (local.set $errno (call $symlink (i32.const 64) (i32.const 19) (i32.const 3) (i32.const 96) (i32.const 7)))
             (if (local.get $errno) (then (call $exit (i32.add (i32.const 200) (local.get $errno)))))))
+        """
+
+    /// Opens `/outputs/fill` (first preopen, fd 3) and writes 64 KiB to it forever.
+    static let fillOutput = """
+        (module
+          (import "wasi_snapshot_preview1" "path_open"
+            (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 2)
+          (data (i32.const 0) "fill")
+          (func (export "_start")
+            (local $errno i32)
+            (local.set $errno
+              (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 1)
+                (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 16)))
+            (if (local.get $errno) (then (call $exit (i32.add (i32.const 100) (local.get $errno)))))
+            (i32.store (i32.const 32) (i32.const 1024))
+            (i32.store (i32.const 36) (i32.const 65536))
+            (loop $forever
+              (local.set $errno (call $fd_write (i32.load (i32.const 16)) (i32.const 32) (i32.const 1) (i32.const 40)))
+              (if (local.get $errno) (then (call $exit (i32.add (i32.const 200) (local.get $errno)))))
+              (br $forever))))
         """
 }
