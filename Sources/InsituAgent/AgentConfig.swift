@@ -32,10 +32,16 @@ public struct AgentConfig: Sendable {
     public var memoryBytes: Int64?
     public var processEngineEnabled: Bool
     public var wasmIsolation: String
+    /// Most disk one execution's output directories may use (`limits.outputs_disk`); an
+    /// execution over it is stopped and fails.
+    public var outputQuotaBytes: Int64
+
+    public static let defaultOutputQuotaBytes: Int64 = 1 << 30
 
     public init(
         name: String, orchestrators: [String], dataDirectory: String, labels: Labels = [:], datasets: [Dataset] = [],
-        cpuMillis: Int? = nil, memoryBytes: Int64? = nil, processEngineEnabled: Bool = false, wasmIsolation: String = "process"
+        cpuMillis: Int? = nil, memoryBytes: Int64? = nil, processEngineEnabled: Bool = false, wasmIsolation: String = "process",
+        outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes
     ) {
         self.name = name
         self.orchestrators = orchestrators
@@ -46,6 +52,7 @@ public struct AgentConfig: Sendable {
         self.memoryBytes = memoryBytes
         self.processEngineEnabled = processEngineEnabled
         self.wasmIsolation = wasmIsolation
+        self.outputQuotaBytes = outputQuotaBytes
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -76,7 +83,7 @@ public struct AgentConfig: Sendable {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardized.path
         }
-        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines"]
+        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines", "limits"]
         for key in root.keys where !known.contains(key) {
             problems.append("unknown key \"\(key)\" (allowed: \(known.sorted().joined(separator: ", ")))")
         }
@@ -129,11 +136,23 @@ public struct AgentConfig: Sendable {
         if !["auto", "in-process", "process"].contains(isolation) {
             problems.append("engines.wasm.isolation: \"\(isolation)\" must be process, auto or in-process")
         }
+        var outputQuota = defaultOutputQuotaBytes
+        let limits = root["limits"] as? [String: Any] ?? [:]
+        for key in limits.keys where key != "outputs_disk" {
+            problems.append("limits: unknown key \"\(key)\" (allowed: outputs_disk)")
+        }
+        if let quota = limits["outputs_disk"] {
+            if let bytes = SpecValues.parseBytes("\(quota)"), bytes > 0 {
+                outputQuota = bytes
+            } else {
+                problems.append("limits.outputs_disk: \"\(quota)\" is not a positive size like 1Gi")
+            }
+        }
         guard problems.isEmpty else { throw Invalid(file: file, problems: problems) }
         return AgentConfig(
             name: name, orchestrators: orchestrators, dataDirectory: dataDirectory, labels: labels, datasets: datasets,
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
-            wasmIsolation: isolation)
+            wasmIsolation: isolation, outputQuotaBytes: outputQuota)
     }
 }
 

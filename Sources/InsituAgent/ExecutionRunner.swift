@@ -37,6 +37,9 @@ actor ExecutionRunner {
         self.moduleDirectory = config.dataDirectory + "/modules"
         self.workRoot = config.dataDirectory + "/executions"
         try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
+        // Executions do not outlive the agent process, so whatever is here was left by one that
+        // crashed or was killed (possibly by what it wrote): start clean.
+        try? FileManager.default.removeItem(atPath: workRoot)
         try FileManager.default.createDirectory(atPath: workRoot, withIntermediateDirectories: true)
         self.executors =
             try executors ?? [
@@ -73,6 +76,16 @@ actor ExecutionRunner {
 
     func run(_ assignment: ExecutionAssignment) async {
         let id = assignment.executionID
+        do {
+            try AssignmentValidation.validate(assignment)
+        } catch {
+            // Nothing was created for it, so there is nothing to clean up.
+            logger.warning("refused an assignment", metadata: ["execution": "\(id)", "reason": "\(error.message)"])
+            await outbox.send(
+                .executionResult(ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: error.message, files: [])))
+            finished(id)
+            return
+        }
         let signal = cancelled[id] ?? CancellationSignal()
         let workDirectory = "\(workRoot)/\(id.rawValue)"
         let result: ExecutionResultMessage
@@ -92,12 +105,17 @@ actor ExecutionRunner {
                 // Every 100 ms while it runs: report it running (once), then ship what it printed.
                 // A job that finishes within the first tick is reported by its result alone
                 // (dispatched → succeeded), which saves the orchestrator one durable commit.
+                // Each tick also checks the outputs' disk use: over the quota, this task throws,
+                // which ends the group and so stops the engine.
+                let quota = self.config.outputQuotaBytes
                 group.addTask {
                     try await Task.sleep(for: Self.reportInterval)
+                    try Self.checkOutputQuota(workDirectory, quota: quota)
                     await self.outbox.send(.executionUpdate(ExecutionUpdate(executionID: id, state: .running)))
                     while !Task.isCancelled {
                         await self.flush(buffer, id: id)
                         try await Task.sleep(for: Self.reportInterval)
+                        try Self.checkOutputQuota(workDirectory, quota: quota)
                     }
                     return nil
                 }
@@ -108,6 +126,8 @@ actor ExecutionRunner {
                 throw CancellationError()
             }
             await flush(buffer, id: id)
+            // A job may have written past the quota between the last check and its end.
+            try Self.checkOutputQuota(workDirectory, quota: config.outputQuotaBytes)
             result = try collect(outcome, id: id, spec: assignment.spec, workDirectory: workDirectory)
         } catch let error as ExecutorError {
             result = ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: error.message, files: [])
@@ -126,6 +146,18 @@ actor ExecutionRunner {
         for (stream, bytes) in buffer.drain() {
             await outbox.send(
                 .executionOutput(ExecutionOutput(executionID: id, stream: stream.rawValue, text: String(decoding: bytes, as: UTF8.self))))
+        }
+    }
+
+    /// Throws when the execution's output directories use more disk than `quota`. Checked while
+    /// the job runs (every report interval) and before its outputs are read, not at write time:
+    /// a job can exceed the quota by what it writes in one interval.
+    static func checkOutputQuota(_ workDirectory: String, quota: Int64) throws(ExecutorError) {
+        let used = OutputFiles.diskUsage(root: workDirectory + "/outputs")
+        guard used <= quota else {
+            throw ExecutorError(
+                "the job's outputs use \(formatBytes(used)) of disk, over this node's quota of \(formatBytes(quota)) per execution "
+                    + "(limits.outputs_disk in the node config): the execution was stopped; write less to the outputs")
         }
     }
 
@@ -220,30 +252,24 @@ actor ExecutionRunner {
         }
         var files: [ResultFilePayload] = []
         var total = 0
-        func add(_ path: String, _ bytes: Data) throws {
+        func add(_ path: String, _ bytes: [UInt8]) throws(ExecutorError) {
             total += bytes.count
             guard total <= Self.maxResultBytes else {
                 throw ExecutorError("the execution's outputs exceed \(Self.maxResultBytes >> 20) MiB, the most a result may carry")
             }
             let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-            files.append(ResultFilePayload(path: path, base64: bytes.base64EncodedString(), sha256: ContentDigest(rawValue: digest)!))
+            files.append(ResultFilePayload(path: path, base64: Data(bytes).base64EncodedString(), sha256: ContentDigest(rawValue: digest)!))
         }
+        var skipped: [String] = []
         if state == .succeeded {
-            try add("stdout", Data(outcome.stdout))
-            try add("stderr", Data(outcome.stderr))
+            try add("stdout", outcome.stdout)
+            try add("stderr", outcome.stderr)
             for output in spec.outputs {
-                let root = "\(workDirectory)/outputs/\(output.name)"
-                let enumerator = FileManager.default.enumerator(atPath: root)
-                var relativePaths: [String] = []
-                while let relative = enumerator?.nextObject() as? String { relativePaths.append(relative) }
-                for relative in relativePaths.sorted() {
-                    var isDirectory: ObjCBool = false
-                    let full = root + "/" + relative
-                    guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue,
-                        let bytes = FileManager.default.contents(atPath: full)
-                    else { continue }
-                    try add("outputs/\(output.name)/\(relative)", bytes)
-                }
+                let label = "outputs/\(output.name)"
+                let collected = try OutputFiles.collect(
+                    root: "\(workDirectory)/\(label)", label: label, budget: Self.maxResultBytes - total)
+                for file in collected.files { try add("\(label)/\(file.path)", file.bytes) }
+                skipped += collected.skipped.map { "\(label)/\($0.path) (\($0.kind))" }
             }
         }
         var reason = outcome.reason
@@ -253,6 +279,12 @@ actor ExecutionRunner {
         if state == .failed, !outcome.stderr.isEmpty {
             let tail = String(decoding: outcome.stderr.suffix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if !tail.isEmpty { reason = (reason ?? "failed") + "; stderr: \(tail)" }
+        }
+        if !skipped.isEmpty {
+            // Only regular files leave the node; say what stayed behind so a job author notices.
+            let shown = skipped.prefix(10).joined(separator: ", ") + (skipped.count > 10 ? " and \(skipped.count - 10) more" : "")
+            let note = "not collected (only regular files are): \(shown)"
+            reason = reason.map { "\($0); \(note)" } ?? note
         }
         return ExecutionResultMessage(executionID: id, state: state, exitCode: outcome.exitCode, reason: reason, files: files)
     }

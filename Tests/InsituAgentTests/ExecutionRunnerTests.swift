@@ -11,11 +11,11 @@ import Testing
 @Suite struct ExecutionRunnerTests {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("insitu-runner-\(UUID().uuidString)").path
 
-    func makeRunner(_ executor: ScriptedExecutor) throws -> (ExecutionRunner, Outbox) {
+    func makeRunner(_ executor: ScriptedExecutor, outputQuota: Int64 = AgentConfig.defaultOutputQuotaBytes) throws -> (ExecutionRunner, Outbox) {
         try FileManager.default.createDirectory(atPath: base + "/patients", withIntermediateDirectories: true)
         let config = AgentConfig(
             name: "site", orchestrators: ["http://127.0.0.1:1"], dataDirectory: base + "/state",
-            datasets: [.init(name: "patients", path: base + "/patients")])
+            datasets: [.init(name: "patients", path: base + "/patients")], outputQuotaBytes: outputQuota)
         let outbox = Outbox()
         let runner = try ExecutionRunner(config: config, outbox: outbox, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, executors: [.process: executor])
         return (runner, outbox)
@@ -109,4 +109,97 @@ import Testing
         #expect(result.reason == "exceeded its memory limit of 16Mi; stderr: malloc failed")
         #expect(result.files.isEmpty, "a failed execution's outputs do not leave the node")
     }
+
+    @Test func outputLinksToHostFilesAreNotFollowed() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let secret = "SECRET-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        try Data(secret.utf8).write(to: URL(fileURLWithPath: base + "/secret.txt"))
+        let secretPath = base + "/secret.txt"
+        let executor = ScriptedExecutor(engine: .process) { request, _ in
+            let output = try #require(request.mounts.first { $0.guestPath == "/out" })
+            try Data("kept\n".utf8).write(to: URL(fileURLWithPath: output.hostPath + "/kept.txt"))
+            try FileManager.default.createSymbolicLink(atPath: output.hostPath + "/absolute", withDestinationPath: secretPath)
+            try FileManager.default.createSymbolicLink(atPath: output.hostPath + "/relative", withDestinationPath: "../../../../../secret.txt")
+            try FileManager.default.createSymbolicLink(atPath: output.hostPath + "/node-id", withDestinationPath: "../../../../node-id")
+            return ExecutionOutcome(status: .succeeded, exitCode: 0)
+        }
+        let (runner, outbox) = try makeRunner(executor)
+        let nodeID = "n-\(UUID().uuidString)"
+        try Data(nodeID.utf8).write(to: URL(fileURLWithPath: base + "/state/node-id"))
+        let spec = JobSpec(
+            name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")), outputs: [OutputSpec(name: "results", path: "/out")])
+        _ = await runner.claim(assignment(spec).executionID)
+        await runner.run(assignment(spec))
+        let result = try #require(await finalResult(outbox))
+        #expect(result.state == .succeeded)
+        #expect(result.files.map(\.path).sorted() == ["outputs/results/kept.txt", "stderr", "stdout"])
+        for file in result.files {
+            let text = String(decoding: Data(base64Encoded: file.base64) ?? Data(), as: UTF8.self)
+            #expect(!text.contains(secret))
+            #expect(!text.contains(nodeID))
+        }
+        #expect(result.reason?.contains("outputs/results/absolute (symbolic link)") == true, "\(result.reason ?? "")")
+    }
+
+    /// A sparse file's size is checked before any of it is read: an agent reading it whole ran
+    /// out of memory, and crashed again when handed the same execution after a restart.
+    @Test func aSparseOutputFileIsRefusedBeforeItIsRead() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let executor = ScriptedExecutor(engine: .process) { request, _ in
+            let output = try #require(request.mounts.first { $0.guestPath == "/out" })
+            let fd = open(output.hostPath + "/huge", O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+            #expect(fd >= 0)
+            #expect(ftruncate(fd, 4 << 30) == 0)
+            close(fd)
+            return ExecutionOutcome(status: .succeeded, exitCode: 0)
+        }
+        let (runner, outbox) = try makeRunner(executor)
+        let spec = JobSpec(
+            name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")), outputs: [OutputSpec(name: "results", path: "/out")])
+        let before = peakResidentBytes()
+        _ = await runner.claim(assignment(spec).executionID)
+        await runner.run(assignment(spec))
+        let result = try #require(await finalResult(outbox))
+        #expect(result.state == .failed)
+        #expect(result.reason?.contains("output file outputs/results/huge is 4 GiB") == true, "\(result.reason ?? "")")
+        #expect(peakResidentBytes() - before < 256 << 20, "the agent must not read the file to learn its size")
+    }
+
+    @Test func outputsOverTheDiskQuotaStopTheExecution() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let executor = ScriptedExecutor(engine: .process) { request, _ in
+            let output = try #require(request.mounts.first { $0.guestPath == "/out" })
+            try Data(repeating: 7, count: 4 << 20).write(to: URL(fileURLWithPath: output.hostPath + "/big"))
+            // A job that would go on for a long time: only the quota check ends it early.
+            try await Task.sleep(for: .seconds(30))
+            return ExecutionOutcome(status: .succeeded, exitCode: 0)
+        }
+        let (runner, outbox) = try makeRunner(executor, outputQuota: 1 << 20)
+        let spec = JobSpec(
+            name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")), outputs: [OutputSpec(name: "results", path: "/out")])
+        let started = ContinuousClock.now
+        _ = await runner.claim(assignment(spec).executionID)
+        await runner.run(assignment(spec))
+        let result = try #require(await finalResult(outbox))
+        #expect(result.state == .failed)
+        #expect(result.reason?.contains("over this node's quota of 1 MiB") == true, "\(result.reason ?? "")")
+        #expect(ContinuousClock.now - started < .seconds(20))
+    }
+
+    @Test func staleExecutionDirectoriesAreRemovedAtStart() throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let stale = base + "/state/executions/j-old-p0-a1/outputs/results"
+        try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: true)
+        try Data("left by a crash".utf8).write(to: URL(fileURLWithPath: stale + "/file"))
+        _ = try makeRunner(ScriptedExecutor(engine: .process) { _, _ in ExecutionOutcome(status: .succeeded) })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/state/executions").isEmpty)
+    }
+}
+
+/// This process's peak resident set size (VmHWM), in bytes.
+func peakResidentBytes() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
 }

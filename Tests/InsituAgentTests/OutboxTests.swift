@@ -76,6 +76,15 @@ import Testing
         #expect(config.processEngineEnabled && config.wasmIsolation == "in-process")
     }
 
+    @Test func theOutputsDiskQuotaIsConfigurable() throws {
+        let base = "name: a\norchestrator: http://127.0.0.1:1\ndata_dir: /tmp/x\n"
+        #expect(try AgentConfig.parse(base, file: "a.yaml", baseDirectory: "/tmp").outputQuotaBytes == 1 << 30)
+        #expect(try AgentConfig.parse(base + "limits: {outputs_disk: 200Mi}", file: "a.yaml", baseDirectory: "/tmp").outputQuotaBytes == 200 << 20)
+        #expect(throws: AgentConfig.Invalid.self) {
+            try AgentConfig.parse(base + "limits: {outputs_disk: lots}", file: "a.yaml", baseDirectory: "/tmp")
+        }
+    }
+
     @Test func everyProblemIsReported() {
         do {
             _ = try AgentConfig.parse(

@@ -1,0 +1,204 @@
+import Foundation
+import InsituAPI
+import InsituClient
+import InsituLocalCluster
+import InsituModel
+import InsituTestKit
+import Testing
+import WAT
+
+/// Issue 5, the compute node's side: real agents, real jobs, crafted input.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct NodeHardeningTests {
+    /// A module in the default WebAssembly sandbox plants links to host files in its output
+    /// directory (WASI `path_symlink` accepts any target); collecting outputs must not follow them.
+    @Test func outputSymlinksDoNotExfiltrateHostFiles() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        try e2e.cluster.startAgent(name: "node")
+        try await e2e.cluster.waitForNodes(1)
+        let spec = try e2e.specFile(
+            "links",
+            """
+            version: v1
+            name: plants-links
+            engine: {type: wasm, module: ./links.wasm}
+            outputs: [{name: loot, path: /outputs}]
+            """, wat: NodeModules.plantLinks)
+        let id = try e2e.submit(spec)
+        let detail = try await e2e.waitForState(id) { $0.isTerminal }
+        #expect(detail.job.state == .completed, "\(detail.job.stateReason ?? "")")
+        let reason = detail.executions.first?.stateReason ?? ""
+        #expect(reason.contains("outputs/loot/passwd (symbolic link)"), "\(reason)")
+        #expect(reason.contains("outputs/loot/node-id (symbolic link)"), "\(reason)")
+
+        let dest = e2e.root + "/results"
+        let download = try e2e.cli(["job", "results", id, "--dest", dest])
+        #expect(download.status == 0, "\(download.stderr)")
+        let nodeID = try await e2e.nodeID(named: "node").rawValue
+        let passwd = try String(contentsOfFile: "/etc/passwd", encoding: .utf8)
+        let firstLine = String(passwd.prefix { $0 != "\n" })
+        let files = FileManager.default.enumerator(atPath: dest)?.allObjects as? [String] ?? []
+        #expect(!files.contains { $0.hasSuffix("passwd") || $0.hasSuffix("node-id") }, "\(files)")
+        for file in files {
+            guard let bytes = FileManager.default.contents(atPath: dest + "/" + file) else { continue }
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(!text.contains(nodeID), "\(file) carries the node's ID")
+            #expect(firstLine.isEmpty || !text.contains(firstLine), "\(file) carries /etc/passwd")
+        }
+    }
+}
+
+
+extension NodeHardeningTests {
+    /// A fake orchestrator sends a real agent assignments whose execution ID and output name
+    /// climb out of the node's directories; the agent refuses both and touches nothing.
+    @Test func craftedAssignmentsCannotReachHostDirectories() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("insitu-crafted-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let orchestrator = try await FakeOrchestrator()
+        defer { orchestrator.stop() }
+        let agent = try RealAgent(root: root, name: "node", orchestrator: orchestrator.url)
+        defer { agent.kill() }
+        // The agent's executions live in <root>/node/state/executions/<id>.
+        let victim = root + "/victim"
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: victim + "/file"))
+        let victim2 = root + "/node/victim2"
+        try await waitUntil(timeout: .seconds(30), "the agent to say hello") { orchestrator.connectionCount > 0 }
+
+        let module = try wat2wasm(Modules.hello)
+        let digest = orchestrator.serveModule(Data(module))
+        let engine = EngineSpec(wasm: WasmSettings(module: ModuleReference(digest: digest)))
+        let crafted = [
+            ExecutionAssignment(
+                executionID: ExecutionID(rawValue: "../../../victim"), jobID: "j-1", partition: 0,
+                spec: JobSpec(name: "job", engine: engine, timeoutMillis: 10_000)),
+            ExecutionAssignment(
+                executionID: ExecutionID(rawValue: "j-2-p0-a1"), jobID: "j-2", partition: 0,
+                spec: JobSpec(name: "job", engine: engine, timeoutMillis: 10_000, outputs: [OutputSpec(name: "../../../../victim2", path: "/out")])),
+        ]
+        for assignment in crafted { orchestrator.send(.runExecution(assignment)) }
+        try await waitUntil(timeout: .seconds(30), "two results") { orchestrator.results.count >= 2 }
+
+        let results = orchestrator.results
+        #expect(Set(results.map(\.executionID.rawValue)) == ["../../../victim", "j-2-p0-a1"])
+        for result in results {
+            #expect(result.state == .failed)
+            #expect(result.reason?.contains("the node refused this assignment") == true, "\(result.reason ?? "")")
+        }
+        #expect(try String(contentsOfFile: victim + "/file", encoding: .utf8) == "keep me")
+        #expect(!FileManager.default.fileExists(atPath: victim2), "an output name must not create a host directory")
+        #expect(agent.isRunning, "the agent survives crafted assignments")
+    }
+}
+
+extension NodeHardeningTests {
+    /// A module that writes to its output as fast as it can is stopped by the node's disk quota
+    /// for outputs, long before its timeout.
+    @Test func outputsOverTheNodesDiskQuotaFailTheJob() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let agent = try RealAgent(root: e2e.root, name: "small-disk", orchestrator: e2e.cluster.apiURL, extraConfig: "limits: {outputs_disk: 8Mi}\n")
+        defer { agent.kill() }
+        try await e2e.cluster.waitForNodes(1)
+        let spec = try e2e.specFile(
+            "fill",
+            """
+            version: v1
+            name: fills-the-disk
+            engine: {type: wasm, module: ./fill.wasm}
+            outputs: [{name: fill, path: /outputs}]
+            timeout: 10s
+            """, wat: NodeModules.fillOutput)
+        let started = ContinuousClock.now
+        let detail = try await e2e.waitForState(try e2e.submit(spec)) { $0.isTerminal }
+        #expect(detail.job.state == .failed)
+        let reason = detail.executions.first?.stateReason ?? ""
+        #expect(reason.contains("over this node's quota of 8 MiB"), "\(reason)")
+        #expect(ContinuousClock.now - started < .seconds(9), "the quota, not the timeout, must stop it")
+    }
+}
+
+/// An `insitu agent` process with its own config, for tests that bring their own orchestrator.
+final class RealAgent: @unchecked Sendable {
+    let process = Process()
+    let directory: String
+
+    init(root: String, name: String, orchestrator: String, extraConfig: String = "") throws {
+        guard let executable = LocalCluster.locateExecutable() else {
+            throw LocalClusterError("insitu executable not found: run `swift build` first")
+        }
+        directory = root + "/" + name
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = "name: \(name)\norchestrator: \(orchestrator)\ndata_dir: \(directory)/state\n" + extraConfig
+        try Data(config.utf8).write(to: URL(fileURLWithPath: directory + "/agent.yaml"))
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["agent", "--config", directory + "/agent.yaml"]
+        let log = directory + "/agent.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var log: String { (try? String(contentsOfFile: directory + "/agent.log", encoding: .utf8)) ?? "" }
+
+    func kill() {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// WAT modules for the node hardening tests.
+enum NodeModules {
+    /// Creates `/outputs/passwd -> /etc/passwd` and `/outputs/node-id -> ../../../../node-id`
+    /// (the agent's node-id, seen from `<data>/executions/<id>/outputs/<name>`) in its first
+    /// preopen (fd 3); exits 100 + errno, 200 + errno if either link cannot be made.
+    static let plantLinks = """
+        (module
+          (import "wasi_snapshot_preview1" "path_symlink" (func $symlink (param i32 i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 0) "/etc/passwd")
+          (data (i32.const 32) "passwd")
+          (data (i32.const 64) "../../../../node-id")
+          (data (i32.const 96) "node-id")
+          (func (export "_start")
+            (local $errno i32)
+            (local.set $errno (call $symlink (i32.const 0) (i32.const 11) (i32.const 3) (i32.const 32) (i32.const 6)))
+            (if (local.get $errno) (then (call $exit (i32.add (i32.const 100) (local.get $errno)))))
+            (local.set $errno (call $symlink (i32.const 64) (i32.const 19) (i32.const 3) (i32.const 96) (i32.const 7)))
+            (if (local.get $errno) (then (call $exit (i32.add (i32.const 200) (local.get $errno)))))))
+        """
+
+    /// Opens `/outputs/fill` (first preopen, fd 3) and writes 64 KiB to it forever.
+    static let fillOutput = """
+        (module
+          (import "wasi_snapshot_preview1" "path_open"
+            (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 2)
+          (data (i32.const 0) "fill")
+          (func (export "_start")
+            (local $errno i32)
+            (local.set $errno
+              (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 1)
+                (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 16)))
+            (if (local.get $errno) (then (call $exit (i32.add (i32.const 100) (local.get $errno)))))
+            (i32.store (i32.const 32) (i32.const 1024))
+            (i32.store (i32.const 36) (i32.const 65536))
+            (loop $forever
+              (local.set $errno (call $fd_write (i32.load (i32.const 16)) (i32.const 32) (i32.const 1) (i32.const 40)))
+              (if (local.get $errno) (then (call $exit (i32.add (i32.const 200) (local.get $errno)))))
+              (br $forever))))
+        """
+}
