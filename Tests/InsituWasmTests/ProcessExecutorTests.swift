@@ -63,7 +63,7 @@ struct ProcessExecutorTests {
         }
         #expect(outcome.status == .timedOut)
         #expect(outcome.reason == "exceeded its timeout of 0.3s")
-        #expect(took < .seconds(3))
+        #expect(took < .seconds(15), "a 0.3 s timeout must end the run long before the job would (bound generous for loaded machines)")
         let group = try #require(Int32(streamed.text(.stdout).filter(\.isNumber)))
         // Killed members may linger as zombies until something reaps them; none may be alive.
         #expect(liveProcesses(inGroup: group).isEmpty, "process group \(group) still has live processes")
@@ -81,7 +81,7 @@ struct ProcessExecutorTests {
             return try await task.value
         }
         #expect(outcome.status == .cancelled)
-        #expect(took < .seconds(2))
+        #expect(took < .seconds(10), "cancelling must end the run long before the job would (bound generous for loaded machines)")
     }
 
     @Test func disabledExecutorExplainsHowToEnableIt() async throws {

@@ -140,7 +140,7 @@ struct WasmExecutorTests {
         }
         #expect(outcome.status == .timedOut)
         #expect(outcome.reason == "exceeded its timeout of 0.3s")
-        #expect(took < .seconds(3))
+        #expect(took < .seconds(15), "a 0.3 s timeout must end the run long before the job would (bound generous for loaded machines)")
     }
 
     @Test func automaticIsolationUsesAChildProcessForTimeouts() async throws {
@@ -154,7 +154,7 @@ struct WasmExecutorTests {
         }
         #expect(outcome.status == .timedOut)
         #expect(outcome.reason == "exceeded its timeout of 0.3s")
-        #expect(took < .seconds(3))
+        #expect(took < .seconds(15), "a 0.3 s timeout must end the run long before the job would (bound generous for loaded machines)")
         let hello = try await executor.run(
             wasmRequest(module: try wasmFile(WAT.hello, in: dir, name: "hello.wasm"), workDirectory: dir.path), onOutput: { _, _ in })
         #expect(hello.status == .succeeded)
@@ -174,7 +174,7 @@ struct WasmExecutorTests {
                 onOutput: { _, _ in })
         }
         #expect(outcome.status == .timedOut)
-        #expect(took < .seconds(3))
+        #expect(took < .seconds(15), "a 0.3 s timeout must end the run long before the job would (bound generous for loaded machines)")
         print("in-process timeout: \(outcome.reason ?? "") after \(took)")
     }
 
@@ -191,7 +191,7 @@ struct WasmExecutorTests {
             return try await task.value
         }
         #expect(outcome.status == .cancelled || outcome.status == .timedOut, "\(outcome)")
-        #expect(took < .seconds(2))
+        #expect(took < .seconds(10), "cancelling must end the run long before the job would (bound generous for loaded machines)")
         if mode == .childProcess { #expect(outcome.status == .cancelled) }
     }
 
