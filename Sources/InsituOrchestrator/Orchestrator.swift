@@ -539,19 +539,32 @@ public actor Orchestrator {
         var message: String
     }
 
-    /// Verifies each of a reported result's files against its digest before any of them is
-    /// stored. Throws only when the blob store fails (the report is then not applied, and the
-    /// agent sends it again).
+    /// Checks a reported result's files against `ResultLimits` and `ResultPath`, and verifies
+    /// each against its digest, before any of them is stored. Throws only when the blob store
+    /// fails (the report is then not applied, and the agent sends it again).
     private func acceptFiles(_ payloads: [ResultFilePayload]) throws -> Result<[ResultFile], ResultProblem> {
         func refuse(_ message: String) -> Result<[ResultFile], ResultProblem> { .failure(ResultProblem(message: message)) }
+        guard payloads.count <= ResultLimits.maxFiles else {
+            return refuse("the result has \(payloads.count) files, more than the \(ResultLimits.maxFiles) a result may hold")
+        }
         var verified: [(path: String, bytes: Data, digest: ContentDigest)] = []
+        var paths = Set<String>()
+        var total: Int64 = 0
         for file in payloads {
             let shown = Self.quoted(file.path)
+            if let problem = ResultPath.problem(file.path) {
+                return refuse("result file path \(shown) is refused: \(problem)")
+            }
+            guard paths.insert(file.path).inserted else { return refuse("result file path \(shown) appears twice") }
             guard let digest = file.digest else {
                 return refuse("result file \(shown) has a malformed sha256 \(Self.quoted(file.sha256)) (expected 64 lowercase hex digits)")
             }
             guard let bytes = Data(base64Encoded: file.base64) else {
                 return refuse("result file \(shown) arrived damaged (its content is not valid base64)")
+            }
+            total += Int64(bytes.count)
+            guard total <= ResultLimits.maxTotalBytes else {
+                return refuse("the result's files exceed \(ResultLimits.maxTotalBytes >> 20) MiB, the most a result may hold")
             }
             guard BlobStore.digest(of: bytes) == digest else {
                 return refuse("result file \(shown) arrived damaged (its sha256 does not match)")
