@@ -36,7 +36,7 @@ struct HTTPAPI: Sendable {
             let id = try jobID(context)
             let job = try await existingJob(id)
             let after = request.uri.queryParameters.get("after", as: Int64.self) ?? 0
-            let entries = try await store.logs(of: id, after: after, limit: 1000)
+            let entries = try await store.logs(of: id, after: after, limit: LogLimits.pageEntries, maxBytes: LogLimits.pageBytes)
             return try json(LogsPage(entries: entries, jobState: job.state))
         }
         router.post("/v1/jobs/{id}/stop") { _, context in

@@ -253,8 +253,11 @@ struct FaultyStore: OrchestratorStore {
     func jobs(limit: Int) async throws -> [Job] { try await base.jobs(limit: limit) }
     func executions(of job: JobID) async throws -> [Execution] { try await base.executions(of: job) }
     func events(of job: JobID) async throws -> [JobEvent] { try await base.events(of: job) }
-    func logs(of job: JobID, after sequence: Int64, limit: Int) async throws -> [LogRecord] {
-        try await base.logs(of: job, after: sequence, limit: limit)
+    func logs(of job: JobID, after sequence: Int64, limit: Int, maxBytes: Int) async throws -> [LogRecord] {
+        try await base.logs(of: job, after: sequence, limit: limit, maxBytes: maxBytes)
+    }
+    func logBytes(of job: JobID, execution: ExecutionID) async throws -> [String: Int64] {
+        try await base.logBytes(of: job, execution: execution)
     }
     func results(of job: JobID) async throws -> [ResultRecord] { try await base.results(of: job) }
     func nodes() async throws -> [NodeRecord] { try await base.nodes() }
