@@ -95,9 +95,11 @@ struct ProtocolHardeningTests {
             #expect(try await link.read { !$0.assignments.isEmpty })
             let execution = try #require(link.assignments.first).executionID
             let bytes = Data("hello\n".utf8)
-            let file = ResultFilePayload(path: "stdout", base64: bytes.base64EncodedString(), sha256Text: String(repeating: "zz", count: 32))
+            let file = ResultFilePayload(
+                path: "stdout", base64: bytes.base64EncodedString(), sha256Text: String(repeating: "zz", count: 32))
             try await link.send(
-                .executionResult(ExecutionResultMessage(executionID: execution, state: .succeeded, exitCode: 0, reason: nil, files: [file])))
+                .executionResult(ExecutionResultMessage(executionID: execution, state: .succeeded, exitCode: 0, reason: nil, files: [file]))
+            )
             // A later message shows the report was processed (or, before the fix, skipped).
             let last = try await link.send(.heartbeat(Heartbeat(runningExecutions: [])))
             #expect(try await link.read { $0.acknowledged >= last })

@@ -221,7 +221,9 @@ final class Recorder: Sendable {
 
         // Applied exactly once: a further replay is a repeat.
         #expect(try await !harness.orchestrator.receive(result, seq: 1, from: "node-a"))
-        let successes = try await harness.store.events(of: job.id).filter { $0.executionID == execution && $0.message.contains("succeeded") }
+        let successes = try await harness.store.events(of: job.id).filter {
+            $0.executionID == execution && $0.message.contains("succeeded")
+        }
         #expect(successes.count == 1)
     }
 }
