@@ -552,7 +552,7 @@ public actor Orchestrator {
             var execution = executions[jobID]?[update.executionID], execution.nodeID == node,
             execution.state.canTransition(to: update.state), !update.state.isTerminal
         else { return }
-        let event = try execution.transition(to: update.state, reason: update.reason, at: clock())
+        let event = try execution.transition(to: update.state, reason: update.reason.map(Self.boundedReason), at: clock())
         try await commitAhead(StoreBatch(executions: [execution], events: [event]), of: jobID)
     }
 
@@ -575,7 +575,7 @@ public actor Orchestrator {
         let now = clock()
         var batch = StoreBatch()
         var state = result.state
-        var reason = result.reason
+        var reason = result.reason.map(Self.boundedReason)
         if result.state == .succeeded {
             // A refused file fails the execution rather than the connection: the agent would
             // only send the same report again.
@@ -649,6 +649,15 @@ public actor Orchestrator {
             verified.append((file.path, bytes, digest))
         }
         return .success(try verified.map { ResultFile(path: $0.path, digest: try blobs.put($0.bytes), size: Int64($0.bytes.count)) })
+    }
+
+    /// Longest reason a node may give for a state change; it is stored with the execution and in
+    /// an event, so a node must not be able to make it arbitrarily large.
+    static let maxReasonBytes: Int64 = 4096
+
+    static func boundedReason(_ text: String) -> String {
+        guard text.utf8.count > maxReasonBytes else { return text }
+        return LogLimits.prefix(text, maxBytes: maxReasonBytes) + " [cut at \(maxReasonBytes) bytes]"
     }
 
     /// Text a node sent, for a message to people: quoted, escaped and cut to a readable length.

@@ -66,4 +66,21 @@ import Testing
         #expect(outcome.execution.state == .succeeded)
         #expect(outcome.results.first?.files.map(\.path) == ["stdout", "stderr", "outputs/o/dir/f.json"])
     }
+
+    @Test func aNodesReasonIsStoredBounded() async throws {
+        let harness = try await Harness()
+        let node = try await harness.connect("node-a")
+        let job = try await harness.orchestrator.submit(.fixture())
+        let execution = try #require(node.assignments.first).executionID
+        let huge = String(repeating: "r", count: 1 << 20)
+        try await harness.orchestrator.handle(
+            .executionResult(ExecutionResultMessage(executionID: execution, state: .failed, exitCode: 1, reason: huge, files: [])),
+            from: "node-a")
+        let stored = try #require(try await harness.store.executions(of: job.id).first)
+        #expect(stored.state == .failed)
+        #expect((stored.stateReason?.utf8.count ?? 0) < 4200)
+        #expect(stored.stateReason?.hasSuffix("[cut at 4096 bytes]") == true)
+        let events = try await harness.store.events(of: job.id)
+        #expect(events.allSatisfy { $0.message.utf8.count < 8200 }, "the execution's and the job's transitions quote it")
+    }
 }
