@@ -154,8 +154,11 @@ struct JobCommand: AsyncParsableCommand {
                     }
                     after = entry.sequence
                 }
-                if !follow || (page.jobState.isTerminal && page.entries.isEmpty) { break }
-                if page.entries.isEmpty { try await Task.sleep(for: .milliseconds(500)) }
+                // Pages are bounded in bytes: without --follow, read on until one comes back empty.
+                if page.entries.isEmpty {
+                    if !follow || page.jobState.isTerminal { break }
+                    try await Task.sleep(for: .milliseconds(500))
+                }
             }
         }
     }

@@ -50,7 +50,8 @@ extension NodeInfo {
                 message: "\(resources.memoryBytes) is outside 0...\(NodeInfoLimits.maxMemoryBytes)")
         }
         if datasets.count > NodeInfoLimits.maxDatasets {
-            return NodeInfoProblem(field: "datasets", message: "\(datasets.count) datasets, at most \(NodeInfoLimits.maxDatasets) are allowed")
+            return NodeInfoProblem(
+                field: "datasets", message: "\(datasets.count) datasets, at most \(NodeInfoLimits.maxDatasets) are allowed")
         }
         var seen = Set<String>()
         for (index, dataset) in datasets.enumerated() {

@@ -38,7 +38,7 @@ struct HTTPAPI: Sendable {
             let id = try jobID(context)
             let after = try QueryParameters(request).integer("after", in: 0...Int64.max, default: 0)
             let job = try await existingJob(id)
-            let entries = try await store.logs(of: id, after: after, limit: 1000)
+            let entries = try await store.logs(of: id, after: after, limit: LogLimits.pageEntries, maxBytes: LogLimits.pageBytes)
             return try json(LogsPage(entries: entries, jobState: job.state))
         }
         router.post("/v1/jobs/{id}/stop") { _, context in

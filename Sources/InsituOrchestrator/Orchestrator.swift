@@ -39,6 +39,13 @@ public actor Orchestrator {
         }
     }
 
+    struct StreamUsage {
+        var stored: Int64 = 0
+        var dropped: Int64 = 0
+        /// Whether the line saying the rest is dropped was stored.
+        var marked = false
+    }
+
     struct NodeEntry {
         var record: NodeRecord
         var connection: NodeConnection?
@@ -65,6 +72,8 @@ public actor Orchestrator {
     /// Jobs with partitions (or, for ops jobs, nodes) still to place, oldest first.
     var unplaced: [JobID] = []
     var placementFailures: [JobID: [String: [String]]] = [:]
+    /// Per running execution and stream, how much output is stored and dropped (see `LogLimits`).
+    var logUsage: [ExecutionID: [String: StreamUsage]] = [:]
     var waiters: [JobID: [UInt64: CheckedContinuation<Void, Never>]] = [:]
     var nextWaiterID: UInt64 = 0
     /// Waiters released before they suspended (see `suspend`).
@@ -226,7 +235,10 @@ public actor Orchestrator {
     /// Drops a terminal job from memory and wakes everyone waiting for it.
     private func finish(_ job: Job) {
         jobs[job.id] = nil
-        for id in executions[job.id]?.keys ?? [:].keys { executionOwners[id] = nil }
+        for id in executions[job.id]?.keys ?? [:].keys {
+            executionOwners[id] = nil
+            logUsage[id] = nil
+        }
         executions[job.id] = nil
         placementFailures[job.id] = nil
         unplaced.removeAll { $0 == job.id }
@@ -464,11 +476,74 @@ public actor Orchestrator {
         case .executionUpdate(let update):
             try await applyUpdate(update, from: node)
         case .executionOutput(let output):
-            guard let jobID = executionOwners[output.executionID] else { return }
-            let record = LogRecord(jobID: jobID, executionID: output.executionID, stream: output.stream, text: output.text, at: clock())
-            try await store.commit(StoreBatch(logs: [record]))
+            try await applyOutput(output, from: node)
         case .executionResult(let result):
             try await applyResult(result, from: node)
+        }
+    }
+
+    /// Stores a chunk of an execution's output, within `LogLimits`. Only the node that runs
+    /// the execution may add to its log, and only while it runs.
+    private func applyOutput(_ output: ExecutionOutput, from node: NodeID) async throws {
+        guard let jobID = executionOwners[output.executionID],
+            let execution = executions[jobID]?[output.executionID], execution.nodeID == node,
+            !execution.state.isTerminal, LogLimits.streams.contains(output.stream), !output.text.isEmpty
+        else {
+            // Debug level: a hostile node could otherwise flood the orchestrator's own log.
+            logger.debug(
+                "ignoring output the node may not add", metadata: ["node": "\(node)", "execution": "\(output.executionID)"])
+            return
+        }
+        let id = execution.id
+        if logUsage[id] == nil {
+            // After a restart: count what is already stored.
+            let stored = try await store.logBytes(of: jobID, execution: id)
+            if logUsage[id] == nil {
+                logUsage[id] = stored.mapValues { StreamUsage(stored: $0, dropped: 0, marked: $0 >= LogLimits.maxBytesPerStream) }
+            }
+        }
+        let before = logUsage[id]?[output.stream] ?? StreamUsage()
+        var usage = before
+        let size = Int64(output.text.utf8.count)
+        let room = max(0, LogLimits.maxBytesPerStream - usage.stored)
+        var texts: [String] = []
+        if size <= room {
+            texts.append(output.text)
+            usage.stored += size
+        } else {
+            let kept = LogLimits.prefix(output.text, maxBytes: room)
+            let keptSize = Int64(kept.utf8.count)
+            if !kept.isEmpty { texts.append(String(kept)) }
+            usage.stored += keptSize
+            usage.dropped += size - keptSize
+            if !usage.marked {
+                usage.marked = true
+                texts.append(
+                    "\n[insitu: \(output.stream) of execution \(id) reached the \(LogLimits.maxBytesPerStream >> 20) MiB "
+                        + "the orchestrator keeps per stream; the rest of it is dropped]\n")
+            }
+        }
+        // Counted before the commit's await, so a concurrent chunk sees the space as taken.
+        logUsage[id, default: [:]][output.stream] = usage
+        guard !texts.isEmpty else { return }
+        let now = clock()
+        do {
+            try await store.commit(
+                StoreBatch(logs: texts.map { LogRecord(jobID: jobID, executionID: id, stream: output.stream, text: $0, at: now) }))
+        } catch {
+            logUsage[id]?[output.stream]?.stored -= usage.stored - before.stored
+            logUsage[id]?[output.stream]?.dropped -= usage.dropped - before.dropped
+            if !before.marked { logUsage[id]?[output.stream]?.marked = false }
+            throw error
+        }
+    }
+
+    /// The closing marker for each stream of `execution` whose output was cut.
+    private func droppedOutputMarkers(of execution: Execution, at now: Timestamp) -> [LogRecord] {
+        (logUsage[execution.id] ?? [:]).filter { $0.value.dropped > 0 }.sorted { $0.key < $1.key }.map { stream, usage in
+            LogRecord(
+                jobID: execution.jobID, executionID: execution.id, stream: stream,
+                text: "[insitu: \(usage.dropped) bytes of \(stream) of execution \(execution.id) were dropped]\n", at: now)
         }
     }
 
@@ -477,7 +552,7 @@ public actor Orchestrator {
             var execution = executions[jobID]?[update.executionID], execution.nodeID == node,
             execution.state.canTransition(to: update.state), !update.state.isTerminal
         else { return }
-        let event = try execution.transition(to: update.state, reason: update.reason, at: clock())
+        let event = try execution.transition(to: update.state, reason: update.reason.map(Self.boundedReason), at: clock())
         try await commitAhead(StoreBatch(executions: [execution], events: [event]), of: jobID)
     }
 
@@ -500,7 +575,7 @@ public actor Orchestrator {
         let now = clock()
         var batch = StoreBatch()
         var state = result.state
-        var reason = result.reason
+        var reason = result.reason.map(Self.boundedReason)
         if result.state == .succeeded {
             // A refused file fails the execution rather than the connection: the agent would
             // only send the same report again.
@@ -518,6 +593,7 @@ public actor Orchestrator {
         execution.exitCode = result.exitCode
         batch.events.append(try execution.transition(to: state, reason: reason, at: now))
         batch.executions.append(execution)
+        batch.logs = droppedOutputMarkers(of: execution, at: now)
 
         var all = executions[jobID] ?? [:]
         all[execution.id] = execution
@@ -528,6 +604,7 @@ public actor Orchestrator {
             finishedJob = job
         }
         try await commitAhead(batch, of: jobID)
+        logUsage[execution.id] = nil
         if let finishedJob {
             finish(finishedJob)
         }
@@ -539,19 +616,32 @@ public actor Orchestrator {
         var message: String
     }
 
-    /// Verifies each of a reported result's files against its digest before any of them is
-    /// stored. Throws only when the blob store fails (the report is then not applied, and the
-    /// agent sends it again).
+    /// Checks a reported result's files against `ResultLimits` and `ResultPath`, and verifies
+    /// each against its digest, before any of them is stored. Throws only when the blob store
+    /// fails (the report is then not applied, and the agent sends it again).
     private func acceptFiles(_ payloads: [ResultFilePayload]) throws -> Result<[ResultFile], ResultProblem> {
         func refuse(_ message: String) -> Result<[ResultFile], ResultProblem> { .failure(ResultProblem(message: message)) }
+        guard payloads.count <= ResultLimits.maxFiles else {
+            return refuse("the result has \(payloads.count) files, more than the \(ResultLimits.maxFiles) a result may hold")
+        }
         var verified: [(path: String, bytes: Data, digest: ContentDigest)] = []
+        var paths = Set<String>()
+        var total: Int64 = 0
         for file in payloads {
             let shown = Self.quoted(file.path)
+            if let problem = ResultPath.problem(file.path) {
+                return refuse("result file path \(shown) is refused: \(problem)")
+            }
+            guard paths.insert(file.path).inserted else { return refuse("result file path \(shown) appears twice") }
             guard let digest = file.digest else {
                 return refuse("result file \(shown) has a malformed sha256 \(Self.quoted(file.sha256)) (expected 64 lowercase hex digits)")
             }
             guard let bytes = Data(base64Encoded: file.base64) else {
                 return refuse("result file \(shown) arrived damaged (its content is not valid base64)")
+            }
+            total += Int64(bytes.count)
+            guard total <= ResultLimits.maxTotalBytes else {
+                return refuse("the result's files exceed \(ResultLimits.maxTotalBytes >> 20) MiB, the most a result may hold")
             }
             guard BlobStore.digest(of: bytes) == digest else {
                 return refuse("result file \(shown) arrived damaged (its sha256 does not match)")
@@ -559,6 +649,15 @@ public actor Orchestrator {
             verified.append((file.path, bytes, digest))
         }
         return .success(try verified.map { ResultFile(path: $0.path, digest: try blobs.put($0.bytes), size: Int64($0.bytes.count)) })
+    }
+
+    /// Longest reason a node may give for a state change; it is stored with the execution and in
+    /// an event, so a node must not be able to make it arbitrarily large.
+    static let maxReasonBytes: Int64 = 4096
+
+    static func boundedReason(_ text: String) -> String {
+        guard text.utf8.count > maxReasonBytes else { return text }
+        return LogLimits.prefix(text, maxBytes: maxReasonBytes) + " [cut at \(maxReasonBytes) bytes]"
     }
 
     /// Text a node sent, for a message to people: quoted, escaped and cut to a readable length.

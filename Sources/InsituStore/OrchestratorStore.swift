@@ -82,7 +82,11 @@ public protocol OrchestratorStore: Sendable {
     func jobs(limit: Int) async throws -> [Job]
     func executions(of job: JobID) async throws -> [Execution]
     func events(of job: JobID) async throws -> [JobEvent]
-    func logs(of job: JobID, after sequence: Int64, limit: Int) async throws -> [LogRecord]
+    /// Log entries after `sequence`, in order: at most `limit` of them, and no more than
+    /// `maxBytes` bytes of text except that the first entry is always included.
+    func logs(of job: JobID, after sequence: Int64, limit: Int, maxBytes: Int) async throws -> [LogRecord]
+    /// Bytes of log text stored for one execution, per stream.
+    func logBytes(of job: JobID, execution: ExecutionID) async throws -> [String: Int64]
     func results(of job: JobID) async throws -> [ResultRecord]
     func nodes() async throws -> [NodeRecord]
 }
@@ -93,5 +97,12 @@ public struct CommitReceipt: Sendable {
     public init(events: [JobEvent], rejectedResults: [ResultRecord]) {
         self.events = events
         self.rejectedResults = rejectedResults
+    }
+}
+
+extension OrchestratorStore {
+    /// Log entries after `sequence`, at most `limit` of them, whatever their size.
+    public func logs(of job: JobID, after sequence: Int64, limit: Int) async throws -> [LogRecord] {
+        try await logs(of: job, after: sequence, limit: limit, maxBytes: .max)
     }
 }

@@ -299,11 +299,21 @@ public final class SQLiteStore: OrchestratorStore {
         }
     }
 
-    public func logs(of job: JobID, after sequence: Int64, limit: Int) async throws -> [LogRecord] {
-        guard limit > 0 else { return [] }
+    public func logs(of job: JobID, after sequence: Int64, limit: Int, maxBytes: Int) async throws -> [LogRecord] {
+        guard limit > 0, maxBytes > 0 else { return [] }
         return try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: SQL.logsOfJob), arguments: [job.rawValue, sequence, limit])
+            try Row.fetchAll(db.cachedStatement(sql: SQL.logsOfJob), arguments: [job.rawValue, sequence, maxBytes, limit])
                 .map(Decode.log)
+        }
+    }
+
+    public func logBytes(of job: JobID, execution: ExecutionID) async throws -> [String: Int64] {
+        try await read { db in
+            var bytes: [String: Int64] = [:]
+            for row in try Row.fetchAll(db.cachedStatement(sql: SQL.logBytesOfExecution), arguments: [job.rawValue, execution.rawValue]) {
+                bytes[try row.decode(String.self, atIndex: 0)] = try row.decode(Int64?.self, atIndex: 1) ?? 0
+            }
+            return bytes
         }
     }
 

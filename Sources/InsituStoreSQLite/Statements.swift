@@ -75,9 +75,21 @@ enum SQL {
     static let eventsOfJob = """
         SELECT job_id, sequence, at, kind, execution_id, message FROM events WHERE job_id = ? ORDER BY sequence
         """
+    /// A page of a job's log: entries after a sequence, up to a count and up to a number of
+    /// text bytes, except that the first entry is included however large it is (so a reader
+    /// always makes progress).
     static let logsOfJob = """
-        SELECT job_id, execution_id, sequence, stream, text, at FROM logs
-        WHERE job_id = ? AND sequence > ? ORDER BY sequence LIMIT ?
+        SELECT job_id, execution_id, sequence, stream, text, at FROM (
+            SELECT job_id, execution_id, sequence, stream, text, at, length(CAST(text AS BLOB)) AS size,
+                SUM(length(CAST(text AS BLOB))) OVER (ORDER BY sequence ROWS UNBOUNDED PRECEDING) AS running
+            FROM logs WHERE job_id = ? AND sequence > ?
+        )
+        WHERE running <= ? OR running = size ORDER BY sequence LIMIT ?
+        """
+    /// Bytes of text stored per stream for one execution.
+    static let logBytesOfExecution = """
+        SELECT stream, SUM(length(CAST(text AS BLOB))) FROM logs
+        WHERE job_id = ? AND execution_id = ? GROUP BY stream
         """
     static let resultsOfJob = """
         SELECT job_id, "partition", execution_id, node_id, files, accepted_at FROM results

@@ -1,7 +1,7 @@
 public import Foundation
+import HummingbirdWSClient
 public import InsituAPI
 public import InsituModel
-import HummingbirdWSClient
 import Logging
 import NIOWebSocket
 

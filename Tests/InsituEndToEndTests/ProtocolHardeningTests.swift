@@ -95,9 +95,11 @@ struct ProtocolHardeningTests {
             #expect(try await link.read { !$0.assignments.isEmpty })
             let execution = try #require(link.assignments.first).executionID
             let bytes = Data("hello\n".utf8)
-            let file = ResultFilePayload(path: "stdout", base64: bytes.base64EncodedString(), sha256Text: String(repeating: "zz", count: 32))
+            let file = ResultFilePayload(
+                path: "stdout", base64: bytes.base64EncodedString(), sha256Text: String(repeating: "zz", count: 32))
             try await link.send(
-                .executionResult(ExecutionResultMessage(executionID: execution, state: .succeeded, exitCode: 0, reason: nil, files: [file])))
+                .executionResult(ExecutionResultMessage(executionID: execution, state: .succeeded, exitCode: 0, reason: nil, files: [file]))
+            )
             // A later message shows the report was processed (or, before the fix, skipped).
             let last = try await link.send(.heartbeat(Heartbeat(runningExecutions: [])))
             #expect(try await link.read { $0.acknowledged >= last })
@@ -106,5 +108,55 @@ struct ProtocolHardeningTests {
         #expect(detail.job.state == .failed)
         let reason = detail.executions.first?.stateReason ?? ""
         #expect(reason.contains("malformed sha256"), "\(reason)")
+    }
+
+    /// Item 8: any node could inject output into any execution, all output was stored, and one
+    /// logs request returned all of it.
+    @Test func outputIsOwnedCappedAndServedInBoundedPages() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let api = e2e.cluster.apiURL
+        let spec = try e2e.specFile("hello", Self.helloSpec, wat: Modules.hello)
+        let id = try e2e.submit(spec)
+        try await FakeNode.connect(api: api, hello: Self.hello(FakeNode.info(id: "fake-owner"))) { owner in
+            #expect(try await owner.read { !$0.assignments.isEmpty })
+            let execution = try #require(owner.assignments.first).executionID
+            try await FakeNode.connect(api: api, hello: Self.hello(FakeNode.info(id: "fake-intruder"))) { intruder in
+                #expect(try await intruder.read { $0.welcome != nil })
+                let seq = try await intruder.send(
+                    .executionOutput(ExecutionOutput(executionID: execution, stream: "stdout", text: "INJECTED\n")))
+                #expect(try await intruder.read { $0.acknowledged >= seq })
+            }
+            // 3 MiB of output in 512 KiB chunks.
+            let chunk = String(repeating: "x", count: 512 << 10)
+            var last: UInt64 = 0
+            for _ in 0..<6 {
+                last = try await owner.send(.executionOutput(ExecutionOutput(executionID: execution, stream: "stdout", text: chunk)))
+            }
+            #expect(try await owner.read { $0.acknowledged >= last })
+        }
+
+        let client = e2e.cluster.client
+        var after: Int64 = 0
+        var text = ""
+        var pages = 0
+        while pages < 100 {
+            let page = try await client.logs(id, after: after)
+            guard let end = page.entries.last else { break }
+            let bytes = page.entries.reduce(0) { $0 + $1.text.utf8.count }
+            #expect(bytes <= 1 << 20, "page \(pages) holds \(bytes) bytes")
+            text += page.entries.map(\.text).joined()
+            after = end.sequence
+            pages += 1
+        }
+        #expect(!text.contains("INJECTED"))
+        #expect(text.utf8.count <= (1 << 20) + 256, "the head of the output and one marker line")
+        #expect(text.contains("the rest of it is dropped"))
+        #expect(pages >= 2)
+        // `job logs` follows the pages to the end.
+        let printed = try e2e.cli(["job", "logs", id])
+        #expect(printed.status == 0, "\(printed.stderr)")
+        #expect(printed.stdout == text)
     }
 }

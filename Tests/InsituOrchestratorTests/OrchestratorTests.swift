@@ -221,7 +221,9 @@ final class Recorder: Sendable {
 
         // Applied exactly once: a further replay is a repeat.
         #expect(try await !harness.orchestrator.receive(result, seq: 1, from: "node-a"))
-        let successes = try await harness.store.events(of: job.id).filter { $0.executionID == execution && $0.message.contains("succeeded") }
+        let successes = try await harness.store.events(of: job.id).filter {
+            $0.executionID == execution && $0.message.contains("succeeded")
+        }
         #expect(successes.count == 1)
     }
 }
@@ -253,8 +255,11 @@ struct FaultyStore: OrchestratorStore {
     func jobs(limit: Int) async throws -> [Job] { try await base.jobs(limit: limit) }
     func executions(of job: JobID) async throws -> [Execution] { try await base.executions(of: job) }
     func events(of job: JobID) async throws -> [JobEvent] { try await base.events(of: job) }
-    func logs(of job: JobID, after sequence: Int64, limit: Int) async throws -> [LogRecord] {
-        try await base.logs(of: job, after: sequence, limit: limit)
+    func logs(of job: JobID, after sequence: Int64, limit: Int, maxBytes: Int) async throws -> [LogRecord] {
+        try await base.logs(of: job, after: sequence, limit: limit, maxBytes: maxBytes)
+    }
+    func logBytes(of job: JobID, execution: ExecutionID) async throws -> [String: Int64] {
+        try await base.logBytes(of: job, execution: execution)
     }
     func results(of job: JobID) async throws -> [ResultRecord] { try await base.results(of: job) }
     func nodes() async throws -> [NodeRecord] { try await base.nodes() }

@@ -394,8 +394,11 @@ struct ExtremeValueTests {
     @Test func hostileCapacitiesAndAllocationsNeitherTrapNorAttractWork() {
         let nodes: [NodeStatus] = [
             // A node that held an allocation and then claimed cpu = -2^63 (issue 5, item 3).
-            .fixture(id: "node-a", cpu: .min, memory: .min, allocated: Resources(cpuMillis: 100, memoryBytes: 64 << 20), activeExecutions: 1),
-            .fixture(id: "node-b", cpu: .max, memory: .max, allocated: Resources(cpuMillis: .min, memoryBytes: .min), activeExecutions: .max),
+            .fixture(
+                id: "node-a", cpu: .min, memory: .min, allocated: Resources(cpuMillis: 100, memoryBytes: 64 << 20), activeExecutions: 1),
+            .fixture(
+                id: "node-b", cpu: .max, memory: .max, allocated: Resources(cpuMillis: .min, memoryBytes: .min),
+                activeExecutions: .max),
             .fixture(id: "node-c", cpu: .min, memory: .max, allocated: Resources(cpuMillis: .max, memoryBytes: .max)),
             .fixture(id: "node-d"),
         ]

@@ -97,6 +97,37 @@ struct SQLiteStoreTests {
         #expect(try await store.logs(of: "b", after: 0, limit: 100).map(\.sequence) == Array(1...10))
     }
 
+    /// Item 8 of issue 5: one logs request returned 336 MiB.
+    @Test func logPagesAreBoundedInBytesAndAlwaysMakeProgress() async throws {
+        let chunk = String(repeating: "x", count: 300)
+        for _ in 0..<10 { _ = try await store.commit(StoreBatch(logs: [Fixture.log("a", chunk)])) }
+        _ = try await store.commit(StoreBatch(logs: [Fixture.log("a", String(repeating: "y", count: 5000)), Fixture.log("a", "z")]))
+        let first = try await store.logs(of: "a", after: 0, limit: 100, maxBytes: 1000)
+        #expect(first.map(\.sequence) == [1, 2, 3], "900 bytes; a fourth entry would make 1200")
+        let second = try await store.logs(of: "a", after: 3, limit: 2, maxBytes: 1000)
+        #expect(second.map(\.sequence) == [4, 5], "the entry limit still applies")
+        // An entry larger than the budget is served alone, so a reader never gets stuck.
+        let large = try await store.logs(of: "a", after: 10, limit: 100, maxBytes: 1000)
+        #expect(large.map(\.sequence) == [11])
+        #expect(try await store.logs(of: "a", after: 11, limit: 100, maxBytes: 1000).map(\.text) == ["z"])
+        #expect(try await store.logs(of: "a", after: 0, limit: 100, maxBytes: 0).isEmpty)
+        // Bytes, not characters: 400 two-byte characters are 800 bytes.
+        _ = try await store.commit(StoreBatch(logs: [Fixture.log("u", String(repeating: "é", count: 400)), Fixture.log("u", "b")]))
+        #expect(try await store.logs(of: "u", after: 0, limit: 100, maxBytes: 800).map(\.sequence) == [1])
+        #expect(try await store.logs(of: "u", after: 0, limit: 100, maxBytes: 801).map(\.sequence) == [1, 2])
+    }
+
+    @Test func logBytesAreCountedPerExecutionAndStream() async throws {
+        _ = try await store.commit(
+            StoreBatch(logs: [
+                Fixture.log("a", "hello"), Fixture.log("a", "é", stream: "stderr"), Fixture.log("a", "again"),
+                Fixture.log("b", "other job"),
+            ]))
+        let execution = try #require(try await store.logs(of: "a", after: 0, limit: 1).first).executionID
+        #expect(try await store.logBytes(of: "a", execution: execution) == ["stdout": 10, "stderr": 2])
+        #expect(try await store.logBytes(of: "a", execution: ExecutionID(rawValue: "none")).isEmpty)
+    }
+
     @Test func aSecondResultForThePartitionIsRejectedAndTheFirstKept() async throws {
         let first = Fixture.result("job-1", partition: 0, attempt: 1, node: "n1")
         let receipt = try await store.commit(StoreBatch(results: [first]))
