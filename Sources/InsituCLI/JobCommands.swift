@@ -184,11 +184,14 @@ struct JobCommand: AsyncParsableCommand {
             let client = InsituClient(baseURL: options.address)
             let results = try await client.results(id)
             var written: [String] = []
+            var refused: [String] = []
             for result in results.sorted(by: { $0.partition < $1.partition }) {
                 for file in result.files {
                     let path = "\(dest)/partition-\(result.partition)/\(file.path)"
-                    guard !file.path.split(separator: "/").contains("..") else {
-                        throw CLIFailure("refusing result path \(file.path): it leaves the destination directory")
+                    // The orchestrator refuses such paths since issue 5; older state may hold them.
+                    if let problem = ResultPath.problem(file.path) {
+                        refused.append("partition \(result.partition): \(file.path.debugDescription): \(problem)")
+                        continue
                     }
                     let bytes = try await client.blob(file.digest)
                     try FileManager.default.createDirectory(
@@ -202,6 +205,9 @@ struct JobCommand: AsyncParsableCommand {
                     ["PARTITION", "NODE", "FILES"],
                     results.map { ["\($0.partition)", $0.nodeID.rawValue, "\($0.files.count)"] })
                     + "Wrote \(written.count) file(s) under \(dest)\n"
+            }
+            guard refused.isEmpty else {
+                throw CLIFailure("refused \(refused.count) result path(s) that would leave \(dest):\n  " + refused.joined(separator: "\n  "))
             }
         }
     }
