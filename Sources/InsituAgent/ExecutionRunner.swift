@@ -91,7 +91,7 @@ actor ExecutionRunner {
         let result: ExecutionResultMessage
         do {
             let request = try await prepare(assignment, workDirectory: workDirectory)
-            let buffer = OutputBuffer()
+            let output = LiveOutput()
             let executor = self.executors[assignment.spec.engine.kind]
             let outcome = try await withThrowingTaskGroup(of: ExecutionOutcome?.self) { group in
                 group.addTask {
@@ -99,7 +99,7 @@ actor ExecutionRunner {
                         guard let executor else {
                             throw ExecutorError("engine \(assignment.spec.engine.kind.rawValue) is not available on this node")
                         }
-                        return try await executor.run(request) { stream, bytes in buffer.append(stream, bytes) }
+                        return try await executor.run(request) { stream, bytes in output.append(stream, bytes) }
                     }
                 }
                 // Every 100 ms while it runs: report it running (once), then ship what it printed.
@@ -113,7 +113,7 @@ actor ExecutionRunner {
                     try Self.checkOutputQuota(workDirectory, quota: quota)
                     await self.outbox.send(.executionUpdate(ExecutionUpdate(executionID: id, state: .running)))
                     while !Task.isCancelled {
-                        await self.flush(buffer, id: id)
+                        await self.flush(output, id: id)
                         try await Task.sleep(for: Self.reportInterval)
                         try Self.checkOutputQuota(workDirectory, quota: quota)
                     }
@@ -125,7 +125,7 @@ actor ExecutionRunner {
                 }
                 throw CancellationError()
             }
-            await flush(buffer, id: id)
+            await flush(output, id: id, final: true)
             // A job may have written past the quota between the last check and its end.
             try Self.checkOutputQuota(workDirectory, quota: config.outputQuotaBytes)
             result = try collect(outcome, id: id, spec: assignment.spec, workDirectory: workDirectory)
@@ -142,10 +142,9 @@ actor ExecutionRunner {
         logger.info("execution finished", metadata: ["execution": "\(id)", "state": "\(result.state)"])
     }
 
-    private func flush(_ buffer: OutputBuffer, id: ExecutionID) async {
-        for (stream, bytes) in buffer.drain() {
-            await outbox.send(
-                .executionOutput(ExecutionOutput(executionID: id, stream: stream.rawValue, text: String(decoding: bytes, as: UTF8.self))))
+    private func flush(_ output: LiveOutput, id: ExecutionID, final: Bool = false) async {
+        for message in output.drain(id, final: final) {
+            await outbox.send(.executionOutput(message))
         }
     }
 
@@ -287,29 +286,6 @@ actor ExecutionRunner {
             reason = reason.map { "\($0); \(note)" } ?? note
         }
         return ExecutionResultMessage(executionID: id, state: state, exitCode: outcome.exitCode, reason: reason, files: files)
-    }
-}
-
-/// Output chunks from an engine's callback (called on the engine's threads), coalesced per stream
-/// until the next flush.
-final class OutputBuffer: Sendable {
-    private let chunks = Mutex<[(InsituExecutor.OutputStream, [UInt8])]>([])
-
-    func append(_ stream: InsituExecutor.OutputStream, _ bytes: [UInt8]) {
-        chunks.withLock { chunks in
-            if let last = chunks.last, last.0 == stream {
-                chunks[chunks.count - 1].1 += bytes
-            } else {
-                chunks.append((stream, bytes))
-            }
-        }
-    }
-
-    func drain() -> [(InsituExecutor.OutputStream, [UInt8])] {
-        chunks.withLock { chunks in
-            defer { chunks.removeAll() }
-            return chunks
-        }
     }
 }
 
