@@ -155,6 +155,75 @@ extension NodeHardeningTests {
     }
 }
 
+extension NodeHardeningTests {
+    /// `kill -9` of an agent takes its `insitu-wasm-runner` with it, and the runner never held the
+    /// agent's WebSocket, so the orchestrator sees the node disconnect.
+    @Test func runnersDieWithTheirAgentAndHoldNoAgentSocket() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let agent = try e2e.cluster.startAgent(name: "doomed")
+        try await e2e.cluster.waitForNodes(1)
+        let spec = try e2e.specFile(
+            "spin",
+            """
+            version: v1
+            name: spins-past-its-agent
+            engine: {type: wasm, module: ./spin.wasm}
+            timeout: 120s
+            """, wat: Modules.spin)
+        let id = try e2e.submit(spec)
+        var runner: Int32?
+        try await waitUntil(timeout: .seconds(30), "the agent to start a runner") {
+            runner = ProcessTable.children(of: agent.process.processIdentifier).first { ProcessTable.command($0) == "insitu-wasm-run" }
+            return runner != nil
+        }
+        let runnerPID = try #require(runner)
+        #expect(ProcessTable.socketDescriptors(of: runnerPID).isEmpty, "the runner inherited a socket from the agent")
+        _ = try await e2e.waitForState(id) { $0 == .running }
+
+        agent.stop(signal: SIGKILL)
+        try await waitUntil(timeout: .seconds(10), "the runner to die with its agent") { !ProcessTable.isAlive(runnerPID) }
+        let nodeID = try await e2e.nodeID(named: "doomed")
+        try await waitUntil(timeout: .seconds(30), "the orchestrator to see the node disconnected") {
+            try await e2e.cluster.client.node(nodeID.rawValue).liveness != .connected
+        }
+    }
+}
+
+/// Just enough of /proc for the tests above.
+enum ProcessTable {
+    /// Fields after the `(comm)` of /proc/PID/stat: state, ppid, ...
+    static func stat(_ pid: Int32) -> (command: String, state: String, parent: Int32)? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")")
+        else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 1, let parent = Int32(fields[1]) else { return nil }
+        return (String(text[text.index(after: open)..<close]), String(fields[0]), parent)
+    }
+
+    static func children(of parent: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { stat($0)?.parent == parent }
+    }
+
+    static func command(_ pid: Int32) -> String? { stat(pid)?.command }
+
+    /// Gone, or a zombie nobody has reaped yet (it runs nothing and holds no descriptors).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let state = stat(pid)?.state else { return false }
+        return state != "Z" && state != "X"
+    }
+
+    static func socketDescriptors(of pid: Int32) -> [String] {
+        let directory = "/proc/\(pid)/fd"
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return entries.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0) }
+            .filter { $0.hasPrefix("socket:") }
+    }
+}
+
 /// An `insitu agent` process with its own config, for tests that bring their own orchestrator.
 final class RealAgent: @unchecked Sendable {
     let process = Process()
