@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import InsituAPI
@@ -22,6 +21,7 @@ actor ExecutionRunner {
     let logger: Logger
     let executors: [EngineKind: any Executor]
     let moduleDirectory: String
+    let fetcher: ModuleFetcher
     let workRoot: String
     /// Executions this node has started in this process (running or finished), so a repeated
     /// assignment after a reconnect does not run the same attempt twice.
@@ -36,6 +36,9 @@ actor ExecutionRunner {
         self.logger = logger
         self.moduleDirectory = config.dataDirectory + "/modules"
         self.workRoot = config.dataDirectory + "/executions"
+        self.fetcher = ModuleFetcher(
+            allowedHosts: config.moduleAllowedHosts, crossHostRedirects: config.moduleCrossHostRedirects,
+            orchestrators: config.orchestrators)
         try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
         // Executions do not outlive the agent process, so whatever is here was left by one that
         // crashed or was killed (possibly by what it wrote): start clean.
@@ -210,32 +213,41 @@ actor ExecutionRunner {
     private func fetchModule(_ reference: ModuleReference) async throws -> String {
         let path = "\(moduleDirectory)/\(reference.digest.rawValue).wasm"
         if FileManager.default.fileExists(atPath: path) { return path }
-        var lastError = ""
         let sources = reference.url.map { [$0] } ?? config.orchestrators.map { "\($0)/v1/modules/\(reference.digest.rawValue)" }
+        var failure = ModuleFetcher.Failure.unreachable
         for source in sources {
+            let bytes: [UInt8]
             do {
-                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: source), timeout: .seconds(60))
-                guard response.status == .ok else {
-                    lastError = "\(source) answered \(response.status.code)"
-                    continue
-                }
-                let body = try await response.body.collect(upTo: 256 << 20)
-                let bytes = Data(body.readableBytesView)
-                let actual = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-                guard actual == reference.digest.rawValue else {
-                    throw ExecutorError("module from \(source) has sha256 \(actual), expected \(reference.digest.rawValue): refusing to run it")
-                }
-                let temporary = path + ".tmp"
-                try bytes.write(to: URL(fileURLWithPath: temporary))
-                _ = rename(temporary, path)
-                return path
-            } catch let error as ExecutorError {
-                throw error
+                bytes = try await fetcher.fetch(source, digest: reference.digest)
             } catch {
-                lastError = "\(source): \(error)"
+                failure = error.failure
+                if failure == .digestMismatch { break }
+                continue
             }
+            let temporary = path + ".tmp"
+            try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+            _ = rename(temporary, path)
+            return path
         }
-        throw ExecutorError("cannot fetch module sha256:\(reference.digest.rawValue): \(lastError)")
+        throw ExecutorError(Self.describe(failure))
+    }
+
+    /// What a job's author is told. Deliberately no status code, error text or digest of what
+    /// came back: a module URL must not turn the node into a probe of its own network.
+    static func describe(_ failure: ModuleFetcher.Failure) -> String {
+        let base = "module fetch failed (\(failure.rawValue))"
+        switch failure {
+        case .hostNotAllowed:
+            return base + ": this node fetches modules only over http(s) from its orchestrators and the hosts in its modules.allowed_hosts"
+        case .redirectRefused:
+            return base + ": the URL redirects to another host (or more than 5 times), which this node does not follow (modules.cross_host_redirects)"
+        case .digestMismatch:
+            return base + ": the downloaded bytes do not match the job's sha256; refusing to run it"
+        case .tooLarge:
+            return base + ": modules are at most \(ModuleFetcher.maxModuleBytes >> 20) MiB"
+        case .unreachable, .refusedByServer:
+            return base
+        }
     }
 
     // MARK: Results

@@ -112,6 +112,18 @@ import Testing
         }
     }
 
+    @Test func moduleHostsAndRedirectsAreConfigurable() throws {
+        let base = "name: a\norchestrator: http://127.0.0.1:1\ndata_dir: /tmp/x\n"
+        let defaults = try AgentConfig.parse(base, file: "a.yaml", baseDirectory: "/tmp")
+        #expect(defaults.moduleAllowedHosts == nil && !defaults.moduleCrossHostRedirects)
+        let set = try AgentConfig.parse(
+            base + "modules: {allowed_hosts: [example.org, \"10.0.0.5:8080\"], cross_host_redirects: true}", file: "a.yaml", baseDirectory: "/tmp")
+        #expect(set.moduleAllowedHosts == ["example.org", "10.0.0.5:8080"] && set.moduleCrossHostRedirects)
+        #expect(throws: AgentConfig.Invalid.self) {
+            try AgentConfig.parse(base + "modules: {allowed_hosts: [\"http://x/\"]}", file: "a.yaml", baseDirectory: "/tmp")
+        }
+    }
+
     @Test func everyProblemIsReported() {
         do {
             _ = try AgentConfig.parse(
