@@ -1,3 +1,4 @@
+import Foundation
 public import InsituModel
 
 /// The node protocol: compute nodes dial out to the orchestrator over one WebSocket
@@ -110,6 +111,49 @@ public struct ExecutionOutput: Codable, Sendable {
         self.executionID = executionID
         self.stream = stream
         self.text = text
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case executionID, stream, text, base64
+    }
+
+    /// The text travels as `text`, or as `base64` of its UTF-8 when that is shorter: JSON escapes
+    /// each control character as six bytes, so output of raw bytes would otherwise grow sixfold.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(executionID, forKey: .executionID)
+        try container.encode(stream, forKey: .stream)
+        let utf8 = Array(text.utf8)
+        if Self.escapedLength(utf8) > (utf8.count + 2) / 3 * 4 {
+            try container.encode(Data(utf8).base64EncodedString(), forKey: .base64)
+        } else {
+            try container.encode(text, forKey: .text)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        executionID = try container.decode(ExecutionID.self, forKey: .executionID)
+        stream = try container.decode(String.self, forKey: .stream)
+        if let encoded = try container.decodeIfPresent(String.self, forKey: .base64) {
+            guard let bytes = Data(base64Encoded: encoded) else {
+                throw DecodingError.dataCorruptedError(forKey: .base64, in: container, debugDescription: "not valid base64")
+            }
+            text = String(decoding: bytes, as: UTF8.self)
+        } else {
+            text = try container.decode(String.self, forKey: .text)
+        }
+    }
+
+    /// Bytes JSON needs for `utf8` inside a string, escapes included.
+    static func escapedLength(_ utf8: [UInt8]) -> Int {
+        utf8.reduce(0) { total, byte in
+            switch byte {
+            case 0x08, 0x09, 0x0A, 0x0C, 0x0D, UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): total + 2
+            case 0x00..<0x20: total + 6
+            default: total + 1
+            }
+        }
     }
 }
 

@@ -35,13 +35,20 @@ public struct AgentConfig: Sendable {
     /// Most disk one execution's output directories may use (`limits.outputs_disk`); an
     /// execution over it is stopped and fails.
     public var outputQuotaBytes: Int64
+    /// Hosts (`name` or `name:port`) a job's module URL may name (`modules.allowed_hosts`);
+    /// nil allows any. The orchestrators' hosts are always allowed.
+    public var moduleAllowedHosts: [String]?
+    /// Whether a module URL may redirect to another scheme, host or port
+    /// (`modules.cross_host_redirects`, default false).
+    public var moduleCrossHostRedirects: Bool
 
     public static let defaultOutputQuotaBytes: Int64 = 1 << 30
 
     public init(
         name: String, orchestrators: [String], dataDirectory: String, labels: Labels = [:], datasets: [Dataset] = [],
         cpuMillis: Int? = nil, memoryBytes: Int64? = nil, processEngineEnabled: Bool = false, wasmIsolation: String = "process",
-        outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes
+        outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes, moduleAllowedHosts: [String]? = nil,
+        moduleCrossHostRedirects: Bool = false
     ) {
         self.name = name
         self.orchestrators = orchestrators
@@ -53,6 +60,8 @@ public struct AgentConfig: Sendable {
         self.processEngineEnabled = processEngineEnabled
         self.wasmIsolation = wasmIsolation
         self.outputQuotaBytes = outputQuotaBytes
+        self.moduleAllowedHosts = moduleAllowedHosts
+        self.moduleCrossHostRedirects = moduleCrossHostRedirects
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -83,7 +92,7 @@ public struct AgentConfig: Sendable {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardized.path
         }
-        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines", "limits"]
+        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines", "limits", "modules"]
         for key in root.keys where !known.contains(key) {
             problems.append("unknown key \"\(key)\" (allowed: \(known.sorted().joined(separator: ", ")))")
         }
@@ -148,11 +157,35 @@ public struct AgentConfig: Sendable {
                 problems.append("limits.outputs_disk: \"\(quota)\" is not a positive size like 1Gi")
             }
         }
+        let modules = root["modules"] as? [String: Any] ?? [:]
+        for key in modules.keys where !["allowed_hosts", "cross_host_redirects"].contains(key) {
+            problems.append("modules: unknown key \"\(key)\" (allowed: allowed_hosts, cross_host_redirects)")
+        }
+        var allowedHosts: [String]?
+        if let hosts = modules["allowed_hosts"] {
+            if let list = hosts as? [Any] {
+                allowedHosts = list.map { "\($0)" }
+                for host in allowedHosts ?? [] where host.isEmpty || host.contains("/") || host.contains(" ") {
+                    problems.append("modules.allowed_hosts: \"\(host)\" is not a host name, like example.org or 10.0.0.5:8080")
+                }
+            } else {
+                problems.append("modules.allowed_hosts: write a list of host names, e.g. [example.org]")
+            }
+        }
+        var crossHostRedirects = false
+        if let value = modules["cross_host_redirects"] {
+            if let flag = value as? Bool {
+                crossHostRedirects = flag
+            } else {
+                problems.append("modules.cross_host_redirects: \"\(value)\" must be true or false")
+            }
+        }
         guard problems.isEmpty else { throw Invalid(file: file, problems: problems) }
         return AgentConfig(
             name: name, orchestrators: orchestrators, dataDirectory: dataDirectory, labels: labels, datasets: datasets,
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
-            wasmIsolation: isolation, outputQuotaBytes: outputQuota)
+            wasmIsolation: isolation, outputQuotaBytes: outputQuota, moduleAllowedHosts: allowedHosts,
+            moduleCrossHostRedirects: crossHostRedirects)
     }
 }
 

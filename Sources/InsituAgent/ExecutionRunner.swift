@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import InsituAPI
@@ -22,6 +21,7 @@ actor ExecutionRunner {
     let logger: Logger
     let executors: [EngineKind: any Executor]
     let moduleDirectory: String
+    let fetcher: ModuleFetcher
     let workRoot: String
     /// Executions this node has started in this process (running or finished), so a repeated
     /// assignment after a reconnect does not run the same attempt twice.
@@ -36,6 +36,9 @@ actor ExecutionRunner {
         self.logger = logger
         self.moduleDirectory = config.dataDirectory + "/modules"
         self.workRoot = config.dataDirectory + "/executions"
+        self.fetcher = ModuleFetcher(
+            allowedHosts: config.moduleAllowedHosts, crossHostRedirects: config.moduleCrossHostRedirects,
+            orchestrators: config.orchestrators)
         try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
         // Executions do not outlive the agent process, so whatever is here was left by one that
         // crashed or was killed (possibly by what it wrote): start clean.
@@ -91,7 +94,7 @@ actor ExecutionRunner {
         let result: ExecutionResultMessage
         do {
             let request = try await prepare(assignment, workDirectory: workDirectory)
-            let buffer = OutputBuffer()
+            let output = LiveOutput()
             let executor = self.executors[assignment.spec.engine.kind]
             let outcome = try await withThrowingTaskGroup(of: ExecutionOutcome?.self) { group in
                 group.addTask {
@@ -99,7 +102,7 @@ actor ExecutionRunner {
                         guard let executor else {
                             throw ExecutorError("engine \(assignment.spec.engine.kind.rawValue) is not available on this node")
                         }
-                        return try await executor.run(request) { stream, bytes in buffer.append(stream, bytes) }
+                        return try await executor.run(request) { stream, bytes in output.append(stream, bytes) }
                     }
                 }
                 // Every 100 ms while it runs: report it running (once), then ship what it printed.
@@ -113,7 +116,7 @@ actor ExecutionRunner {
                     try Self.checkOutputQuota(workDirectory, quota: quota)
                     await self.outbox.send(.executionUpdate(ExecutionUpdate(executionID: id, state: .running)))
                     while !Task.isCancelled {
-                        await self.flush(buffer, id: id)
+                        await self.flush(output, id: id)
                         try await Task.sleep(for: Self.reportInterval)
                         try Self.checkOutputQuota(workDirectory, quota: quota)
                     }
@@ -125,7 +128,7 @@ actor ExecutionRunner {
                 }
                 throw CancellationError()
             }
-            await flush(buffer, id: id)
+            await flush(output, id: id, final: true)
             // A job may have written past the quota between the last check and its end.
             try Self.checkOutputQuota(workDirectory, quota: config.outputQuotaBytes)
             result = try collect(outcome, id: id, spec: assignment.spec, workDirectory: workDirectory)
@@ -142,10 +145,9 @@ actor ExecutionRunner {
         logger.info("execution finished", metadata: ["execution": "\(id)", "state": "\(result.state)"])
     }
 
-    private func flush(_ buffer: OutputBuffer, id: ExecutionID) async {
-        for (stream, bytes) in buffer.drain() {
-            await outbox.send(
-                .executionOutput(ExecutionOutput(executionID: id, stream: stream.rawValue, text: String(decoding: bytes, as: UTF8.self))))
+    private func flush(_ output: LiveOutput, id: ExecutionID, final: Bool = false) async {
+        for message in output.drain(id, final: final) {
+            await outbox.send(.executionOutput(message))
         }
     }
 
@@ -211,32 +213,41 @@ actor ExecutionRunner {
     private func fetchModule(_ reference: ModuleReference) async throws -> String {
         let path = "\(moduleDirectory)/\(reference.digest.rawValue).wasm"
         if FileManager.default.fileExists(atPath: path) { return path }
-        var lastError = ""
         let sources = reference.url.map { [$0] } ?? config.orchestrators.map { "\($0)/v1/modules/\(reference.digest.rawValue)" }
+        var failure = ModuleFetcher.Failure.unreachable
         for source in sources {
+            let bytes: [UInt8]
             do {
-                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: source), timeout: .seconds(60))
-                guard response.status == .ok else {
-                    lastError = "\(source) answered \(response.status.code)"
-                    continue
-                }
-                let body = try await response.body.collect(upTo: 256 << 20)
-                let bytes = Data(body.readableBytesView)
-                let actual = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-                guard actual == reference.digest.rawValue else {
-                    throw ExecutorError("module from \(source) has sha256 \(actual), expected \(reference.digest.rawValue): refusing to run it")
-                }
-                let temporary = path + ".tmp"
-                try bytes.write(to: URL(fileURLWithPath: temporary))
-                _ = rename(temporary, path)
-                return path
-            } catch let error as ExecutorError {
-                throw error
+                bytes = try await fetcher.fetch(source, digest: reference.digest)
             } catch {
-                lastError = "\(source): \(error)"
+                failure = error.failure
+                if failure == .digestMismatch { break }
+                continue
             }
+            let temporary = path + ".tmp"
+            try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+            _ = rename(temporary, path)
+            return path
         }
-        throw ExecutorError("cannot fetch module sha256:\(reference.digest.rawValue): \(lastError)")
+        throw ExecutorError(Self.describe(failure))
+    }
+
+    /// What a job's author is told. Deliberately no status code, error text or digest of what
+    /// came back: a module URL must not turn the node into a probe of its own network.
+    static func describe(_ failure: ModuleFetcher.Failure) -> String {
+        let base = "module fetch failed (\(failure.rawValue))"
+        switch failure {
+        case .hostNotAllowed:
+            return base + ": this node fetches modules only over http(s) from its orchestrators and the hosts in its modules.allowed_hosts"
+        case .redirectRefused:
+            return base + ": the URL redirects to another host (or more than 5 times), which this node does not follow (modules.cross_host_redirects)"
+        case .digestMismatch:
+            return base + ": the downloaded bytes do not match the job's sha256; refusing to run it"
+        case .tooLarge:
+            return base + ": modules are at most \(ModuleFetcher.maxModuleBytes >> 20) MiB"
+        case .unreachable, .refusedByServer:
+            return base
+        }
     }
 
     // MARK: Results
@@ -287,29 +298,6 @@ actor ExecutionRunner {
             reason = reason.map { "\($0); \(note)" } ?? note
         }
         return ExecutionResultMessage(executionID: id, state: state, exitCode: outcome.exitCode, reason: reason, files: files)
-    }
-}
-
-/// Output chunks from an engine's callback (called on the engine's threads), coalesced per stream
-/// until the next flush.
-final class OutputBuffer: Sendable {
-    private let chunks = Mutex<[(InsituExecutor.OutputStream, [UInt8])]>([])
-
-    func append(_ stream: InsituExecutor.OutputStream, _ bytes: [UInt8]) {
-        chunks.withLock { chunks in
-            if let last = chunks.last, last.0 == stream {
-                chunks[chunks.count - 1].1 += bytes
-            } else {
-                chunks.append((stream, bytes))
-            }
-        }
-    }
-
-    func drain() -> [(InsituExecutor.OutputStream, [UInt8])] {
-        chunks.withLock { chunks in
-            defer { chunks.removeAll() }
-            return chunks
-        }
     }
 }
 

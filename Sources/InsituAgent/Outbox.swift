@@ -1,3 +1,4 @@
+import Foundation
 import InsituAPI
 import InsituModel
 import Synchronization
@@ -14,9 +15,26 @@ actor Outbox {
     private(set) var lastReceivedSeq: UInt64 = 0
 
     func send(_ message: AgentMessage) {
+        guard let message = Self.fitting(message) else { return }
         pending.append((nextSeq, message))
         nextSeq += 1
         wakeup.signal()
+    }
+
+    /// `message`, or what replaces it when its frame would exceed `limit`: the orchestrator
+    /// closes a link on such a frame, and since the message stays unacknowledged it would be
+    /// sent again after every reconnect, cutting the node off for good. A result too large
+    /// becomes a failed result that says so; anything else too large is dropped (live output is
+    /// already cut into small messages, so this only guards against a bug).
+    static func fitting(_ message: AgentMessage, limit: Int = NodeProtocol.maxMessageBytes) -> AgentMessage? {
+        let size = (try? JSONEncoder().encode(Frame(seq: .max, ack: .max, body: message)).count) ?? Int.max
+        guard size > limit else { return message }
+        guard case .executionResult(let result) = message else { return nil }
+        let reason =
+            "the result's encoding is \(size >> 20) MiB, over the \(limit >> 20) MiB one node-protocol message may carry: "
+            + "write less to stdout, stderr and the outputs"
+        return .executionResult(
+            ExecutionResultMessage(executionID: result.executionID, state: .failed, exitCode: result.exitCode, reason: reason, files: []))
     }
 
     /// Queues an unnumbered message; nil queues a bare acknowledgement.

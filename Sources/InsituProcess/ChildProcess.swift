@@ -10,6 +10,7 @@ import Synchronization
 ///
 /// - stdin is `/dev/null`; stdout and stderr go to pipes read on a dedicated thread (see
 ///   ``PipeReader``), passed chunk by chunk to `onOutput` and kept up to `outputLimit` bytes.
+///   Every other descriptor is closed in the child, close-on-exec or not.
 /// - Waiting for exit happens on a dedicated thread (`waitid`), never on Swift's cooperative pool.
 /// - ``terminate()`` sends SIGKILL to the whole process group. When the leader exits, the rest
 ///   of its group is killed too, so a job cannot leave background processes behind (a process
@@ -80,6 +81,18 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, stderrPipe.write, 2)
         if let workingDirectory {
             _ = GNUExtensions.addChdir(&actions, workingDirectory)
+        }
+        // Descriptors opened without close-on-exec elsewhere in the agent (the orchestrator's
+        // WebSocket, HTTP connections) must not leak into jobs: a runner holding the agent's
+        // socket kept a dead node "connected". Close everything above stderr in the child.
+        guard let addCloseFrom = GNUExtensions.addCloseFrom, addCloseFrom(&actions, 3) == 0 else {
+            close(stdoutPipe.read)
+            close(stdoutPipe.write)
+            close(stderrPipe.read)
+            close(stderrPipe.write)
+            throw ExecutorError(
+                "cannot start \(executable): this C library cannot close inherited descriptors in a child "
+                    + "(posix_spawn_file_actions_addclosefrom_np needs glibc 2.34 or later)")
         }
 
         var attributes = posix_spawnattr_t()

@@ -144,13 +144,18 @@ public func formatSeconds(_ duration: Duration) -> String {
 }
 
 /// glibc functions that Swift's Glibc module hides (they need `_GNU_SOURCE`), looked up once with
-/// `dlsym`. Both exist in every glibc this runs on (2.29+ for the chdir action).
+/// `dlsym`. The first two exist in every glibc this runs on (2.29+ for the chdir action); the
+/// closefrom action needs glibc 2.34.
 enum GNUExtensions {
     typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
     typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
     static let pipe2: Pipe2 = unsafeBitCast(lookup("pipe2"), to: Pipe2.self)
     static let addChdir: AddChdir = unsafeBitCast(lookup("posix_spawn_file_actions_addchdir_np"), to: AddChdir.self)
+    /// Nil on a C library without it (glibc before 2.34).
+    static let addCloseFrom: AddCloseFrom? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        .map { unsafeBitCast($0, to: AddCloseFrom.self) }
 
     private static func lookup(_ name: String) -> UnsafeMutableRawPointer {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else {

@@ -156,6 +156,14 @@ public struct WasmExecutor: Executor {
             stdout: collector.stdout.bytes, stderr: collector.stderr.bytes)
     }
 
+    /// Whole milliseconds of `duration`, saturating instead of overflowing.
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        let (millis, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return millis.addingReportingOverflow(attoseconds / 1_000_000_000_000_000).overflow ? .max : millis + attoseconds / 1_000_000_000_000_000
+    }
+
     private static func abandoned(_ reason: String) -> String {
         reason + " (in-process isolation cannot stop a running module: it keeps running on its own thread until it ends or runs out of fuel)"
     }
@@ -168,7 +176,9 @@ public struct WasmExecutor: Executor {
     ) async throws -> ExecutionOutcome {
         let safeID = String(request.executionID.rawValue.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" })
         let base = "\(request.workDirectory)/.insitu-wasm-\(safeID)"
-        let runnerRequest = WasmRunnerRequest(spec: spec, resultPath: base + ".result.json")
+        let runnerRequest = WasmRunnerRequest(
+            spec: spec, resultPath: base + ".result.json", parentPID: getpid(),
+            timeoutMillis: request.timeout.map(Self.milliseconds))
         let requestPath = base + ".request.json"
         do {
             try writeFile(requestPath, Array(try JSONEncoder().encode(runnerRequest)))

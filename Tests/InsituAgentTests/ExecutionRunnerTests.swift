@@ -142,6 +142,33 @@ import Testing
         #expect(result.reason?.contains("outputs/results/absolute (symbolic link)") == true, "\(result.reason ?? "")")
     }
 
+    /// A job printing 10 MiB of control bytes produces small messages only, at most 1 MiB of its
+    /// output leaves the node, and the rest is announced as dropped.
+    @Test func liveOutputIsCappedAndCutIntoSmallMessages() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let executor = ScriptedExecutor(engine: .process) { _, emit in
+            for _ in 0..<160 { emit(.stdout, [UInt8](repeating: 1, count: 64 << 10)) }
+            emit(.stderr, Array("done\n".utf8))
+            return ExecutionOutcome(status: .succeeded, exitCode: 0)
+        }
+        let (runner, outbox) = try makeRunner(executor)
+        let spec = JobSpec(name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")))
+        _ = await runner.claim(assignment(spec).executionID)
+        await runner.run(assignment(spec))
+        let frames = await outbox.next(after: 0)
+        let encoder = JSONEncoder()
+        var stdout = ""
+        var stderr = ""
+        for frame in frames {
+            guard case .executionOutput(let output) = frame.body else { continue }
+            #expect(try encoder.encode(frame).count <= 128 << 10, "one output message must stay small")
+            if output.stream == "stdout" { stdout += output.text } else { stderr += output.text }
+        }
+        #expect(stdout.hasPrefix(String(repeating: "\u{1}", count: 1 << 20) + "\n[insitu: \(9 << 20) more bytes of stdout were dropped"), "\(stdout.suffix(200))")
+        #expect(stdout.utf8.count < (1 << 20) + 200)
+        #expect(stderr == "done\n")
+    }
+
     /// A sparse file's size is checked before any of it is read: an agent reading it whole ran
     /// out of memory, and crashed again when handed the same execution after a restart.
     @Test func aSparseOutputFileIsRefusedBeforeItIsRead() async throws {

@@ -44,6 +44,33 @@ import Testing
         #expect(await frames.map(\.seq) == [1])
     }
 
+    /// A frame over the protocol's limit would make the orchestrator close the link, and the
+    /// outbox would send it again on every reconnect: it must never be queued as it is.
+    @Test func noQueuedFrameExceedsTheProtocolsLimit() async throws {
+        let outbox = Outbox()
+        let huge = String(repeating: "A", count: NodeProtocol.maxMessageBytes)
+        let digest = ContentDigest(rawValue: String(repeating: "0", count: 64))!
+        await outbox.send(
+            .executionResult(
+                ExecutionResultMessage(
+                    executionID: ExecutionID(rawValue: "big"), state: .succeeded, exitCode: 0, reason: nil,
+                    files: [ResultFilePayload(path: "outputs/r/x", base64: huge, sha256: digest)])))
+        await outbox.send(.executionOutput(ExecutionOutput(executionID: ExecutionID(rawValue: "big"), stream: "stdout", text: huge)))
+        await outbox.send(result("small"))
+        let frames = await outbox.next(after: 0)
+        let encoder = JSONEncoder()
+        for frame in frames {
+            #expect(try encoder.encode(frame).count <= NodeProtocol.maxMessageBytes)
+        }
+        guard frames.count == 2, case .executionResult(let replaced) = frames[0].body, case .executionResult(let small) = frames[1].body else {
+            Issue.record("expected the replaced result and the small one, got \(frames.count) frames")
+            return
+        }
+        #expect(replaced.executionID.rawValue == "big" && replaced.state == .failed && replaced.files.isEmpty)
+        #expect(replaced.reason?.contains("over the 32 MiB one node-protocol message may carry") == true, "\(replaced.reason ?? "")")
+        #expect(small.executionID.rawValue == "small" && small.state == .succeeded)
+    }
+
     @Test func cancellingAWaitingWriterReturnsNothing() async {
         let outbox = Outbox()
         let task = Task { await outbox.next(after: 0) }
@@ -82,6 +109,18 @@ import Testing
         #expect(try AgentConfig.parse(base + "limits: {outputs_disk: 200Mi}", file: "a.yaml", baseDirectory: "/tmp").outputQuotaBytes == 200 << 20)
         #expect(throws: AgentConfig.Invalid.self) {
             try AgentConfig.parse(base + "limits: {outputs_disk: lots}", file: "a.yaml", baseDirectory: "/tmp")
+        }
+    }
+
+    @Test func moduleHostsAndRedirectsAreConfigurable() throws {
+        let base = "name: a\norchestrator: http://127.0.0.1:1\ndata_dir: /tmp/x\n"
+        let defaults = try AgentConfig.parse(base, file: "a.yaml", baseDirectory: "/tmp")
+        #expect(defaults.moduleAllowedHosts == nil && !defaults.moduleCrossHostRedirects)
+        let set = try AgentConfig.parse(
+            base + "modules: {allowed_hosts: [example.org, \"10.0.0.5:8080\"], cross_host_redirects: true}", file: "a.yaml", baseDirectory: "/tmp")
+        #expect(set.moduleAllowedHosts == ["example.org", "10.0.0.5:8080"] && set.moduleCrossHostRedirects)
+        #expect(throws: AgentConfig.Invalid.self) {
+            try AgentConfig.parse(base + "modules: {allowed_hosts: [\"http://x/\"]}", file: "a.yaml", baseDirectory: "/tmp")
         }
     }
 

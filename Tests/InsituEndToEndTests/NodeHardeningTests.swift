@@ -122,6 +122,108 @@ extension NodeHardeningTests {
     }
 }
 
+extension NodeHardeningTests {
+    /// A job printing 100 MiB of `\x01` (six bytes each as JSON text) must not wedge its node's
+    /// link: the next job on the node still runs, and the first one's log holds at most 1 MiB of
+    /// its output and says how much was dropped.
+    @Test func aFloodOfOutputDoesNotCutTheNodeOff() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        try e2e.cluster.startAgent(name: "node")
+        try await e2e.cluster.waitForNodes(1)
+        let flood = try e2e.specFile(
+            "flood",
+            """
+            version: v1
+            name: floods-stdout
+            engine: {type: wasm, module: ./flood.wasm}
+            timeout: 60s
+            """, wat: NodeModules.flood)
+        let floodID = try e2e.submit(flood)
+        let flooded = try await e2e.waitForState(floodID) { $0.isTerminal }
+        #expect(flooded.job.state == .completed, "\(flooded.job.stateReason ?? "")")
+
+        let hello = try e2e.specFile(
+            "hello", "version: v1\nname: after-the-flood\nengine: {type: wasm, module: ./hello.wasm}\n", wat: Modules.hello)
+        let after = try await e2e.waitForState(try e2e.submit(hello), timeout: .seconds(30)) { $0.isTerminal }
+        #expect(after.job.state == .completed, "the node must still take work after a flood of output")
+
+        let logs = try e2e.cli(["job", "logs", floodID])
+        #expect(logs.stdout.utf8.count <= (1 << 20) + 200, "\(logs.stdout.utf8.count) bytes of log")
+        #expect(logs.stdout.contains("more bytes of stdout were dropped"), "\(logs.stdout.suffix(200))")
+    }
+}
+
+extension NodeHardeningTests {
+    /// `kill -9` of an agent takes its `insitu-wasm-runner` with it, and the runner never held the
+    /// agent's WebSocket, so the orchestrator sees the node disconnect.
+    @Test func runnersDieWithTheirAgentAndHoldNoAgentSocket() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let agent = try e2e.cluster.startAgent(name: "doomed")
+        try await e2e.cluster.waitForNodes(1)
+        let spec = try e2e.specFile(
+            "spin",
+            """
+            version: v1
+            name: spins-past-its-agent
+            engine: {type: wasm, module: ./spin.wasm}
+            timeout: 120s
+            """, wat: Modules.spin)
+        let id = try e2e.submit(spec)
+        var runner: Int32?
+        try await waitUntil(timeout: .seconds(30), "the agent to start a runner") {
+            runner = ProcessTable.children(of: agent.process.processIdentifier).first { ProcessTable.command($0) == "insitu-wasm-run" }
+            return runner != nil
+        }
+        let runnerPID = try #require(runner)
+        #expect(ProcessTable.socketDescriptors(of: runnerPID).isEmpty, "the runner inherited a socket from the agent")
+        _ = try await e2e.waitForState(id) { $0 == .running }
+
+        agent.stop(signal: SIGKILL)
+        try await waitUntil(timeout: .seconds(10), "the runner to die with its agent") { !ProcessTable.isAlive(runnerPID) }
+        let nodeID = try await e2e.nodeID(named: "doomed")
+        try await waitUntil(timeout: .seconds(30), "the orchestrator to see the node disconnected") {
+            try await e2e.cluster.client.node(nodeID.rawValue).liveness != .connected
+        }
+    }
+}
+
+/// Just enough of /proc for the tests above.
+enum ProcessTable {
+    /// Fields after the `(comm)` of /proc/PID/stat: state, ppid, ...
+    static func stat(_ pid: Int32) -> (command: String, state: String, parent: Int32)? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")")
+        else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 1, let parent = Int32(fields[1]) else { return nil }
+        return (String(text[text.index(after: open)..<close]), String(fields[0]), parent)
+    }
+
+    static func children(of parent: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { stat($0)?.parent == parent }
+    }
+
+    static func command(_ pid: Int32) -> String? { stat(pid)?.command }
+
+    /// Gone, or a zombie nobody has reaped yet (it runs nothing and holds no descriptors).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let state = stat(pid)?.state else { return false }
+        return state != "Z" && state != "X"
+    }
+
+    static func socketDescriptors(of pid: Int32) -> [String] {
+        let directory = "/proc/\(pid)/fd"
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return entries.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0) }
+            .filter { $0.hasPrefix("socket:") }
+    }
+}
+
 /// An `insitu agent` process with its own config, for tests that bring their own orchestrator.
 final class RealAgent: @unchecked Sendable {
     let process = Process()
@@ -200,5 +302,25 @@ enum NodeModules {
               (local.set $errno (call $fd_write (i32.load (i32.const 16)) (i32.const 32) (i32.const 1) (i32.const 40)))
               (if (local.get $errno) (then (call $exit (i32.add (i32.const 200) (local.get $errno)))))
               (br $forever))))
+        """
+
+    /// Writes 1600 × 64 KiB (100 MiB) of byte 0x01 to stdout and exits 0.
+    static let flood = """
+        (module
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 2)
+          (func (export "_start")
+            (local $i i32)
+            (loop $fill
+              (i32.store (i32.add (i32.const 1024) (local.get $i)) (i32.const 0x01010101))
+              (local.set $i (i32.add (local.get $i) (i32.const 4)))
+              (br_if $fill (i32.lt_u (local.get $i) (i32.const 65536))))
+            (i32.store (i32.const 0) (i32.const 1024))
+            (i32.store (i32.const 4) (i32.const 65536))
+            (local.set $i (i32.const 0))
+            (loop $write
+              (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br_if $write (i32.lt_u (local.get $i) (i32.const 1600))))))
         """
 }
