@@ -113,12 +113,11 @@ extension NodeHardeningTests {
             outputs: [{name: fill, path: /outputs}]
             timeout: 10s
             """, wat: NodeModules.fillOutput)
-        let started = ContinuousClock.now
+        // The reason says which limit stopped it: the quota, not the 10 s timeout.
         let detail = try await e2e.waitForState(try e2e.submit(spec)) { $0.isTerminal }
         #expect(detail.job.state == .failed)
         let reason = detail.executions.first?.stateReason ?? ""
         #expect(reason.contains("over this node's quota of 8 MiB"), "\(reason)")
-        #expect(ContinuousClock.now - started < .seconds(9), "the quota, not the timeout, must stop it")
     }
 }
 

@@ -72,9 +72,9 @@ import Testing
         let node = try await harness.connect("node-a")
         let job = try await harness.orchestrator.submit(.fixture())
         let execution = try #require(node.assignments.first).executionID
-        try await harness.orchestrator.handle(Self.output(execution, "a" + String(repeating: "é", count: 1 << 19)), from: "node-a")
+        try await harness.orchestrator.handle(Self.output(execution, "a" + String(repeating: "é", count: Int(LogLimits.maxBytesPerStream) / 2)), from: "node-a")
         let first = try #require(try await harness.store.logs(of: job.id, after: 0, limit: 1).first)
-        #expect(first.text.utf8.count == (1 << 20) - 1, "one byte short: the next character needs two")
+        #expect(first.text.utf8.count == Int(LogLimits.maxBytesPerStream) - 1, "one byte short: the next character needs two")
         #expect(first.text.last == "é")
     }
 }
