@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import InsituAgent
 import InsituOrchestrator
+import InsituSpec
 import InsituStoreSQLite
 import Logging
 import ServiceLifecycle
@@ -20,6 +21,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Seconds a new connection may take to send its request head before it is closed.")
     var requestHeadTimeout = 10.0
     @Option(help: "Seconds a kept-alive connection may stay idle between requests.") var idleTimeout = 60.0
+    @Option(help: "Wall-clock limit of an execution whose job spec sets no timeout, as a duration (30m, 1h, 24h).")
+    var defaultTimeout = "1h"
 
     func validate() throws {
         guard (1...1_000_000).contains(maxConnections) else {
@@ -28,6 +31,9 @@ struct ServerOptions: ParsableArguments {
         for (name, value) in [("--request-head-timeout", requestHeadTimeout), ("--idle-timeout", idleTimeout)]
         where !(value.isFinite && value >= 0.1 && value <= 86_400) {
             throw ValidationError("\(name) \(value) is out of range: use 0.1 to 86400 seconds")
+        }
+        guard let millis = SpecValues.parseDuration(defaultTimeout), (1...24 * 3_600_000).contains(millis) else {
+            throw ValidationError("--default-timeout \(defaultTimeout) is not a duration from 1ms to 24h, such as 30m or 1h")
         }
         guard heartbeatInterval.isFinite, (0.1...3_600).contains(heartbeatInterval) else {
             throw ValidationError("--heartbeat-interval \(heartbeatInterval) is out of range: use 0.1 to 3600 seconds")
@@ -62,7 +68,10 @@ func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> 
             host: options.host, port: options.port, maxConnections: options.maxConnections,
             requestHeadTimeout: duration(seconds: options.requestHeadTimeout), idleTimeout: duration(seconds: options.idleTimeout)),
         store: store, blobs: blobs,
-        settings: .init(heartbeatInterval: duration(seconds: options.heartbeatInterval)), logger: logger
+        settings: .init(
+            heartbeatInterval: duration(seconds: options.heartbeatInterval),
+            defaultExecutionTimeout: .milliseconds(SpecValues.parseDuration(options.defaultTimeout) ?? 3_600_000)),
+        logger: logger
     ) { port in
         // Printed on stdout so scripts and tests can find a port chosen with --port 0.
         FileHandle.standardOutput.write(Data("insitu orchestrator listening on http://\(options.host):\(port)\n".utf8))

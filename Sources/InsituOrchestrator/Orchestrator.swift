@@ -34,8 +34,12 @@ public struct MessageInFlight: Error, CustomStringConvertible {
 public actor Orchestrator {
     public struct Settings: Sendable {
         public var heartbeatInterval: Duration
-        public init(heartbeatInterval: Duration = .seconds(5)) {
+        /// The wall-clock limit of an execution whose spec sets no `timeout`. Written into the
+        /// job's spec at submission, so `job describe` shows it and every node enforces it.
+        public var defaultExecutionTimeout: Duration
+        public init(heartbeatInterval: Duration = .seconds(5), defaultExecutionTimeout: Duration = .seconds(3600)) {
             self.heartbeatInterval = heartbeatInterval
+            self.defaultExecutionTimeout = defaultExecutionTimeout
         }
     }
 
@@ -124,8 +128,13 @@ public actor Orchestrator {
 
     /// Accepts a validated spec. The job, and its first placement if any node fits, are durable
     /// in one commit before this returns.
-    public func submit(_ spec: JobSpec) async throws -> Job {
+    public func submit(_ requested: JobSpec) async throws -> Job {
         let now = clock()
+        var spec = requested
+        if spec.timeoutMillis == nil {
+            let (seconds, attoseconds) = settings.defaultExecutionTimeout.components
+            spec.timeoutMillis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        }
         let job = Job(id: newJobID(), spec: spec, createdAt: now)
         let submitted = JobEvent(
             jobID: job.id, at: now, kind: .submitted, executionID: nil,
