@@ -128,20 +128,43 @@ public actor Orchestrator {
 
     /// Accepts a validated spec. The job, and its first placement if any node fits, are durable
     /// in one commit before this returns.
+    ///
+    /// A new ID that is already taken (in memory, or in the store for a finished job) is never
+    /// used: another one is drawn, a few times at most.
     public func submit(_ requested: JobSpec) async throws -> Job {
-        let now = clock()
         var spec = requested
         if spec.timeoutMillis == nil {
             let (seconds, attoseconds) = settings.defaultExecutionTimeout.components
             spec.timeoutMillis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         }
-        let job = Job(id: newJobID(), spec: spec, createdAt: now)
+        for attempt in 1...Self.idAttempts {
+            let id = newJobID()
+            let last = attempt == Self.idAttempts
+            guard jobs[id] == nil else {
+                logger.warning("new job ID is in use; drawing another", metadata: ["job": "\(id)"])
+                continue
+            }
+            do {
+                return try await create(id: id, spec: spec)
+            } catch let error as StoreError where error.kind == .conflict && !last {
+                logger.warning("new job ID is taken; drawing another", metadata: ["job": "\(id)"])
+            }
+        }
+        throw StoreError("no unused job ID in \(Self.idAttempts) attempts; nothing was stored", kind: .conflict)
+    }
+
+    static let idAttempts = 3
+
+    private func create(id: JobID, spec: JobSpec) async throws -> Job {
+        let now = clock()
+        let job = Job(id: id, spec: spec, createdAt: now)
         let submitted = JobEvent(
             jobID: job.id, at: now, kind: .submitted, executionID: nil,
             message: "job \(spec.name) submitted (\(spec.type.rawValue)\(spec.type == .batch ? ", count \(spec.count)" : ""))")
         var evaluation = try evaluate(job, now: now)
         evaluation.batch.events.insert(submitted, at: 0)
         if evaluation.batch.jobs.isEmpty { evaluation.batch.jobs = [evaluation.job] }
+        evaluation.batch.createdJobs = [job.id]
         try await apply(evaluation, isNew: true)
         return jobs[job.id] ?? evaluation.job
     }

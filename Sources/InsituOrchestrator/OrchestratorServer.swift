@@ -87,8 +87,10 @@ public enum SystemClock {
 
 /// The shell's source of fresh identifiers.
 public enum RandomIDs {
+    /// 128 random bits: collisions are negligible even across several orchestrators, and the
+    /// store refuses one anyway rather than overwrite a job.
     public static func jobID() -> JobID {
-        JobID("j-" + hex(UInt64.random(in: 0...UInt64.max), digits: 12))
+        JobID("j-" + hex(UInt64.random(in: 0...UInt64.max), digits: 16) + hex(UInt64.random(in: 0...UInt64.max), digits: 16))
     }
 
     public static func nodeID() -> NodeID {

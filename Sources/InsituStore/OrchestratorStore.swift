@@ -21,11 +21,17 @@ public struct StoreBatch: Sendable {
     public var nodes: [NodeRecord] = []
     public var results: [ResultRecord] = []
     public var logs: [LogRecord] = []
+    /// IDs of jobs in `jobs` that this batch creates. Creating a job whose ID is already stored
+    /// fails the commit with a `.conflict` error: an ID collision never overwrites a job. Every
+    /// other job in `jobs` is an update, applied only if its `version` is newer than the stored
+    /// one (a stale write fails with `.conflict` too).
+    public var createdJobs: Set<JobID> = []
 
     public init(
         jobs: [Job] = [], executions: [Execution] = [], events: [JobEvent] = [], nodes: [NodeRecord] = [],
-        results: [ResultRecord] = [], logs: [LogRecord] = []
+        results: [ResultRecord] = [], logs: [LogRecord] = [], createdJobs: Set<JobID> = []
     ) {
+        self.createdJobs = createdJobs
         self.jobs = jobs
         self.executions = executions
         self.events = events
@@ -57,6 +63,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case other
         /// The disk (or quota) is full: nothing was written, and retrying after freeing space works.
         case storageFull
+        /// The batch contradicts what is stored (a job ID that exists already, an update older
+        /// than the stored version); nothing of it was written.
+        case conflict
     }
     public var kind: Kind
     public var message: String

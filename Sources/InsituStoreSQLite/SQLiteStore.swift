@@ -179,6 +179,7 @@ public final class SQLiteStore: OrchestratorStore {
 
     /// A failed commit, classified so the API can tell a full disk (503, retry later) from a bug.
     static func storeError(_ error: any Error) -> StoreError {
+        if let error = error as? StoreError { return error }
         let full = (error as? DatabaseError)?.resultCode == .SQLITE_FULL
         return StoreError(
             full ? "commit failed: the disk holding the database is full: \(error)" : "commit failed: \(error)",
@@ -189,12 +190,27 @@ public final class SQLiteStore: OrchestratorStore {
         let batch = encoded.batch
 
         if !batch.jobs.isEmpty {
-            let upsert = try db.cachedStatement(sql: SQL.upsertJob)
+            let insert = try db.cachedStatement(sql: SQL.insertJob)
+            let update = try db.cachedStatement(sql: SQL.updateJob)
             for (job, spec) in zip(batch.jobs, encoded.specs) {
-                try upsert.execute(arguments: [
+                let arguments: StatementArguments = [
                     job.id.rawValue, job.spec.name, job.state.rawValue, job.stateReason, spec,
                     job.createdAt.rawValue, job.updatedAt.rawValue, job.version,
-                ])
+                ]
+                if batch.createdJobs.contains(job.id) {
+                    do {
+                        try insert.execute(arguments: arguments)
+                    } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                        throw StoreError("job ID \(job.id) is already taken; the new job was not stored", kind: .conflict)
+                    }
+                } else {
+                    try update.execute(arguments: arguments)
+                    guard db.changesCount == 1 else {
+                        throw StoreError(
+                            "job \(job.id) version \(job.version) is not newer than the stored one; the stale write was refused",
+                            kind: .conflict)
+                    }
+                }
             }
         }
 

@@ -20,7 +20,8 @@ struct Harness {
     let directory: String
 
     /// `seed` chooses the job IDs; a second harness on the same directory needs another one.
-    init(directory: String? = nil, seed: UInt64 = 1) async throws {
+    /// `jobIDs`, when given, replaces the seeded job IDs (for collision tests).
+    init(directory: String? = nil, seed: UInt64 = 1, jobIDs: (@Sendable () -> JobID)? = nil) async throws {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("insitu-orch-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         self.directory = directory
@@ -29,7 +30,7 @@ struct Harness {
         let clock = self.clock
         orchestrator = Orchestrator(
             store: FaultyStore(base: store, faults: faults), blobs: try BlobStore(root: directory + "/blobs"), clock: { clock.now },
-            newJobID: { ids.withLock { $0.nextJobID() } }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+            newJobID: jobIDs ?? { ids.withLock { $0.nextJobID() } }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         try await orchestrator.recover()
     }
 

@@ -369,3 +369,36 @@ struct InMemorySQLiteStoreTests {
         #expect(try await store.recover().activeJobs.map(\.id) == ["m"])
     }
 }
+
+@Suite("SQLiteStore: job IDs and versions")
+struct JobWriteConflictTests {
+    let directory: TemporaryDirectory
+    let store: SQLiteStore
+
+    init() throws {
+        directory = try TemporaryDirectory()
+        store = try SQLiteStore(path: directory.databasePath)
+    }
+
+    @Test func creatingAJobWhoseIDIsTakenFailsAndKeepsTheStoredJob() async throws {
+        let stored = Fixture.job("job-1", state: .completed)
+        _ = try await store.commit(StoreBatch(jobs: [stored], createdJobs: ["job-1"]))
+        var batch = StoreBatch(jobs: [Fixture.job("job-1")], events: [Fixture.event("job-1", "submitted")])
+        batch.createdJobs = ["job-1"]
+        let error = await #expect(throws: StoreError.self) { _ = try await store.commit(batch) }
+        #expect(error?.kind == .conflict)
+        #expect(try await store.job("job-1") == stored)
+        #expect(try await store.events(of: "job-1").isEmpty, "nothing of the refused batch is stored")
+    }
+
+    @Test func aStaleJobUpdateIsRefused() async throws {
+        var job = Fixture.job("job-1")
+        _ = try await store.commit(StoreBatch(jobs: [job], createdJobs: ["job-1"]))
+        let stale = job
+        _ = try job.transition(to: .running, at: Timestamp(milliseconds: 9_000))
+        _ = try await store.commit(StoreBatch(jobs: [job]))
+        let error = await #expect(throws: StoreError.self) { _ = try await store.commit(StoreBatch(jobs: [stale])) }
+        #expect(error?.kind == .conflict)
+        #expect(try await store.job("job-1") == job)
+    }
+}
