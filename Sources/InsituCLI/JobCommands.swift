@@ -14,6 +14,8 @@ struct JobCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Submit a job spec (YAML or JSON).")
         @Argument(help: "Path of the job spec file.") var file: String
         @Flag(help: "Wait until the job finishes; exit non-zero if it did not complete.") var wait = false
+        @Option(help: "A unique key for this submission (e.g. a UUID): running the same command again returns the job the first run created.")
+        var idempotencyKey: String?
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
@@ -58,7 +60,8 @@ struct JobCommand: AsyncParsableCommand {
             if let module {
                 uploaded[module.path] = try await client.uploadModule(module.bytes).digest
             }
-            let response = try await client.submit(SubmitJobRequest(spec: text, uploadedModules: uploaded))
+            let response = try await client.submit(
+                SubmitJobRequest(spec: text, uploadedModules: uploaded), idempotencyKey: idempotencyKey)
             if !wait {
                 try Output.print(response, format: options.output) {
                     "Job ID: \(response.jobID)\nState:  \(response.state)\n"

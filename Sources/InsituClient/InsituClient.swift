@@ -51,8 +51,12 @@ public struct InsituClient: Sendable {
         }
     }
 
-    public func submit(_ request: SubmitJobRequest) async throws -> SubmitJobResponse {
-        try await call("POST", "/v1/jobs", body: try JSONEncoder().encode(request))
+    /// Submits a job. With an `idempotencyKey`, retrying the same submission (after a timeout or
+    /// a lost answer) returns the job the first one created instead of creating another.
+    public func submit(_ request: SubmitJobRequest, idempotencyKey: String? = nil) async throws -> SubmitJobResponse {
+        try await call(
+            "POST", "/v1/jobs", body: try JSONEncoder().encode(request),
+            headers: idempotencyKey.map { ["Idempotency-Key": $0] } ?? [:])
     }
 
     public func uploadModule(_ bytes: Data) async throws -> UploadModuleResponse {
@@ -78,9 +82,9 @@ public struct InsituClient: Sendable {
 
     func call<T: Decodable>(
         _ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
-        timeout: TimeAmount = .seconds(60)
+        headers: [String: String] = [:], timeout: TimeAmount = .seconds(60)
     ) async throws -> T {
-        let data = try await raw(method, path, body: body, contentType: contentType, timeout: timeout)
+        let data = try await raw(method, path, body: body, contentType: contentType, headers: headers, timeout: timeout)
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch {
@@ -90,10 +94,11 @@ public struct InsituClient: Sendable {
 
     func raw(
         _ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
-        timeout: TimeAmount = .seconds(60)
+        headers: [String: String] = [:], timeout: TimeAmount = .seconds(60)
     ) async throws -> Data {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .init(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(bytes: body))

@@ -117,6 +117,7 @@ struct HTTPAPI: Sendable {
     }
 
     private func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let idempotencyKey = try Self.idempotencyKey(request)
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: Self.maxSubmitBytes)
@@ -152,9 +153,23 @@ struct HTTPAPI: Sendable {
                 message: "the job spec has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was stored",
                 problems: problems)
         case .success(let spec):
-            let job = try await orchestrator.submit(spec)
-            return try json(SubmitJobResponse(jobID: job.id, state: job.state), status: .created)
+            let (job, created) = try await orchestrator.submit(spec, idempotencyKey: idempotencyKey)
+            return try json(SubmitJobResponse(jobID: job.id, state: job.state), status: created ? .created : .ok)
         }
+    }
+}
+
+extension HTTPAPI {
+    static let maxIdempotencyKeyBytes = 255
+
+    /// The submission's `Idempotency-Key` header: 1 to 255 printable ASCII characters, no spaces.
+    static func idempotencyKey(_ request: Request) throws -> String? {
+        guard let value = request.headers.first(where: { $0.name.canonicalName == "idempotency-key" })?.value else { return nil }
+        guard (1...maxIdempotencyKeyBytes).contains(value.utf8.count), value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw APIError.badRequest(
+                "header Idempotency-Key must be 1 to \(maxIdempotencyKeyBytes) printable ASCII characters without spaces, such as a UUID")
+        }
+        return value
     }
 }
 

@@ -128,10 +128,19 @@ public actor Orchestrator {
 
     /// Accepts a validated spec. The job, and its first placement if any node fits, are durable
     /// in one commit before this returns.
+    public func submit(_ requested: JobSpec) async throws -> Job {
+        try await submit(requested, idempotencyKey: nil).job
+    }
+
+    /// Accepts a validated spec, once per idempotency key: a submission whose key already names a
+    /// job returns that job (`created` false) and stores nothing, so a client may retry a submit
+    /// whose answer it never received. The key is claimed in the same commit as the job, so two
+    /// concurrent submissions with one key create one job.
     ///
     /// A new ID that is already taken (in memory, or in the store for a finished job) is never
     /// used: another one is drawn, a few times at most.
-    public func submit(_ requested: JobSpec) async throws -> Job {
+    public func submit(_ requested: JobSpec, idempotencyKey: String?) async throws -> (job: Job, created: Bool) {
+        if let existing = try await job(idempotencyKey: idempotencyKey) { return (existing, false) }
         var spec = requested
         if spec.timeoutMillis == nil {
             let (seconds, attoseconds) = settings.defaultExecutionTimeout.components
@@ -145,17 +154,26 @@ public actor Orchestrator {
                 continue
             }
             do {
-                return try await create(id: id, spec: spec)
-            } catch let error as StoreError where error.kind == .conflict && !last {
+                return (try await create(id: id, spec: spec, idempotencyKey: idempotencyKey), true)
+            } catch let error as StoreError where error.kind == .conflict {
+                // Another submission with the same key committed first.
+                if let existing = try await job(idempotencyKey: idempotencyKey) { return (existing, false) }
+                if last { throw error }
                 logger.warning("new job ID is taken; drawing another", metadata: ["job": "\(id)"])
             }
         }
         throw StoreError("no unused job ID in \(Self.idAttempts) attempts; nothing was stored", kind: .conflict)
     }
 
+    /// The job an idempotency key names, as this orchestrator currently sees it.
+    private func job(idempotencyKey: String?) async throws -> Job? {
+        guard let idempotencyKey, let stored = try await store.job(idempotencyKey: idempotencyKey) else { return nil }
+        return jobs[stored.id] ?? stored
+    }
+
     static let idAttempts = 3
 
-    private func create(id: JobID, spec: JobSpec) async throws -> Job {
+    private func create(id: JobID, spec: JobSpec, idempotencyKey: String?) async throws -> Job {
         let now = clock()
         let job = Job(id: id, spec: spec, createdAt: now)
         let submitted = JobEvent(
@@ -165,6 +183,7 @@ public actor Orchestrator {
         evaluation.batch.events.insert(submitted, at: 0)
         if evaluation.batch.jobs.isEmpty { evaluation.batch.jobs = [evaluation.job] }
         evaluation.batch.createdJobs = [job.id]
+        if let idempotencyKey { evaluation.batch.idempotencyKeys = [idempotencyKey: job.id] }
         try await apply(evaluation, isNew: true)
         return jobs[job.id] ?? evaluation.job
     }

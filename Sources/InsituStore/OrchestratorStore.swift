@@ -26,6 +26,9 @@ public struct StoreBatch: Sendable {
     /// other job in `jobs` is an update, applied only if its `version` is newer than the stored
     /// one (a stale write fails with `.conflict` too).
     public var createdJobs: Set<JobID> = []
+    /// Idempotency keys this batch claims, each for the job it creates. A key that is already
+    /// claimed fails the commit with a `.conflict` error.
+    public var idempotencyKeys: [String: JobID] = [:]
 
     public init(
         jobs: [Job] = [], executions: [Execution] = [], events: [JobEvent] = [], nodes: [NodeRecord] = [],
@@ -42,6 +45,7 @@ public struct StoreBatch: Sendable {
 
     public var isEmpty: Bool {
         jobs.isEmpty && executions.isEmpty && events.isEmpty && nodes.isEmpty && results.isEmpty && logs.isEmpty
+            && idempotencyKeys.isEmpty
     }
 }
 
@@ -87,6 +91,8 @@ public protocol OrchestratorStore: Sendable {
     func commit(_ batch: StoreBatch) async throws -> CommitReceipt
     func recover() async throws -> RecoveredState
     func job(_ id: JobID) async throws -> Job?
+    /// The job created with this idempotency key, if any.
+    func job(idempotencyKey: String) async throws -> Job?
     /// Newest first.
     func jobs(limit: Int) async throws -> [Job]
     func executions(of job: JobID) async throws -> [Execution]

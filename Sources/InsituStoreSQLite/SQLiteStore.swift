@@ -226,6 +226,17 @@ public final class SQLiteStore: OrchestratorStore {
             }
         }
 
+        if !batch.idempotencyKeys.isEmpty {
+            let insert = try db.cachedStatement(sql: SQL.insertIdempotencyKey)
+            for (key, job) in batch.idempotencyKeys.sorted(by: { $0.key < $1.key }) {
+                do {
+                    try insert.execute(arguments: [key, job.rawValue, batch.jobs.first { $0.id == job }?.createdAt.rawValue ?? 0])
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                    throw StoreError("idempotency key \(key.debugDescription) already names a job", kind: .conflict)
+                }
+            }
+        }
+
         if !batch.nodes.isEmpty {
             let upsert = try db.cachedStatement(sql: SQL.upsertNode)
             for (node, info) in zip(batch.nodes, encoded.nodeInfos) {
@@ -292,6 +303,12 @@ public final class SQLiteStore: OrchestratorStore {
     public func job(_ id: JobID) async throws -> Job? {
         try await read { db in
             try Row.fetchOne(db.cachedStatement(sql: SQL.jobByID), arguments: [id.rawValue]).map(Decode.job)
+        }
+    }
+
+    public func job(idempotencyKey: String) async throws -> Job? {
+        try await read { db in
+            try Row.fetchOne(db.cachedStatement(sql: SQL.jobByIdempotencyKey), arguments: [idempotencyKey]).map(Decode.job)
         }
     }
 

@@ -67,6 +67,10 @@ enum SQL {
         .joined(separator: ", ")
 
     static let jobByID = "SELECT \(jobColumns) FROM jobs WHERE id = ?"
+    static let jobByIdempotencyKey = """
+        SELECT \(jobColumns) FROM jobs WHERE id = (SELECT job_id FROM idempotency_keys WHERE key = ?)
+        """
+    static let insertIdempotencyKey = "INSERT INTO idempotency_keys (key, job_id, created_at) VALUES (?, ?, ?)"
     static let newestJobs = "SELECT \(jobColumns) FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?"
     static let activeJobs = """
         SELECT \(jobColumns) FROM jobs WHERE state IN (\(activeJobStates)) ORDER BY created_at, id

@@ -324,3 +324,26 @@ struct APIHardeningTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+extension APIHardeningTests {
+    @Test func aRetriedJobRunWithAnIdempotencyKeyReturnsTheSameJob() async throws {
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let spec = try e2e.specFile(
+            "queued", "version: v1\nname: queued\ninputs: [{dataset: nowhere, target: /data}]\nengine: {type: wasm, module: ./queued.wasm}\n",
+            wat: Modules.hello)
+        var ids: [String] = []
+        for _ in 0..<2 {
+            let run = try e2e.cli(["job", "run", spec, "--idempotency-key", "retry-me", "--output", "json"])
+            #expect(run.status == 0, "\(run.stderr)")
+            ids.append(try JSONDecoder().decode(SubmitJobResponse.self, from: Data(run.stdout.utf8)).jobID.rawValue)
+        }
+        #expect(ids.count == 2 && ids[0] == ids[1])
+        #expect(try await e2e.cluster.client.jobs().count == 1)
+        let connection = try RawConnection(port: port)
+        try connection.send("POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\nIdempotency-Key: has space\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        let response = connection.read(timeout: .seconds(30))
+        #expect(statusCode(of: response.bytes) == 400)
+        #expect(String(decoding: response.bytes, as: UTF8.self).contains("Idempotency-Key"))
+    }
+}
