@@ -370,16 +370,8 @@ struct InMemorySQLiteStoreTests {
     }
 }
 
-@Suite("SQLiteStore: job IDs and versions")
-struct JobWriteConflictTests {
-    let directory: TemporaryDirectory
-    let store: SQLiteStore
-
-    init() throws {
-        directory = try TemporaryDirectory()
-        store = try SQLiteStore(path: directory.databasePath)
-    }
-
+/// Job IDs and versions: a creation never overwrites, a stale update never wins.
+extension SQLiteStoreTests {
     @Test func creatingAJobWhoseIDIsTakenFailsAndKeepsTheStoredJob() async throws {
         let stored = Fixture.job("job-1", state: .completed)
         _ = try await store.commit(StoreBatch(jobs: [stored], createdJobs: ["job-1"]))
