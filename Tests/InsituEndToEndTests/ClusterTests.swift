@@ -78,11 +78,8 @@ struct ClusterTests {
     }
 
     @Test func modulesFetchedFromAURLAreVerifiedBySHA256() async throws {
-        let e2e = try E2E.make()
+        let e2e = try await E2E.withOneNode("node")
         defer { e2e.tearDown() }
-        try await e2e.cluster.startOrchestrator()
-        try e2e.cluster.startAgent(name: "node")
-        try await e2e.cluster.waitForNodes(1)
         // Any HTTP server will do as the module's origin; the orchestrator's module store is one.
         _ = try e2e.specFile("upload", "", wat: Modules.hello)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: e2e.root + "/specs/upload.wasm"))
@@ -180,11 +177,8 @@ struct ClusterTests {
     }
 
     @Test func aNodeThatLosesItsOrchestratorKeepsWorkingAndReportsWhenItIsBack() async throws {
-        let e2e = try E2E.make()
+        let e2e = try await E2E.withOneNode("edge")
         defer { e2e.tearDown() }
-        try await e2e.cluster.startOrchestrator()
-        try e2e.cluster.startAgent(name: "edge")
-        try await e2e.cluster.waitForNodes(1)
         let spec = try e2e.specFile(
             "sleeper",
             """
@@ -269,11 +263,8 @@ struct ClusterTests {
     }
 
     @Test func stoppingAJobKillsItsRunningModule() async throws {
-        let e2e = try E2E.make()
+        let e2e = try await E2E.withOneNode("node")
         defer { e2e.tearDown() }
-        try await e2e.cluster.startOrchestrator()
-        try e2e.cluster.startAgent(name: "node")
-        try await e2e.cluster.waitForNodes(1)
         let spec = try e2e.specFile(
             "spin",
             """

@@ -13,11 +13,8 @@ struct NodeHardeningTests {
     /// A module in the default WebAssembly sandbox plants links to host files in its output
     /// directory (WASI `path_symlink` accepts any target); collecting outputs must not follow them.
     @Test func outputSymlinksDoNotExfiltrateHostFiles() async throws {
-        let e2e = try E2E.make()
+        let e2e = try await E2E.withOneNode("node")
         defer { e2e.tearDown() }
-        try await e2e.cluster.startOrchestrator()
-        try e2e.cluster.startAgent(name: "node")
-        try await e2e.cluster.waitForNodes(1)
         let spec = try e2e.specFile(
             "links",
             """
@@ -126,11 +123,8 @@ extension NodeHardeningTests {
     /// link: the next job on the node still runs, and the first one's log holds at most 1 MiB of
     /// its output and says how much was dropped.
     @Test func aFloodOfOutputDoesNotCutTheNodeOff() async throws {
-        let e2e = try E2E.make()
+        let e2e = try await E2E.withOneNode("node")
         defer { e2e.tearDown() }
-        try await e2e.cluster.startOrchestrator()
-        try e2e.cluster.startAgent(name: "node")
-        try await e2e.cluster.waitForNodes(1)
         let flood = try e2e.specFile(
             "flood",
             """

@@ -22,6 +22,21 @@ struct E2E {
         return E2E(cluster: try LocalCluster(executable: executable, root: root), root: root)
     }
 
+    /// A fresh cluster with its orchestrator running and one node, `name`, connected. On failure
+    /// the cluster is torn down before the error is thrown.
+    static func withOneNode(_ name: String, test: String = #function) async throws -> E2E {
+        let e2e = try make(test)
+        do {
+            try await e2e.cluster.startOrchestrator()
+            try e2e.cluster.startAgent(name: name)
+            try await e2e.cluster.waitForNodes(1)
+        } catch {
+            e2e.tearDown()
+            throw error
+        }
+        return e2e
+    }
+
     /// Runs the `insitu` CLI against this cluster and returns its exit status and output.
     @discardableResult
     func cli(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
