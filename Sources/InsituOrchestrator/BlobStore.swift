@@ -71,10 +71,6 @@ public struct BlobStore: Sendable {
     public func writer(limit: Int64) throws(BlobStoreError) -> BlobWriter {
         try BlobWriter(store: self, limit: limit)
     }
-
-    public func get(_ digest: ContentDigest) -> Data? {
-        FileManager.default.contents(atPath: path(for: digest))
-    }
 }
 
 /// Why a blob could not be stored. `isStorageFull` lets the API answer 503 rather than 500.
