@@ -41,6 +41,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "InsituScheduler", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
+        // The orchestrator's decisions: inputs in, effects out (docs/ARCHITECTURE.md).
+        .target(
+            name: "InsituControlPlane",
+            dependencies: ["InsituModel", "InsituScheduler", "InsituAPI", "InsituStore"],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Contracts between the core and the shells.
         .target(name: "InsituAPI", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
@@ -75,7 +81,7 @@ let package = Package(
         .target(
             name: "InsituOrchestrator",
             dependencies: [
-                "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore",
+                "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore", "InsituControlPlane",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -154,6 +160,13 @@ let package = Package(
         ),
 
         // MARK: Test kit: manual clock, seeded IDs, fakes, cluster launcher.
+        // The deterministic simulator: the control plane with simulated agents, store, network
+        // and time, and the history checker. Pure, like the core it drives.
+        .target(
+            name: "InsituSimulation",
+            dependencies: ["InsituControlPlane", "InsituModel", "InsituAPI", "InsituStore"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "InsituTestKit",
             dependencies: [
@@ -177,13 +190,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "InsituControlPlaneTests",
+            dependencies: ["InsituControlPlane", "InsituSimulation", "InsituModel", "InsituAPI", "InsituStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "InsituAgentTests",
             dependencies: ["InsituAgent", "InsituAPI", "InsituModel", "InsituExecutor", "InsituTestKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "InsituOrchestratorTests",
-            dependencies: ["InsituOrchestrator", "InsituStoreSQLite", "InsituStore", "InsituAPI", "InsituModel", "InsituTestKit"],
+            dependencies: ["InsituOrchestrator", "InsituControlPlane", "InsituStoreSQLite", "InsituStore", "InsituAPI", "InsituModel", "InsituTestKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -107,14 +107,19 @@ public struct ExecutionOutput: Codable, Sendable {
     public var executionID: ExecutionID
     public var stream: String
     public var text: String
-    public init(executionID: ExecutionID, stream: String, text: String) {
+    /// Where `text` starts in the execution's stream, in UTF-8 bytes of text shipped before it.
+    /// A replay of a chunk the orchestrator already stored (its acknowledgement was lost) is then
+    /// dropped instead of appearing twice in the log. Nil from agents that predate it.
+    public var offset: Int64?
+    public init(executionID: ExecutionID, stream: String, text: String, offset: Int64? = nil) {
         self.executionID = executionID
         self.stream = stream
         self.text = text
+        self.offset = offset
     }
 
     private enum CodingKeys: String, CodingKey {
-        case executionID, stream, text, base64
+        case executionID, stream, text, base64, offset
     }
 
     /// The text travels as `text`, or as `base64` of its UTF-8 when that is shorter: JSON escapes
@@ -123,6 +128,7 @@ public struct ExecutionOutput: Codable, Sendable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(executionID, forKey: .executionID)
         try container.encode(stream, forKey: .stream)
+        try container.encodeIfPresent(offset, forKey: .offset)
         let utf8 = Array(text.utf8)
         if Self.escapedLength(utf8) > (utf8.count + 2) / 3 * 4 {
             try container.encode(Data(utf8).base64EncodedString(), forKey: .base64)
@@ -135,6 +141,7 @@ public struct ExecutionOutput: Codable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         executionID = try container.decode(ExecutionID.self, forKey: .executionID)
         stream = try container.decode(String.self, forKey: .stream)
+        offset = try container.decodeIfPresent(Int64.self, forKey: .offset)
         if let encoded = try container.decodeIfPresent(String.self, forKey: .base64) {
             guard let bytes = Data(base64Encoded: encoded) else {
                 throw DecodingError.dataCorruptedError(forKey: .base64, in: container, debugDescription: "not valid base64")

@@ -107,7 +107,7 @@ public final class Agent: Service, Sendable {
                 await welcomed.wait()
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(self.heartbeatMillis.load(ordering: .relaxed)))
-                    await self.outbox.sendOnce(.heartbeat(Heartbeat(runningExecutions: await self.runner.knownExecutions())))
+                    await self.outbox.sendOnce(.heartbeat(Heartbeat(runningExecutions: await self.runner.runningExecutions())))
                 }
             }
             group.addTask {

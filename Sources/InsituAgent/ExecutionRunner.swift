@@ -51,7 +51,12 @@ actor ExecutionRunner {
             ]
     }
 
-    func knownExecutions() -> [ExecutionID] { running.sorted() }
+    /// Executions running here or finished with a report not yet acknowledged: what the hello
+    /// lists, so the orchestrator does not count a finished execution as lost while its report
+    /// waits in the outbox.
+    func knownExecutions() -> [ExecutionID] { known.sorted() }
+
+    func runningExecutions() -> [ExecutionID] { running.sorted() }
 
     /// Returns false if this execution was already started here.
     func claim(_ id: ExecutionID) -> Bool {

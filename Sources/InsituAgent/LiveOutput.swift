@@ -19,6 +19,9 @@ final class LiveOutput: Sendable {
         var chunks: [(InsituExecutor.OutputStream, [UInt8])] = []
         var accepted: [InsituExecutor.OutputStream: Int] = [:]
         var dropped: [InsituExecutor.OutputStream: Int] = [:]
+        /// UTF-8 bytes of text shipped so far per stream: the offset of the next message, so the
+        /// orchestrator can drop a replayed chunk it already stored.
+        var shipped: [InsituExecutor.OutputStream: Int64] = [:]
     }
     private let state = Mutex(State())
     let limit: Int
@@ -42,30 +45,30 @@ final class LiveOutput: Sendable {
     /// The messages for everything appended since the last call. With `final`, ends each stream
     /// that lost bytes with a marker saying how many.
     func drain(_ id: ExecutionID, final: Bool = false) -> [ExecutionOutput] {
-        let (chunks, dropped) = state.withLock { state in
+        let limit = self.limit
+        return state.withLock { state in
             defer { state.chunks.removeAll() }
-            var dropped: [(InsituExecutor.OutputStream, Int)] = []
+            var messages: [ExecutionOutput] = []
+            func ship(_ stream: InsituExecutor.OutputStream, _ text: String) {
+                let offset = state.shipped[stream, default: 0]
+                messages.append(ExecutionOutput(executionID: id, stream: stream.rawValue, text: text, offset: offset))
+                state.shipped[stream] = offset + Int64(text.utf8.count)
+            }
+            for (stream, bytes) in state.chunks {
+                for piece in Self.split(bytes) { ship(stream, String(decoding: piece, as: UTF8.self)) }
+            }
             if final {
                 for stream in [InsituExecutor.OutputStream.stdout, .stderr] where state.dropped[stream, default: 0] > 0 {
-                    dropped.append((stream, state.dropped[stream]!))
+                    let count = state.dropped[stream, default: 0]
                     state.dropped[stream] = 0
+                    ship(
+                        stream,
+                        "\n[insitu: \(count) more bytes of \(stream.rawValue) were dropped: a node ships at most "
+                            + "\(limit >> 10) KiB of live output per stream and execution]\n")
                 }
             }
-            return (state.chunks, dropped)
+            return messages
         }
-        var messages: [ExecutionOutput] = []
-        for (stream, bytes) in chunks {
-            for piece in Self.split(bytes) {
-                messages.append(ExecutionOutput(executionID: id, stream: stream.rawValue, text: String(decoding: piece, as: UTF8.self)))
-            }
-        }
-        for (stream, count) in dropped {
-            let marker =
-                "\n[insitu: \(count) more bytes of \(stream.rawValue) were dropped: a node ships at most "
-                + "\(limit >> 10) KiB of live output per stream and execution]\n"
-            messages.append(ExecutionOutput(executionID: id, stream: stream.rawValue, text: marker))
-        }
-        return messages
     }
 
     /// Cuts `bytes` into pieces of at most ``chunkBytes``, not inside a UTF-8 sequence.

@@ -19,14 +19,25 @@ public struct JobSpec: Hashable, Codable, Sendable {
     /// Wall-clock limit for one execution, in milliseconds; nil means the cluster default.
     public var timeoutMillis: Int64?
     public var outputs: [OutputSpec]
+    /// Nil means `RetryPolicy.default(for: type)`.
+    public var retry: RetryPolicy?
+    /// Nil means `NodeLossPolicy.default(for: type)`.
+    public var nodeLoss: NodeLossPolicy?
+    /// How long the job may wait for a node that can run (the rest of) it before it fails with
+    /// the per-node reasons; nil means the cluster default.
+    public var queueTimeoutMillis: Int64?
 
     public init(
         version: String = "v1", name: String, type: JobType = .batch, count: Int = 1,
         constraints: [LabelConstraint] = [], inputs: [InputSpec] = [], engine: EngineSpec,
         args: [String] = [], env: [String: String] = [:],
         resources: Resources = JobSpec.defaultResources, timeoutMillis: Int64? = nil,
-        outputs: [OutputSpec] = []
+        outputs: [OutputSpec] = [], retry: RetryPolicy? = nil, nodeLoss: NodeLossPolicy? = nil,
+        queueTimeoutMillis: Int64? = nil
     ) {
+        self.retry = retry
+        self.nodeLoss = nodeLoss
+        self.queueTimeoutMillis = queueTimeoutMillis
         self.version = version
         self.name = name
         self.type = type
@@ -40,6 +51,9 @@ public struct JobSpec: Hashable, Codable, Sendable {
         self.timeoutMillis = timeoutMillis
         self.outputs = outputs
     }
+
+    public var effectiveRetry: RetryPolicy { retry ?? .default(for: type) }
+    public var effectiveNodeLoss: NodeLossPolicy { nodeLoss ?? .default(for: type) }
 
     public static let defaultResources = Resources(cpuMillis: 100, memoryBytes: 64 << 20)
 

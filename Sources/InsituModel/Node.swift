@@ -40,9 +40,19 @@ public struct NodeInfo: Hashable, Codable, Sendable {
 }
 
 /// Liveness as the orchestrator sees it. Only connected nodes receive new work.
+///
+/// ```
+/// connected ──(missed heartbeats)──► suspect ──(heartbeat TTL)──► disconnected ──(grace)──► lost
+///     ▲                                 │                             │                      │
+///     └──────────── any message ────────┘◄──────── hello ─────────────┴──────────────────────┘
+/// ```
 public enum NodeLiveness: String, Hashable, Codable, Sendable, CaseIterable {
     case connected
+    /// Silent for longer than its heartbeat allows, link still open: gets no new work.
+    case suspect
     case disconnected
+    /// Disconnected for longer than the cluster's node grace period.
+    case lost
 }
 
 /// A node together with what the orchestrator knows of its current load.

@@ -1,6 +1,7 @@
 import Foundation
 public import Hummingbird
 import InsituAPI
+import InsituControlPlane
 import InsituModel
 import InsituSpec
 import InsituStore

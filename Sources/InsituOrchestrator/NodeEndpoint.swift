@@ -39,9 +39,10 @@ final class NodeEndpoint: Sendable {
             return logger
         }()
         let connectionID = connectionIDs.add(1, ordering: .relaxed).newValue
-        let (outgoing, continuation) = AsyncStream<OrchestratorMessage?>.makeStream()
+        let (outgoing, continuation) = AsyncStream<Outgoing>.makeStream()
         let acked = AckCounter()
-        let connection = NodeConnection(id: connectionID) { continuation.yield($0) }
+        let connection = NodeConnection(
+            id: connectionID, enqueue: { continuation.yield(.message($0)) }, close: { continuation.yield(.close($0)) })
         let welcome: Welcome
         do {
             welcome = try await orchestrator.nodeConnected(helloBody, connection: connection)
@@ -60,8 +61,20 @@ final class NodeEndpoint: Sendable {
                     seq += 1
                     try await outbound.writeTextMessage(
                         Self.encodeFrame(Frame(seq: seq, ack: acked.value, body: OrchestratorMessage.welcome(welcome)), encoder))
-                    for await message in outgoing {
-                        if message != nil { seq += 1 }
+                    for await item in outgoing {
+                        let message: OrchestratorMessage?
+                        switch item {
+                        case .message(let body):
+                            seq += 1
+                            message = body
+                        case .ack:
+                            message = nil
+                        case .close(let reason):
+                            // The control plane gave up on this link (replaced, or silent past
+                            // its heartbeat TTL); closing ends the reader too.
+                            try await outbound.close(.goingAway, reason: Self.closeReason(reason))
+                            return
+                        }
                         let frame = Frame(seq: message == nil ? 0 : seq, ack: acked.value, body: message)
                         try await outbound.writeTextMessage(Self.encodeFrame(frame, encoder))
                     }
@@ -88,11 +101,8 @@ final class NodeEndpoint: Sendable {
                     do {
                         // Unnumbered frames (heartbeats) are not replayed, so they need no
                         // duplicate filter and no acknowledgement.
-                        guard frame.seq != 0 else {
-                            try await orchestrator.handle(body, from: nodeID)
-                            continue
-                        }
-                        try await orchestrator.receive(body, seq: frame.seq, from: nodeID)
+                        try await orchestrator.receive(body, seq: frame.seq, from: nodeID, connection: connectionID)
+                        guard frame.seq != 0 else { continue }
                     } catch {
                         // Not applied, so not acknowledged: closing makes the agent reconnect
                         // and send it again.
@@ -104,7 +114,7 @@ final class NodeEndpoint: Sendable {
                         break
                     }
                     acked.advance(to: frame.seq)
-                    continuation.yield(nil)
+                    continuation.yield(.ack)
                 }
             } catch {
                 logger.info("node reader stopped", metadata: ["error": "\(error)"])
@@ -137,6 +147,14 @@ final class NodeEndpoint: Sendable {
     static func encodeFrame(_ frame: Frame<OrchestratorMessage>, _ encoder: JSONEncoder) throws -> String {
         String(decoding: try encoder.encode(frame), as: UTF8.self)
     }
+}
+
+/// What the writer of one node connection sends next.
+enum Outgoing: Sendable {
+    case message(OrchestratorMessage)
+    /// A frame that only carries the latest acknowledgement.
+    case ack
+    case close(String)
 }
 
 /// The highest agent message number processed on one connection, shared by its reader and writer.

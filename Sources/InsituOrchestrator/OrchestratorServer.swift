@@ -66,12 +66,15 @@ public enum OrchestratorServer {
                 },
                 limits: limits)
         }
+        // Ticks often enough to notice a silent node within a fraction of its heartbeat interval.
+        let tickInterval = min(.seconds(1), settings.heartbeatInterval / 2)
         return Application(
             router: router,
             server: server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "insitu",
                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
+            services: [Ticker(orchestrator: orchestrator, interval: tickInterval, logger: logger)],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )

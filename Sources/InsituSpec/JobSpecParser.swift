@@ -92,8 +92,10 @@ public enum JobSpecParser {
 extension DocumentReader {
     static let topKeys = [
         "version", "name", "type", "count", "constraints", "inputs", "engine", "args", "env", "resources",
-        "timeout", "outputs",
+        "timeout", "outputs", "retry", "nodeLoss", "queueTimeout",
     ]
+    static let retryKeys = ["attempts", "delay", "backoff", "maxDelay"]
+    static let nodeLossKeys = ["action", "grace"]
     static let engineCommonKeys = ["type"]
     static let wasmKeys = ["module", "sha256", "entrypoint", "memory", "fuel"]
     static let processKeys = ["command"]
@@ -198,12 +200,80 @@ extension DocumentReader {
         }
 
         let outputs = top["outputs"].map { self.outputs($0, at: "outputs", usedPaths: &usedPaths) } ?? []
+        let retry = top["retry"].map { self.retry($0, at: "retry", type: type) }
+        let nodeLoss = top["nodeLoss"].map { self.nodeLoss($0, at: "nodeLoss", type: type) }
+        var queueTimeoutMillis: Int64?
+        if let node = top["queueTimeout"] {
+            queueTimeoutMillis = duration(node, at: "queueTimeout")
+            if let value = queueTimeoutMillis, !(1...Self.maxQueueTimeoutMillis).contains(value) {
+                report("queueTimeout", "queueTimeout must be greater than 0 and at most 30 days", hint: "use a duration such as 10m or 24h")
+            }
+        }
 
         guard let engine else { return nil }
         return JobSpec(
             version: "v1", name: name, type: type, count: count, constraints: constraints, inputs: inputs,
             engine: engine, args: args, env: env, resources: resources, timeoutMillis: timeoutMillis,
-            outputs: outputs)
+            outputs: outputs, retry: retry, nodeLoss: nodeLoss, queueTimeoutMillis: queueTimeoutMillis)
+    }
+
+    static let maxQueueTimeoutMillis: Int64 = 30 * 24 * 3_600_000
+    static let maxRetryDelayMillis: Int64 = 24 * 3_600_000
+    static let maxGraceMillis: Int64 = 7 * 24 * 3_600_000
+
+    /// `retry: {attempts, delay, backoff, maxDelay}`; what is left out keeps the job type's default.
+    private mutating func retry(_ node: Node, at path: String, type: JobType) -> RetryPolicy {
+        var policy = RetryPolicy.default(for: type)
+        guard let fields = fields(of: node, at: path, allowed: Self.retryKeys) else { return policy }
+        if let value = fields["attempts"].flatMap({ integer($0, at: fields.path("attempts")) }) {
+            if (1...Int64(RetryPolicy.maxAttempts)).contains(value) {
+                policy.attempts = Int(value)
+            } else {
+                report(
+                    fields.path("attempts"), "attempts \(value) is out of range",
+                    hint: "use 1 (no retry) to \(RetryPolicy.maxAttempts); attempts counts the first run too")
+            }
+        }
+        if let value = fields["delay"].flatMap({ duration($0, at: fields.path("delay")) }) {
+            if (0...Self.maxRetryDelayMillis).contains(value) { policy.delayMillis = value } else {
+                report(fields.path("delay"), "delay must be at most 24h", hint: "use a duration such as 1s or 30s")
+            }
+        }
+        if let value = fields["maxDelay"].flatMap({ duration($0, at: fields.path("maxDelay")) }) {
+            if (0...Self.maxRetryDelayMillis).contains(value) { policy.maxDelayMillis = value } else {
+                report(fields.path("maxDelay"), "maxDelay must be at most 24h", hint: "use a duration such as 1m")
+            }
+        }
+        if let backoffNode = fields["backoff"] {
+            let backoffPath = fields.path("backoff")
+            if case .scalar(let scalar) = backoffNode, let factor = Double(scalar.string), factor.isFinite, (1...10).contains(factor) {
+                policy.backoff = factor
+            } else {
+                report(backoffPath, "backoff must be a number from 1 to 10", hint: "each wait is the previous one times backoff, e.g. 2")
+            }
+        }
+        return policy
+    }
+
+    /// `nodeLoss: {action: replace | wait, grace}`.
+    private mutating func nodeLoss(_ node: Node, at path: String, type: JobType) -> NodeLossPolicy {
+        var policy = NodeLossPolicy.default(for: type)
+        guard let fields = fields(of: node, at: path, allowed: Self.nodeLossKeys) else { return policy }
+        if let actionNode = fields["action"], let text = string(actionNode, at: fields.path("action")) {
+            if let action = NodeLossPolicy.Action(rawValue: text) {
+                policy.action = action
+            } else {
+                report(
+                    fields.path("action"), "unknown action \"\(Self.quote(text))\"",
+                    hint: choiceHint(text, NodeLossPolicy.Action.allCases.map(\.rawValue)))
+            }
+        }
+        if let value = fields["grace"].flatMap({ duration($0, at: fields.path("grace")) }) {
+            if (1...Self.maxGraceMillis).contains(value) { policy.graceMillis = value } else {
+                report(fields.path("grace"), "grace must be greater than 0 and at most 7 days", hint: "use a duration such as 2m or 1h")
+            }
+        }
+        return policy
     }
 
     private mutating func validateJobName(_ name: String) {

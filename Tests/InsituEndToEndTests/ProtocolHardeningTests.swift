@@ -10,10 +10,12 @@ import Testing
 /// (issue 5). Each test states the attack it replays.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct ProtocolHardeningTests {
+    /// Not retried, so a refused result ends the job at once.
     static let helloSpec = """
         version: v1
         name: hello
         engine: {type: wasm, module: ./hello.wasm}
+        retry: {attempts: 1}
         """
 
     static func hello(_ info: NodeInfo, epoch: UInt64 = 1) -> AgentHello {

@@ -23,9 +23,8 @@ import Testing
     @Test func twoSubmissionsThatBothFindTheKeyUnusedCreateOneJob() async throws {
         let harness = try await Harness()
         let orchestrator = harness.orchestrator
-        // Both pass the "key unused?" check before either commits; the store's claim on the key
-        // decides, and the loser returns the winner's job.
-        harness.faults.holdKeyLookups(until: 2)
+        // Submitted together, so they may share one drain: the key is resolved inside the drain,
+        // where no commit can come between the lookup and the decision.
         async let a = orchestrator.submit(.fixture(datasets: ["nowhere"]), idempotencyKey: "same")
         async let b = orchestrator.submit(.fixture(datasets: ["nowhere"]), idempotencyKey: "same")
         let results = try await [a, b]

@@ -232,24 +232,6 @@ final class Recorder: Sendable {
 /// Makes the next commits fail as a full disk would; later commits go through again.
 final class StoreFaults: Sendable {
     private let remaining = Mutex(0)
-    private let keyLookups = Mutex<(target: Int, waiting: [CheckedContinuation<Void, Never>])>((0, []))
-
-    /// Holds idempotency-key lookups until `count` of them wait, then lets them all go together:
-    /// drives two submissions past their "is this key used?" check before either commits.
-    func holdKeyLookups(until count: Int) { keyLookups.withLock { $0.target = count } }
-
-    func keyLookup() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let released: [CheckedContinuation<Void, Never>] = keyLookups.withLock { state in
-                guard state.target > 0 else { return [continuation] }
-                state.waiting.append(continuation)
-                guard state.waiting.count >= state.target else { return [] }
-                defer { state = (0, []) }
-                return state.waiting
-            }
-            for waiter in released { waiter.resume() }
-        }
-    }
 
     func failNextCommits(_ count: Int) { remaining.withLock { $0 = count } }
     func takeFault() -> Bool {
@@ -272,10 +254,7 @@ struct FaultyStore: OrchestratorStore {
     }
     func recover() async throws -> RecoveredState { try await base.recover() }
     func job(_ id: JobID) async throws -> Job? { try await base.job(id) }
-    func job(idempotencyKey: String) async throws -> Job? {
-        await faults.keyLookup()
-        return try await base.job(idempotencyKey: idempotencyKey)
-    }
+    func job(idempotencyKey: String) async throws -> Job? { try await base.job(idempotencyKey: idempotencyKey) }
     func jobs(limit: Int) async throws -> [Job] { try await base.jobs(limit: limit) }
     func executions(of job: JobID) async throws -> [Execution] { try await base.executions(of: job) }
     func events(of job: JobID) async throws -> [JobEvent] { try await base.events(of: job) }

@@ -1,5 +1,6 @@
 import Foundation
 import InsituAPI
+import InsituControlPlane
 import InsituModel
 import InsituOrchestrator
 import InsituTestKit

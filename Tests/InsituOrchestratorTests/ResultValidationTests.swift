@@ -18,7 +18,10 @@ import Testing
     static func report(_ files: [ResultFilePayload]) async throws -> (job: Job, execution: Execution, results: [ResultRecord]) {
         let harness = try await Harness()
         let node = try await harness.connect("node-a")
-        let job = try await harness.orchestrator.submit(.fixture())
+        var spec = JobSpec.fixture()
+        // Not retried, so a refused result ends the job at once.
+        spec.retry = RetryPolicy(attempts: 1, delayMillis: 0)
+        let job = try await harness.orchestrator.submit(spec)
         let execution = try #require(node.assignments.first).executionID
         try await harness.orchestrator.handle(
             .executionResult(ExecutionResultMessage(executionID: execution, state: .succeeded, exitCode: 0, reason: nil, files: files)),
@@ -70,7 +73,10 @@ import Testing
     @Test func aNodesReasonIsStoredBounded() async throws {
         let harness = try await Harness()
         let node = try await harness.connect("node-a")
-        let job = try await harness.orchestrator.submit(.fixture())
+        var spec = JobSpec.fixture()
+        // Not retried, so a refused result ends the job at once.
+        spec.retry = RetryPolicy(attempts: 1, delayMillis: 0)
+        let job = try await harness.orchestrator.submit(spec)
         let execution = try #require(node.assignments.first).executionID
         let huge = String(repeating: "r", count: 1 << 20)
         try await harness.orchestrator.handle(

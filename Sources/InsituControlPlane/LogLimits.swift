@@ -21,7 +21,7 @@ public enum LogLimits {
 
     /// The longest prefix of `text` that fits in `maxBytes` bytes of UTF-8 without splitting a
     /// character.
-    static func prefix(_ text: String, maxBytes: Int64) -> Substring {
+    public static func prefix(_ text: String, maxBytes: Int64) -> Substring {
         var used: Int64 = 0
         var end = text.startIndex
         for index in text.indices {
