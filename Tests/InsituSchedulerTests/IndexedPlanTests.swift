@@ -86,7 +86,8 @@ struct IndexedPlanAgreementTests {
                 activeExecutions: Int.random(in: 0...3, using: &random))
         }
         var constraints: [LabelConstraint] = []
-        if chance(50) { constraints.append(.init(key: "region", operator: pick([.equals, .in]), values: [pick(["eu", "us"])])) }
+        if chance(50) { constraints.append(.init(key: "region", operator: .equals, values: [pick(["eu", "us"])])) }
+        if chance(30) { constraints.append(.init(key: "region", operator: .in, values: pick([["eu"], ["us"], ["eu", "us"]]))) }
         if chance(30) { constraints.append(.init(key: "site", operator: pick(ConstraintOperator.allCases), values: ["a"])) }
         let type: JobType = chance(25) ? .ops : .batch
         let spec = JobSpec.fixture(
@@ -99,6 +100,51 @@ struct IndexedPlanAgreementTests {
             existing.append(.fixture(job: job.id, partition: existing.count, node: node.info.id, state: pick(ExecutionState.allCases)))
         }
         Self.expectAgreement(job: job, existing: existing, nodes: nodes, seed: seed)
+    }
+}
+
+/// Which constraints may narrow the candidates: only those a single `key=value` posting set
+/// answers exactly.
+@Suite("Indexed planning narrows only where it may")
+struct NarrowingTests {
+    static let nodes: [NodeStatus] = [
+        .fixture(id: "node-a", labels: ["region": "eu"]),
+        .fixture(id: "node-b", labels: ["region": "us"]),
+        .fixture(id: "node-c", labels: ["tier": "edge"]),
+        .fixture(id: "node-d", labels: ["tier": "edge"]),
+    ]
+
+    @Test func inWithSeveralValuesKeepsEveryValue() {
+        let either = LabelConstraint(key: "region", operator: .in, values: ["eu", "us"])
+        let plan = Scheduler().plan(job: .fixture(spec: .fixture(count: 2, constraints: [either])), existing: [], index: NodeIndex(Self.nodes), now: now)
+        #expect(plan.placements.map(\.nodeID) == ["node-a", "node-b"])
+        #expect(plan.examinedNodeCount == 4)
+    }
+
+    @Test func equalityAndSingleValueInNarrowToTheLabelledNodes() {
+        for constraint in [
+            LabelConstraint(key: "region", operator: .equals, values: ["us"]),
+            LabelConstraint(key: "region", operator: .in, values: ["us"]),
+        ] {
+            let plan = Scheduler().plan(job: .fixture(spec: .fixture(constraints: [constraint])), existing: [], index: NodeIndex(Self.nodes), now: now)
+            #expect(plan.placements.map(\.nodeID) == ["node-b"])
+            #expect(plan.examinedNodeCount == 1)
+            #expect(plan.unlisted == RejectionTally(nodeCount: 3, reasons: [.constraintMismatch(constraint): 3]))
+        }
+    }
+
+    @Test func negativeConstraintsDoNotNarrow() {
+        for constraint in [
+            LabelConstraint(key: "region", operator: .notEquals, values: ["eu"]),
+            LabelConstraint(key: "region", operator: .notIn, values: ["eu"]),
+            LabelConstraint(key: "region", operator: .doesNotExist),
+            LabelConstraint(key: "region", operator: .exists),
+            LabelConstraint(key: "region", operator: .equals, values: []),
+        ] {
+            let plan = Scheduler().plan(job: .fixture(spec: .fixture(constraints: [constraint])), existing: [], index: NodeIndex(Self.nodes), now: now)
+            #expect(plan.examinedNodeCount == 4, "\(constraint)")
+            #expect(plan.placements == Scheduler().plan(job: .fixture(spec: .fixture(constraints: [constraint])), existing: [], nodes: Self.nodes, now: now).placements)
+        }
     }
 }
 
