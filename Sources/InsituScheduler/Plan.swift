@@ -52,7 +52,8 @@ public struct Plan: Hashable, Sendable {
 
     public init(
         jobID: JobID, jobType: JobType, existingExecutionCount: Int, placements: [Placement] = [],
-        unplacedPartitions: [Int] = [], rejections: [NodeID: [Rejection]] = [:], unlisted: RejectionTally = RejectionTally(), examinedNodeCount: Int = 0
+        unplacedPartitions: [Int] = [], rejections: [NodeID: [Rejection]] = [:], unlisted: RejectionTally = RejectionTally(),
+        examinedNodeCount: Int = 0
     ) {
         self.jobID = jobID
         self.jobType = jobType

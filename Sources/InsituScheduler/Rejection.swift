@@ -75,7 +75,8 @@ public enum RejectionKind: Hashable, Sendable, CustomStringConvertible {
         case .missingDataset(let name): return "dataset \"\(name)\" not present"
         case .constraintMismatch(let constraint): return "constraint \"\(constraint)\" not met"
         case .engineUnsupported(let kind): return "engine \(kind.rawValue) not supported"
-        case .insufficientResources(let requested): return "insufficient resources for cpu=\(requested.cpuMillis)m memory=\(ByteCount.format(requested.memoryBytes))"
+        case .insufficientResources(let requested):
+            return "insufficient resources for cpu=\(requested.cpuMillis)m memory=\(ByteCount.format(requested.memoryBytes))"
         case .alreadyRunsJob: return "already has an execution of this job"
         }
     }

@@ -43,14 +43,16 @@ struct Workload {
 
 let workloads = [
     Workload(name: "pinned", snapshotPlans: 100, indexPlans: 20_000) { index in
-        Job(id: JobID("pinned-\(index)"), spec: spec(datasets: [SyntheticCluster.datasetName(index % cluster.datasetCount)]),
+        Job(
+            id: JobID("pinned-\(index)"), spec: spec(datasets: [SyntheticCluster.datasetName(index % cluster.datasetCount)]),
             createdAt: now)
     },
     Workload(name: "batch100", snapshotPlans: 10, indexPlans: 500) { index in
         Job(id: JobID("batch-\(index)"), spec: spec(count: 100), createdAt: now)
     },
     Workload(name: "ops", snapshotPlans: 5, indexPlans: 5) { index in
-        Job(id: JobID("ops-\(index)"), spec: spec(type: .ops, constraints: [.init(key: "region", operator: .equals, values: ["eu"])]),
+        Job(
+            id: JobID("ops-\(index)"), spec: spec(type: .ops, constraints: [.init(key: "region", operator: .equals, values: ["eu"])]),
             createdAt: now)
     },
 ]
@@ -80,7 +82,8 @@ func measure(_ workload: Workload, plans: Int, plan: (Job) -> Int, reset: () -> 
 }
 
 func report(_ workload: Workload, api: String, _ result: (perSecond: Double, placementsPerRun: Int)) {
-    print("scheduler_\(workload.name)_\(api)_placements_per_s \(Int(result.perSecond + 0.5)) (\(result.placementsPerRun) placements per run)")
+    print(
+        "scheduler_\(workload.name)_\(api)_placements_per_s \(Int(result.perSecond + 0.5)) (\(result.placementsPerRun) placements per run)")
 }
 
 print("nodes \(nodeCount) datasets \(cluster.datasetCount) runs \(runs)")

@@ -116,7 +116,8 @@ struct NarrowingTests {
 
     @Test func inWithSeveralValuesKeepsEveryValue() {
         let either = LabelConstraint(key: "region", operator: .in, values: ["eu", "us"])
-        let plan = Scheduler().plan(job: .fixture(spec: .fixture(count: 2, constraints: [either])), existing: [], index: NodeIndex(Self.nodes), now: now)
+        let plan = Scheduler().plan(
+            job: .fixture(spec: .fixture(count: 2, constraints: [either])), existing: [], index: NodeIndex(Self.nodes), now: now)
         #expect(plan.placements.map(\.nodeID) == ["node-a", "node-b"])
         #expect(plan.examinedNodeCount == 4)
     }
@@ -126,7 +127,8 @@ struct NarrowingTests {
             LabelConstraint(key: "region", operator: .equals, values: ["us"]),
             LabelConstraint(key: "region", operator: .in, values: ["us"]),
         ] {
-            let plan = Scheduler().plan(job: .fixture(spec: .fixture(constraints: [constraint])), existing: [], index: NodeIndex(Self.nodes), now: now)
+            let plan = Scheduler().plan(
+                job: .fixture(spec: .fixture(constraints: [constraint])), existing: [], index: NodeIndex(Self.nodes), now: now)
             #expect(plan.placements.map(\.nodeID) == ["node-b"])
             #expect(plan.examinedNodeCount == 1)
             #expect(plan.unlisted == RejectionTally(nodeCount: 3, reasons: [.constraintMismatch(constraint): 3]))
@@ -141,9 +143,13 @@ struct NarrowingTests {
             LabelConstraint(key: "region", operator: .exists),
             LabelConstraint(key: "region", operator: .equals, values: []),
         ] {
-            let plan = Scheduler().plan(job: .fixture(spec: .fixture(constraints: [constraint])), existing: [], index: NodeIndex(Self.nodes), now: now)
+            let plan = Scheduler().plan(
+                job: .fixture(spec: .fixture(constraints: [constraint])), existing: [], index: NodeIndex(Self.nodes), now: now)
             #expect(plan.examinedNodeCount == 4, "\(constraint)")
-            #expect(plan.placements == Scheduler().plan(job: .fixture(spec: .fixture(constraints: [constraint])), existing: [], nodes: Self.nodes, now: now).placements)
+            #expect(
+                plan.placements
+                    == Scheduler().plan(job: .fixture(spec: .fixture(constraints: [constraint])), existing: [], nodes: Self.nodes, now: now)
+                    .placements)
         }
     }
 }
@@ -183,7 +189,8 @@ struct RankLimitTests {
         let pinned = JobSpec.fixture(count: 4, datasets: ["patients"])
         let indexed = Scheduler().plan(job: .fixture(spec: pinned), existing: [], index: index, now: now)
         #expect(indexed.examinedNodeCount == 3)
-        #expect(indexed.placements == Scheduler().plan(job: .fixture(spec: pinned), existing: [], nodes: Self.equalNodes, now: now).placements)
+        #expect(
+            indexed.placements == Scheduler().plan(job: .fixture(spec: pinned), existing: [], nodes: Self.equalNodes, now: now).placements)
         // Ops jobs run on every eligible node, so no limit.
         let ops = Scheduler().plan(job: .fixture(spec: .fixture(type: .ops)), existing: [], index: index, now: now)
         #expect(ops.placements.count == 1_000)
@@ -260,7 +267,10 @@ struct BoundedExplanationTests {
                     reasons: [.insufficientResources(requested: spec.resources): 9_480, .disconnected: 500]))
         let lines = plan.explain()
         #expect(lines.count == 22)
-        #expect(lines.suffix(2) == ["9,480 other nodes: insufficient resources for cpu=2000m memory=0", "500 other nodes: node is disconnected"])
+        #expect(
+            lines.suffix(2) == [
+                "9,480 other nodes: insufficient resources for cpu=2000m memory=0", "500 other nodes: node is disconnected",
+            ])
 
         let terse = Scheduler(configuration: .init(maxListedRejections: 0))
         let counted = terse.plan(job: .fixture(spec: spec), existing: [], index: NodeIndex(nodes), now: now)

@@ -37,7 +37,12 @@ struct NodeIndexTests {
         #expect(allocated2)
         let full = plan(.fixture(count: 3, datasets: ["patients"], cpu: 1000, memory: 0), on: index)
         #expect(full.placements.map(\.nodeID) == ["node-b", "node-b", "node-b"])
-        #expect(full.rejections["node-a"] == [.insufficientResources(requested: .init(cpuMillis: 1000, memoryBytes: 0), free: .init(cpuMillis: -500, memoryBytes: 8 * FixtureDefaults.gibibyte))])
+        #expect(
+            full.rejections["node-a"] == [
+                .insufficientResources(
+                    requested: .init(cpuMillis: 1000, memoryBytes: 0),
+                    free: .init(cpuMillis: -500, memoryBytes: 8 * FixtureDefaults.gibibyte))
+            ])
 
         let released = index.release(Resources(cpuMillis: 2500, memoryBytes: 0), on: "node-a")
         #expect(released)
