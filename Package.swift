@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "insitu", targets: ["InsituCommand"]),
         .executable(name: "insitu-wasm-runner", targets: ["InsituWasmRunner"]),
         .executable(name: "insitu-bench", targets: ["InsituBench"]),
+        .executable(name: "insitu-scheduler-bench", targets: ["InsituSchedulerBench"]),
         .library(name: "InsituTestKit", targets: ["InsituTestKit"]),
     ],
     dependencies: [
@@ -158,6 +159,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+
+        // Pure CPU: plans against a synthetic cluster, no processes or sockets.
+        .executableTarget(
+            name: "InsituSchedulerBench", dependencies: ["InsituScheduler", "InsituModel"], swiftSettings: swiftSettings),
 
         // MARK: Test kit: manual clock, seeded IDs, fakes, cluster launcher.
         // The deterministic simulator: the control plane with simulated agents, store, network

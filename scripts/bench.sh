@@ -1,9 +1,41 @@
 #!/usr/bin/env bash
-# Builds release binaries, runs the benchmark once per WASM isolation mode and prints medians
-# with the ratios against the targets (issue 2) and the throwaway prototype measured on this
-# stack (shared/stack-notes.md: 0.77 ms p50, 4,300 jobs/s). Extra arguments go to insitu-bench.
+# Two benchmarks, release builds:
+#
+#   scripts/bench.sh [args]            submit→result latency and throughput on a real local cluster,
+#                                      once per WASM isolation mode, with the ratios against the
+#                                      targets (issue 2) and the throwaway prototype measured on
+#                                      this stack (shared/stack-notes.md: 0.77 ms p50, 4,300 jobs/s).
+#                                      Extra arguments go to insitu-bench.
+#   scripts/bench.sh scheduler [args]  placements per second of the scheduler alone against 10,000
+#                                      synthetic nodes (snapshot API and index API), with the ratios
+#                                      against the target of 20,000 dataset-pinned placements/s
+#                                      (issue 6, item 9). Extra arguments go to insitu-scheduler-bench
+#                                      (--nodes N, --runs N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == "scheduler" ]]; then
+  shift
+  swift build -c release --product insitu-scheduler-bench >/dev/null
+  out=$(.build/release/insitu-scheduler-bench "$@")
+  echo "$out"
+  awk -v target=20000 '
+    /_placements_per_s/ {
+      split($1, part, "_")
+      rate[part[2] "_" part[3]] = $2
+      printf "[%s, %s API] %d placements/s = %.2fx the %d/s target\n", part[2], part[3], $2, $2/target, target
+    }
+    END {
+      split("pinned batch100 ops", workloads, " ")
+      for (i = 1; i <= 3; i++) {
+        w = workloads[i]
+        if ((w "_index") in rate && rate[w "_snapshot"] > 0)
+          printf "[%s] index API / snapshot API = %.1fx\n", w, rate[w "_index"] / rate[w "_snapshot"]
+      }
+    }' <<<"$out"
+  exit 0
+fi
+
 swift build -c release --product insitu >/dev/null
 swift build -c release --product insitu-wasm-runner >/dev/null
 swift build -c release --product insitu-bench >/dev/null

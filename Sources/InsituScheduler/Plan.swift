@@ -37,11 +37,23 @@ public struct Plan: Hashable, Sendable {
     /// with all the reasons. For a `batch` job this includes nodes that this plan filled up. For an
     /// `ops` job it excludes nodes this plan places on, and a node that already has an execution of
     /// the job is listed with exactly `[.alreadyRunsJob]`.
+    ///
+    /// Planned against a `NodeIndex`, only nodes the scheduler examined one by one are listed, and
+    /// at most `Scheduler.Configuration.maxListedRejections` of them (the lowest node IDs); the
+    /// others are counted in `unlisted`. Planned against a `[NodeStatus]` snapshot, every node is
+    /// listed.
     public var rejections: [NodeID: [Rejection]]
+    /// Rejected nodes that `rejections` does not list, counted per reason. Empty when every
+    /// rejected node is listed.
+    public var unlisted: RejectionTally
+    /// How many nodes the scheduler looked at one by one: every node of a snapshot; of an index,
+    /// the candidates it visited (a dataset-pinned job examines the dataset's holders only).
+    public var examinedNodeCount: Int
 
     public init(
         jobID: JobID, jobType: JobType, existingExecutionCount: Int, placements: [Placement] = [],
-        unplacedPartitions: [Int] = [], rejections: [NodeID: [Rejection]] = [:]
+        unplacedPartitions: [Int] = [], rejections: [NodeID: [Rejection]] = [:], unlisted: RejectionTally = RejectionTally(),
+        examinedNodeCount: Int = 0
     ) {
         self.jobID = jobID
         self.jobType = jobType
@@ -49,6 +61,8 @@ public struct Plan: Hashable, Sendable {
         self.placements = placements
         self.unplacedPartitions = unplacedPartitions
         self.rejections = rejections
+        self.unlisted = unlisted
+        self.examinedNodeCount = examinedNodeCount
     }
 
     /// Whether the job needs nothing more from the scheduler for now (otherwise it is queued and
@@ -65,12 +79,14 @@ public struct Plan: Hashable, Sendable {
         }
     }
 
-    /// One line per rejected node, sorted by node ID: `node-b: dataset "patients" not present`,
-    /// with several reasons joined by `; `.
+    /// One line per listed node, sorted by node ID: `node-b: dataset "patients" not present`, with
+    /// several reasons joined by `; `; then one line per reason for the unlisted nodes, largest
+    /// count first: `9,990 other nodes: dataset "patients" not present`. At most
+    /// `maxListedRejections` + (number of distinct reasons) lines.
     public func explain() -> [String] {
         rejections.keys.sorted().map { node in
             "\(node): " + (rejections[node] ?? []).map(\.description).joined(separator: "; ")
-        }
+        } + unlisted.explain()
     }
 
     /// The executions this plan asks for, in the `pending` state.

@@ -39,10 +39,45 @@ public enum Rejection: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The reason without what is particular to one node (its label value, its free resources), so
+    /// nodes can be counted per reason.
+    public var kind: RejectionKind {
+        switch self {
+        case .disconnected: return .disconnected
+        case .missingDataset(let name): return .missingDataset(name)
+        case .constraintMismatch(let constraint, _): return .constraintMismatch(constraint)
+        case .engineUnsupported(let kind): return .engineUnsupported(kind)
+        case .insufficientResources(let requested, _): return .insufficientResources(requested: requested)
+        case .alreadyRunsJob: return .alreadyRunsJob
+        }
+    }
+
     /// `Resources.description` formats bytes with binary units; negative free memory (an
     /// over-committed node) is shown as a plain signed number.
     private static func format(_ free: Resources) -> String {
         let memory = free.memoryBytes < 0 ? "\(free.memoryBytes)" : ByteCount.format(free.memoryBytes)
         return "cpu=\(free.cpuMillis)m memory=\(memory)"
+    }
+}
+
+/// A `Rejection` without its per-node details: the key under which `Plan.unlisted` counts nodes.
+public enum RejectionKind: Hashable, Sendable, CustomStringConvertible {
+    case disconnected
+    case missingDataset(String)
+    case constraintMismatch(LabelConstraint)
+    case engineUnsupported(EngineKind)
+    case insufficientResources(requested: Resources)
+    case alreadyRunsJob
+
+    public var description: String {
+        switch self {
+        case .disconnected: return "node is disconnected"
+        case .missingDataset(let name): return "dataset \"\(name)\" not present"
+        case .constraintMismatch(let constraint): return "constraint \"\(constraint)\" not met"
+        case .engineUnsupported(let kind): return "engine \(kind.rawValue) not supported"
+        case .insufficientResources(let requested):
+            return "insufficient resources for cpu=\(requested.cpuMillis)m memory=\(ByteCount.format(requested.memoryBytes))"
+        case .alreadyRunsJob: return "already has an execution of this job"
+        }
     }
 }

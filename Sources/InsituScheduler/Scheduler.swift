@@ -11,12 +11,48 @@ public import InsituModel
 ///    utilisation after placement (the larger of its CPU and memory fractions), then the fewest
 ///    active executions, then the lowest node ID. This spreads load.
 ///
+/// Against a `NodeIndex` a pass only looks at the smallest posting set that applies to the job, and
+/// on large pools a batch placement ranks a limited number of feasible nodes (see
+/// `Configuration`). Against a `[NodeStatus]` snapshot it looks at and explains every node.
+///
 /// Retries are not handled here yet: a `batch` partition that has any execution, whatever its
 /// state, is never placed again, and an `ops` job never runs twice on a node.
 public struct Scheduler: Sendable {
-    public init() {}
+    /// How much work one pass against a `NodeIndex` may do.
+    public struct Configuration: Hashable, Sendable {
+        /// A batch placement ranks every feasible candidate when the job has at most this many
+        /// candidates (the size of the posting set the pass starts from). Above that, it ranks
+        /// `max(2, ceil(log2(candidates)))` of them: 14 of 10,000.
+        public var rankEveryCandidateUpTo: Int
+        /// At most this many rejected nodes are listed with their reasons in `Plan.rejections`; the
+        /// others are counted per reason in `Plan.unlisted`.
+        public var maxListedRejections: Int
 
-    /// Plans `job` against a snapshot of the cluster.
+        public init(rankEveryCandidateUpTo: Int = 100, maxListedRejections: Int = 20) {
+            self.rankEveryCandidateUpTo = rankEveryCandidateUpTo
+            self.maxListedRejections = maxListedRejections
+        }
+    }
+
+    public var configuration: Configuration
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// How many feasible nodes one batch placement ranks when the job has `candidates`
+    /// candidates: nil (all of them) up to `rankEveryCandidateUpTo`, else
+    /// `max(2, ceil(log2(candidates)))`, Nomad's rule for service jobs (its batch jobs rank 2, the
+    /// power of two choices; ranking a few more costs little here and spreads better).
+    public func rankLimit(candidates: Int) -> Int? {
+        guard candidates > configuration.rankEveryCandidateUpTo, candidates > 1 else { return nil }
+        let ceilLog2 = Int.bitWidth - (candidates - 1).leadingZeroBitCount
+        return max(2, ceilLog2)
+    }
+
+    /// Plans `job` against a snapshot of the cluster, looking at and explaining every node.
+    /// O(nodes × partitions): for small clusters and tests; the control plane uses
+    /// `plan(job:existing:index:now:)`.
     ///
     /// - Parameters:
     ///   - existing: the job's executions in any state; executions of other jobs are ignored.
@@ -24,131 +60,74 @@ public struct Scheduler: Sendable {
     ///   - now: the current time; not used by this version, kept for backoff and retries.
     public func plan(job: Job, existing: [Execution], nodes: [NodeStatus], now: Timestamp) -> Plan {
         _ = now
-        let executions = existing.filter { $0.jobID == job.id }
         var seen = Set<NodeID>()
         let unique = nodes.filter { seen.insert($0.info.id).inserted }
-        var candidates = unique.sorted { $0.info.id < $1.info.id }.map { Candidate(node: $0, spec: job.spec) }
+        var pass = PlacementPass(job: job, pool: SnapshotPool(nodes: unique), rules: PassRules())
+        return pass.plan(existing: existing.filter { $0.jobID == job.id })
+    }
 
-        var plan = Plan(jobID: job.id, jobType: job.spec.type, existingExecutionCount: executions.count)
-        switch job.spec.type {
-        case .batch:
-            planBatch(spec: job.spec, executions: executions, candidates: &candidates, into: &plan)
-        case .ops:
-            planOps(spec: job.spec, executions: executions, candidates: &candidates, into: &plan)
+    /// Plans `job` against the live index of the cluster.
+    ///
+    /// The candidates are the smallest posting set that every feasible node must be in: the
+    /// holders of one of the job's datasets, the nodes labelled `key=value` for one of its `=`
+    /// (or single-value `in`) constraints, the nodes supporting its engine, or the connected
+    /// nodes. Only those are examined (with every check, as above); the rest of the cluster is
+    /// counted in `Plan.unlisted` under the reason the posting set stands for. A batch placement
+    /// on a large pool ranks only `rankLimit(candidates:)` feasible nodes, scanning from a start
+    /// derived from the job ID (so different jobs start in different places, deterministically).
+    ///
+    /// For the same cluster, the placements, unplaced partitions and completeness equal those of
+    /// `plan(job:existing:nodes:now:)` whenever the rank limit does not apply; the rejections
+    /// listed are those of the examined nodes.
+    ///
+    /// - Parameters:
+    ///   - existing: the job's executions in any state; executions of other jobs are ignored.
+    ///   - index: the cluster, with the allocations of every non-terminal execution.
+    ///   - now: the current time; not used by this version, kept for backoff and retries.
+    public func plan(job: Job, existing: [Execution], index: NodeIndex, now: Timestamp) -> Plan {
+        _ = now
+        let (slots, reason) = Self.candidates(for: job.spec, in: index)
+        var rules = PassRules()
+        rules.rankLimit = job.spec.type == .batch ? rankLimit(candidates: slots.count) : nil
+        rules.start = Self.stableHash(job.id.rawValue)
+        rules.maxListed = configuration.maxListedRejections
+        rules.excludedCount = max(0, index.count - slots.count)
+        rules.excludedReason = reason
+        var pass = PlacementPass(job: job, pool: IndexPool(index: index, slots: slots), rules: rules)
+        return pass.plan(existing: existing.filter { $0.jobID == job.id })
+    }
+
+    /// The smallest posting set a feasible node must belong to, and the reason nodes outside it
+    /// are rejected for. Datasets are tried first, then labels, then the engine, then liveness;
+    /// a later set must be strictly smaller to be chosen.
+    static func candidates(for spec: JobSpec, in index: NodeIndex) -> (slots: [Int], reason: RejectionKind) {
+        var best: (set: SlotSet, reason: RejectionKind)?
+        func consider(_ set: SlotSet?, _ reason: RejectionKind) {
+            let set = set ?? SlotSet()
+            if let current = best, set.count >= current.set.count { return }
+            best = (set, reason)
         }
-        return plan
-    }
-
-    private func planBatch(spec: JobSpec, executions: [Execution], candidates: inout [Candidate], into plan: inout Plan) {
-        let request = spec.resources
-        let taken = Set(executions.map(\.partition))
-        let missing = (0..<max(0, spec.count)).filter { !taken.contains($0) }
-
-        for partition in missing {
-            var best: Int?
-            for index in candidates.indices where candidates[index].canTake(request) {
-                if let current = best, !candidates[index].ranksBefore(candidates[current], request: request) {
-                    continue
-                }
-                best = index
-            }
-            if let best {
-                candidates[best].place(request)
-                plan.placements.append(Placement(partition: partition, attempt: 1, nodeID: candidates[best].id))
-            } else {
-                plan.unplacedPartitions.append(partition)
-            }
+        for name in spec.datasetNames { consider(index.holders(of: name), .missingDataset(name)) }
+        for constraint in spec.constraints {
+            // `=` with no value matches nodes without the key, which no posting set holds.
+            guard constraint.operator == .equals || (constraint.operator == .in && constraint.values.count == 1),
+                let value = constraint.values.first
+            else { continue }
+            consider(index.labelled(constraint.key, value), .constraintMismatch(constraint))
         }
+        consider(index.supporting(spec.engine.kind), .engineUnsupported(spec.engine.kind))
+        consider(index.connected, .disconnected)
+        guard let best else { return ([], .disconnected) }
+        return (best.set.members, best.reason)
+    }
 
-        for candidate in candidates {
-            let reasons = candidate.reasons(for: request)
-            if !reasons.isEmpty { plan.rejections[candidate.id] = reasons }
+    /// FNV-1a over the UTF-8 bytes: stable across processes, unlike `Hasher`.
+    static func stableHash(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
         }
-    }
-
-    private func planOps(spec: JobSpec, executions: [Execution], candidates: inout [Candidate], into plan: inout Plan) {
-        let request = spec.resources
-        let occupied = Set(executions.map(\.nodeID))
-        var nextPartition = (executions.map(\.partition).max() ?? -1) + 1
-
-        // Candidates are in node-ID order, so partition numbers follow node IDs.
-        for index in candidates.indices {
-            let id = candidates[index].id
-            if occupied.contains(id) {
-                plan.rejections[id] = [.alreadyRunsJob]
-                continue
-            }
-            let reasons = candidates[index].reasons(for: request)
-            if reasons.isEmpty {
-                candidates[index].place(request)
-                plan.placements.append(Placement(partition: nextPartition, attempt: 1, nodeID: id))
-                nextPartition += 1
-            } else {
-                plan.rejections[id] = reasons
-            }
-        }
-    }
-}
-
-/// A node as seen during one planning pass: its snapshot, the reasons that do not depend on load,
-/// and what this plan has placed on it so far.
-private struct Candidate {
-    let node: NodeStatus
-    /// Liveness, dataset, constraint and engine reasons, in that order.
-    let staticReasons: [Rejection]
-    var planned: Resources = .zero
-    var plannedCount = 0
-
-    init(node: NodeStatus, spec: JobSpec) {
-        self.node = node
-        var reasons: [Rejection] = []
-        if node.liveness != .connected { reasons.append(.disconnected) }
-        for name in spec.datasetNames where !node.info.holds(dataset: name) {
-            reasons.append(.missingDataset(name))
-        }
-        for constraint in spec.constraints where !constraint.matches(node.info.labels) {
-            reasons.append(.constraintMismatch(constraint, actual: node.info.labels[constraint.key]))
-        }
-        if !node.info.engines.contains(spec.engine.kind) { reasons.append(.engineUnsupported(spec.engine.kind)) }
-        self.staticReasons = reasons
-    }
-
-    var id: NodeID { node.info.id }
-    var free: Resources { node.free - planned }
-    var activeExecutions: Int { node.activeExecutions.saturatingAdding(plannedCount) }
-
-    func canTake(_ request: Resources) -> Bool { staticReasons.isEmpty && free.fits(request) }
-
-    func reasons(for request: Resources) -> [Rejection] {
-        if free.fits(request) { return staticReasons }
-        return staticReasons + [.insufficientResources(requested: request, free: free)]
-    }
-
-    mutating func place(_ request: Resources) {
-        planned += request
-        plannedCount += 1
-    }
-
-    /// The larger of the CPU and memory fractions of capacity in use once `request` is added.
-    func utilisation(adding request: Resources) -> Double {
-        let used = node.allocated + planned + request
-        let capacity = node.info.resources
-        return max(
-            Self.fraction(Int64(used.cpuMillis), of: Int64(capacity.cpuMillis)),
-            Self.fraction(used.memoryBytes, of: capacity.memoryBytes))
-    }
-
-    /// Lower utilisation first, then fewer active executions, then lower node ID.
-    func ranksBefore(_ other: Candidate, request: Resources) -> Bool {
-        let mine = utilisation(adding: request)
-        let theirs = other.utilisation(adding: request)
-        if mine != theirs { return mine < theirs }
-        if activeExecutions != other.activeExecutions { return activeExecutions < other.activeExecutions }
-        return id < other.id
-    }
-
-    private static func fraction(_ used: Int64, of capacity: Int64) -> Double {
-        guard capacity > 0 else { return used > 0 ? .infinity : 0 }
-        return Double(used) / Double(capacity)
+        return hash
     }
 }
