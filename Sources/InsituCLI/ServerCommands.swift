@@ -51,7 +51,7 @@ func makeLogger(_ label: String, level: String) -> Logger {
 
 /// Opens the orchestrator's state under `dataDirectory` and builds its server. The returned lock
 /// keeps other orchestrators off the directory for as long as it is alive.
-func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> (some ApplicationProtocol, DataDirectoryLock) {
+func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> (some ApplicationProtocol, DataDirectoryLock, SQLiteStore) {
     let directory = URL(fileURLWithPath: options.dataDir).standardized.path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let lock = try DataDirectoryLock(directory: directory)
@@ -76,7 +76,7 @@ func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> 
         // Printed on stdout so scripts and tests can find a port chosen with --port 0.
         FileHandle.standardOutput.write(Data("insitu orchestrator listening on http://\(options.host):\(port)\n".utf8))
     }
-    return (app, lock)
+    return (app, lock, store)
 }
 
 struct OrchestratorCommand: AsyncParsableCommand {
@@ -86,10 +86,11 @@ struct OrchestratorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger("insitu.orchestrator", level: options.logLevel)
-        let (app, lock) = try await makeOrchestrator(options, logger: logger)
+        let (app, lock, store) = try await makeOrchestrator(options, logger: logger)
         // The lock is released when the process exits; keep it alive until then.
         defer { withExtendedLifetime(lock) {} }
         try await app.runService()
+        try await store.checkpoint()
     }
 }
 
@@ -120,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         guard options.port != 0 else { throw ValidationError("serve needs a fixed --port so its own node can dial in") }
         let logger = makeLogger("insitu.serve", level: options.logLevel)
-        let (app, lock) = try await makeOrchestrator(options, logger: logger)
+        let (app, lock, store) = try await makeOrchestrator(options, logger: logger)
         var nodeDatasets: [AgentConfig.Dataset] = []
         for item in datasets {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
@@ -144,5 +145,6 @@ struct ServeCommand: AsyncParsableCommand {
                 logger: logger))
         defer { withExtendedLifetime(lock) {} }
         try await group.run()
+        try await store.checkpoint()
     }
 }

@@ -61,7 +61,6 @@ public struct ControlPlane: Sendable {
         var lastSeen: Timestamp
         /// Highest message number applied in the node's current incarnation; repeats are skipped.
         var lastAppliedSeq: UInt64 = 0
-        var allocated: Resources = .zero
         /// Non-terminal executions placed on the node.
         var executions: Set<ExecutionID> = []
 
@@ -70,6 +69,9 @@ public struct ControlPlane: Sendable {
 
     public let settings: Settings
     let scheduler = Scheduler()
+    /// The scheduler's live view of the nodes (by dataset, engine and label, with allocations),
+    /// kept in step with `nodes` so no evaluation rebuilds or sorts the whole cluster.
+    var index = NodeIndex()
     var jobs: [JobID: ActiveJob] = [:]
     var owners: [ExecutionID: JobID] = [:]
     var nodes: [NodeID: NodeState] = [:]
@@ -93,6 +95,7 @@ public struct ControlPlane: Sendable {
         }
         for record in recovered.nodes where record.info.validationProblem() == nil {
             nodes[record.info.id] = NodeState(info: record.info, health: NodeHealth(recoveredAt: now), lastSeen: record.lastSeen)
+            index.upsert(record.info, liveness: .disconnected, at: now)
         }
         for execution in recovered.executions where jobs[execution.jobID] != nil {
             track(execution)
@@ -120,11 +123,11 @@ public struct ControlPlane: Sendable {
     public func connection(of node: NodeID) -> UInt64? { nodes[node]?.health.connection }
 
     public func nodeStatuses() -> [NodeStatus] {
-        nodes.values.map { state in
-            NodeStatus(
-                info: state.info, liveness: state.health.liveness, allocated: state.allocated,
-                activeExecutions: state.executions.count, lastSeen: state.lastSeen)
-        }.sorted { $0.info.id < $1.info.id }
+        index.statuses.map { status in
+            var status = status
+            if let state = nodes[status.info.id] { status.lastSeen = state.lastSeen }
+            return status
+        }
     }
 
     /// The earliest time at which a tick could change something, or nil if none would.
@@ -244,7 +247,7 @@ public struct ControlPlane: Sendable {
             }
         }
         let existing = entry.executions.values.filter { !hidden.contains($0.partition) }
-        let plan = scheduler.plan(job: entry.job, existing: Array(existing), nodes: schedulable(), now: now)
+        let plan = scheduler.plan(job: entry.job, existing: Array(existing), index: index, now: now)
         for placement in plan.placements {
             let attempt = (attempts[placement.partition] ?? 0) + 1
             var execution = Execution(jobID: id, partition: placement.partition, attempt: attempt, nodeID: placement.nodeID, createdAt: now)
@@ -272,7 +275,14 @@ public struct ControlPlane: Sendable {
         {
             effects.batch.events.append(event)
         }
-        let failures = plan.isComplete ? [:] : explain(plan)
+        var failures: [String: [String]] = [:]
+        if !plan.isComplete {
+            // The index only examines nodes that could hold the job; on a small cluster people
+            // still want every node's reason, so it is planned once more against all of them.
+            let full = index.count <= scheduler.configuration.maxListedRejections
+                ? scheduler.plan(job: entry.job, existing: Array(existing), nodes: index.statuses, now: now) : plan
+            failures = explain(full)
+        }
         if !plan.isComplete && entry.failures != failures {
             let missing = spec.type == .batch ? "\(plan.unplacedPartitions.count) partition(s)" : "the job"
             effects.batch.events.append(
@@ -306,23 +316,21 @@ public struct ControlPlane: Sendable {
 
     func queueTimeout(of job: Job) -> Int64 { job.spec.queueTimeoutMillis ?? settings.defaultQueueTimeoutMillis }
 
-    func schedulable() -> [NodeStatus] {
-        nodes.values.map { state in
-            NodeStatus(
-                info: state.info, liveness: state.health.liveness, allocated: state.allocated,
-                activeExecutions: state.executions.count, lastSeen: state.lastSeen)
-        }
-    }
-
     /// Per node ID, a line for people: the node's name and why it cannot take (more of) the job.
+    /// On a large cluster only some nodes are listed; the rest are counted per reason under
+    /// `otherNodesKey`.
     func explain(_ plan: Plan) -> [String: [String]] {
         var lines: [String: [String]] = [:]
         for (id, reasons) in plan.rejections {
             let name = nodes[id]?.info.name ?? id.rawValue
             lines[id.rawValue] = ["\(name) (\(id)): " + reasons.map(\.description).joined(separator: "; ")]
         }
+        let others = plan.unlisted.explain()
+        if !others.isEmpty { lines[Self.otherNodesKey] = others }
         return lines
     }
+
+    public static let otherNodesKey = "(other nodes)"
 
     /// Ends the job once every partition is settled: succeeded, or failed with no retry left.
     mutating func settleIfDone(_ id: JobID, now: Timestamp, effects: inout Effects) {
@@ -430,16 +438,23 @@ public struct ControlPlane: Sendable {
     }
 
     mutating func occupy(_ execution: Execution) {
-        guard let resources = jobs[execution.jobID]?.job.spec.resources, nodes[execution.nodeID] != nil else { return }
-        nodes[execution.nodeID]?.allocated += resources
-        nodes[execution.nodeID]?.executions.insert(execution.id)
+        guard let resources = jobs[execution.jobID]?.job.spec.resources, nodes[execution.nodeID] != nil,
+            nodes[execution.nodeID]?.executions.insert(execution.id).inserted == true
+        else { return }
+        index.allocate(resources, on: execution.nodeID)
     }
 
     mutating func release(_ execution: Execution) {
         guard let resources = jobs[execution.jobID]?.job.spec.resources,
             nodes[execution.nodeID]?.executions.remove(execution.id) != nil
         else { return }
-        nodes[execution.nodeID]?.allocated -= resources
+        index.release(resources, on: execution.nodeID)
+    }
+
+    /// Tells the index a node's liveness after its health changed.
+    mutating func syncLiveness(_ id: NodeID, at now: Timestamp) {
+        guard let liveness = nodes[id]?.health.liveness, index[id]?.liveness != liveness else { return }
+        index.setLiveness(liveness, of: id, at: now)
     }
 
     /// Ends an execution whose node stopped answering, and lets its job retry or settle.
@@ -467,6 +482,7 @@ public struct ControlPlane: Sendable {
         state.info = hello.node
         state.lastSeen = now
         nodes[id] = state
+        index.upsert(hello.node, liveness: state.health.liveness, at: now)
         effects.batch.nodes.append(state.record)
         reconcile(id, known: Set(hello.knownExecutions), restarted: restarted, connection: connection, now: now, effects: &effects)
         evaluateQueued(now: now, effects: &effects)
@@ -517,6 +533,7 @@ public struct ControlPlane: Sendable {
         guard var state = nodes[node], state.health.closed(connection: connection, at: now) else { return }
         state.lastSeen = now
         nodes[node] = state
+        syncLiveness(node, at: now)
         effects.batch.nodes.append(state.record)
     }
 
@@ -530,6 +547,7 @@ public struct ControlPlane: Sendable {
         if wasSuspect { effects.batch.nodes.append(state.record) }
         guard seq == 0 || seq > state.lastAppliedSeq else {
             nodes[node] = state
+            syncLiveness(node, at: now)
             effects.acks.append(Effects.Ack(node: node, connection: connection, seq: seq))
             return .applied(fresh: false)
         }
@@ -538,6 +556,7 @@ public struct ControlPlane: Sendable {
             effects.acks.append(Effects.Ack(node: node, connection: connection, seq: seq))
         }
         nodes[node] = state
+        syncLiveness(node, at: now)
         switch report {
         case .heartbeat:
             if wasSuspect { evaluateQueued(now: now, effects: &effects) }
@@ -660,20 +679,18 @@ public struct ControlPlane: Sendable {
     // MARK: Time
 
     mutating func tick(now: Timestamp, effects: inout Effects) {
-        var cameDown = false
         for id in nodes.keys.sorted() {
             guard var state = nodes[id], let change = state.health.tick(at: now, settings: settings.liveness) else { continue }
             nodes[id] = state
+            syncLiveness(id, at: now)
             effects.batch.nodes.append(state.record)
             switch change {
             case .becameSuspect, .becameLost: break
             case .linkDead(let connection):
-                cameDown = true
                 effects.closes.append(
                     Effects.Close(node: id, connection: connection, reason: "no heartbeat for \(settings.liveness.deadAfterMillis / 1000)s"))
             }
         }
-        _ = cameDown
         // Work on nodes that stayed away past its job's grace period.
         for id in nodes.keys.sorted() {
             guard let state = nodes[id], let down = state.health.downSince else { continue }

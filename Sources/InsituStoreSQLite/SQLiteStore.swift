@@ -356,6 +356,14 @@ public final class SQLiteStore: OrchestratorStore {
         }
     }
 
+    /// Moves everything in the write-ahead log into the database file and empties the log: done
+    /// on a clean stop, so the file alone holds the state (backups, and damage checks at start).
+    public func checkpoint() async throws {
+        try await writer.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+    }
+
     public func nodes() async throws -> [NodeRecord] {
         try await read { db in
             try Row.fetchAll(db.cachedStatement(sql: SQL.allNodes)).map(Decode.node)

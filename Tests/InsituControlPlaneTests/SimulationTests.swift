@@ -6,7 +6,10 @@ import Testing
 /// The whole control plane under simulated faults: crashes of the orchestrator and of agents,
 /// failed commits, dropped links and partitions shorter and longer than the grace period. Every
 /// run is checked by the history checker; a failing seed is printed and replays exactly.
-@Suite struct SimulationTests {
+///
+/// Serialized: the runs are CPU-bound, and run side by side they would starve the suites that
+/// measure wall-clock timeouts of real processes.
+@Suite(.serialized) struct SimulationTests {
     /// 60 seeds of 2,000 faulty steps each (then a calm phase): at least 120,000 simulated steps
     /// per CI run. `INSITU_SIM_SEEDS=N` runs seeds 1...N instead, for a longer soak.
     static let seeds: [UInt64] = {
