@@ -13,10 +13,25 @@ struct JobCommand: AsyncParsableCommand {
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Submit a job spec (YAML or JSON).")
         @Argument(help: "Path of the job spec file.") var file: String
-        @Flag(help: "Wait until the job finishes; exit non-zero if it did not complete.") var wait = false
+        @Flag(
+            help: "Wait until the job finishes, showing its progress (placements, queueing reasons, retries) as it happens; exit non-zero if it did not complete.")
+        var wait = false
+        @Option(
+            help: ArgumentHelp(
+                "With --wait: stop waiting after this long (e.g. 30s, 10m) and exit with status 124; the job keeps running.",
+                valueName: "duration"))
+        var timeout: String?
         @Option(help: "A unique key for this submission (e.g. a UUID): running the same command again returns the job the first run created.")
         var idempotencyKey: String?
         @OptionGroup var options: ClientOptions
+
+        func validate() throws {
+            guard let timeout else { return }
+            guard wait else { throw ValidationError("--timeout applies only with --wait") }
+            guard let millis = SpecValues.parseDuration(timeout), millis > 0 else {
+                throw ValidationError("--timeout \(timeout) is not a duration such as 30s, 10m or 1h")
+            }
+        }
 
         func run() async throws {
             let client = InsituClient(baseURL: options.address)
@@ -68,10 +83,32 @@ struct JobCommand: AsyncParsableCommand {
                 }
                 return
             }
-            var summary = try await client.wait(response.jobID.rawValue)
-            while !summary.state.isTerminal { summary = try await client.wait(response.jobID.rawValue) }
+            let id = response.jobID.rawValue
+            let live = options.output == .table
+            if live { Output.line("Job ID: \(id)") }
+            let deadline = timeout.flatMap(SpecValues.parseDuration).map { ContinuousClock.now + .milliseconds($0) }
+            var shown: Int64 = 0
+            var summary: JobSummary
+            while true {
+                // A short long-poll: returns at once when the job ends, else after a second, to
+                // show what happened meanwhile.
+                summary = try await client.wait(id, timeoutSeconds: 1)
+                if live {
+                    for event in try await client.history(id) where event.sequence > shown {
+                        shown = event.sequence
+                        Output.line("  \(Output.clockTime(event.at))  \(event.message)")
+                    }
+                }
+                if summary.state.isTerminal { break }
+                if let deadline, ContinuousClock.now >= deadline {
+                    Output.error(
+                        "job \(id) is still \(summary.state) after \(timeout ?? ""); it keeps running: "
+                            + "follow it with `insitu job describe \(id)` or stop it with `insitu job stop \(id)`")
+                    throw ExitCode(124)
+                }
+            }
             try Output.print(summary, format: options.output) {
-                "Job ID: \(summary.id)\nState:  \(summary.state)\n" + (summary.stateReason.map { "Reason: \($0)\n" } ?? "")
+                "State:  \(summary.state)\n" + (summary.stateReason.map { "Reason: \($0)\n" } ?? "")
             }
             if summary.state != .completed {
                 throw CLIFailure("job \(summary.id) \(summary.state): \(summary.stateReason ?? "no reason given")")

@@ -33,6 +33,22 @@ enum Output {
         return line(header) + rows.map(line).joined()
     }
 
+    /// One line on stdout, flushed at once so progress shows even when stdout is a pipe.
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data(("Error: " + text + "\n").utf8))
+    }
+
+    /// The local wall-clock time of day, for progress lines.
+    static func clockTime(_ timestamp: Timestamp) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(timestamp.milliseconds) / 1000))
+    }
+
     static func time(_ timestamp: Timestamp) -> String {
         let date = Date(timeIntervalSince1970: Double(timestamp.milliseconds) / 1000)
         let formatter = ISO8601DateFormatter()

@@ -23,6 +23,10 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Seconds a kept-alive connection may stay idle between requests.") var idleTimeout = 60.0
     @Option(help: "Wall-clock limit of an execution whose job spec sets no timeout, as a duration (30m, 1h, 24h).")
     var defaultTimeout = "1h"
+    @Option(help: "How long a job whose spec sets no queueTimeout may wait for a node that can run it before it fails, as a duration.")
+    var defaultQueueTimeout = "24h"
+    @Option(help: "How long a node may stay disconnected before it is shown as lost, as a duration.")
+    var nodeLostAfter = "10m"
 
     func validate() throws {
         guard (1...1_000_000).contains(maxConnections) else {
@@ -34,6 +38,12 @@ struct ServerOptions: ParsableArguments {
         }
         guard let millis = SpecValues.parseDuration(defaultTimeout), (1...24 * 3_600_000).contains(millis) else {
             throw ValidationError("--default-timeout \(defaultTimeout) is not a duration from 1ms to 24h, such as 30m or 1h")
+        }
+        guard let millis = SpecValues.parseDuration(defaultQueueTimeout), (1...30 * 24 * 3_600_000).contains(millis) else {
+            throw ValidationError("--default-queue-timeout \(defaultQueueTimeout) is not a duration from 1ms to 30 days, such as 10m or 24h")
+        }
+        guard let millis = SpecValues.parseDuration(nodeLostAfter), (1...30 * 24 * 3_600_000).contains(millis) else {
+            throw ValidationError("--node-lost-after \(nodeLostAfter) is not a duration from 1ms to 30 days, such as 10m or 1h")
         }
         guard heartbeatInterval.isFinite, (0.1...3_600).contains(heartbeatInterval) else {
             throw ValidationError("--heartbeat-interval \(heartbeatInterval) is out of range: use 0.1 to 3600 seconds")
@@ -70,7 +80,9 @@ func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> 
         store: store, blobs: blobs,
         settings: .init(
             heartbeatInterval: duration(seconds: options.heartbeatInterval),
-            defaultExecutionTimeout: .milliseconds(SpecValues.parseDuration(options.defaultTimeout) ?? 3_600_000)),
+            defaultExecutionTimeout: .milliseconds(SpecValues.parseDuration(options.defaultTimeout) ?? 3_600_000),
+            defaultQueueTimeout: .milliseconds(SpecValues.parseDuration(options.defaultQueueTimeout) ?? 86_400_000),
+            nodeLostAfter: .milliseconds(SpecValues.parseDuration(options.nodeLostAfter) ?? 600_000)),
         logger: logger
     ) { port in
         // Printed on stdout so scripts and tests can find a port chosen with --port 0.
