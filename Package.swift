@@ -162,7 +162,7 @@ let package = Package(
 
         // Pure CPU: plans against a synthetic cluster, no processes or sockets.
         .executableTarget(
-            name: "InsituSchedulerBench", dependencies: ["InsituScheduler", "InsituModel"], swiftSettings: swiftSettings),
+            name: "InsituSchedulerBench", dependencies: ["InsituScheduler", "InsituModel", "InsituSimulation"], swiftSettings: swiftSettings),
 
         // MARK: Test kit: manual clock, seeded IDs, fakes, cluster launcher.
         // The deterministic simulator: the control plane with simulated agents, store, network
@@ -176,6 +176,7 @@ let package = Package(
             name: "InsituTestKit",
             dependencies: [
                 "InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster", "InsituAPI",
+                "InsituSimulation",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

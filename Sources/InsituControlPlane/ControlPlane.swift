@@ -206,15 +206,9 @@ public struct ControlPlane: Sendable {
     }
 
     mutating func stop(_ id: JobID, now: Timestamp, effects: inout Effects) -> Reply {
+        guard jobs[id] != nil else { return .notActive(id) }
+        cancelActiveExecutions(of: id, reason: "job stopped by user", tellingNodes: "job stopped", now: now, effects: &effects)
         guard var entry = jobs[id] else { return .notActive(id) }
-        for var execution in entry.executions.values.sorted(by: { $0.id < $1.id }) where !execution.state.isTerminal {
-            execution.desiredState = .stop
-            guard let event = try? execution.transition(to: .cancelled, reason: "job stopped by user", at: now) else { continue }
-            effects.batch.events.append(event)
-            record(execution, effects: &effects)
-            send(.cancelExecution(CancelExecution(executionID: execution.id, reason: "job stopped")), to: execution.nodeID, effects: &effects)
-        }
-        entry = jobs[id] ?? entry
         guard let event = try? entry.job.transition(to: .stopped, reason: "stopped by user", at: now) else { return .notActive(id) }
         effects.batch.events.append(event)
         jobs[id] = entry
@@ -366,18 +360,23 @@ public struct ControlPlane: Sendable {
         finish(id, effects: &effects)
     }
 
+    /// Cancels every execution of the job that has not ended, and tells the nodes that run them.
+    mutating func cancelActiveExecutions(of id: JobID, reason: String, tellingNodes message: String, now: Timestamp, effects: inout Effects) {
+        for var execution in (jobs[id]?.executions.values.sorted(by: { $0.id < $1.id }) ?? []) where !execution.state.isTerminal {
+            execution.desiredState = .stop
+            guard let event = try? execution.transition(to: .cancelled, reason: reason, at: now) else { continue }
+            effects.batch.events.append(event)
+            record(execution, effects: &effects)
+            send(.cancelExecution(CancelExecution(executionID: execution.id, reason: message)), to: execution.nodeID, effects: &effects)
+        }
+    }
+
     /// Fails a job that could not be placed within its queue timeout, cancelling what runs.
     mutating func expireQueued(_ id: JobID, now: Timestamp, effects: inout Effects) {
         guard let entry = jobs[id] else { return }
         let reasons = entry.failures.keys.sorted().flatMap { entry.failures[$0] ?? [] }.joined(separator: "; ")
         let limit = queueTimeout(of: entry.job)
-        for var execution in entry.executions.values.sorted(by: { $0.id < $1.id }) where !execution.state.isTerminal {
-            execution.desiredState = .stop
-            guard let event = try? execution.transition(to: .cancelled, reason: "job failed: queue timeout", at: now) else { continue }
-            effects.batch.events.append(event)
-            record(execution, effects: &effects)
-            send(.cancelExecution(CancelExecution(executionID: execution.id, reason: "job failed")), to: execution.nodeID, effects: &effects)
-        }
+        cancelActiveExecutions(of: id, reason: "job failed: queue timeout", tellingNodes: "job failed", now: now, effects: &effects)
         guard var current = jobs[id],
             let event = try? current.job.transition(
                 to: .failed, reason: "nothing could run it within its queue timeout of \(limit / 1000)s: \(reasons)", at: now)
@@ -692,7 +691,7 @@ public struct ControlPlane: Sendable {
             }
         }
         // Work on nodes that stayed away past its job's grace period.
-        for id in nodes.keys.sorted() {
+        for id in nodes.compactMap({ $0.value.health.downSince == nil || $0.value.executions.isEmpty ? nil : $0.key }).sorted() {
             guard let state = nodes[id], let down = state.health.downSince else { continue }
             for executionID in state.executions.sorted() {
                 guard let jobID = owners[executionID], let spec = jobs[jobID]?.job.spec else { continue }
@@ -709,7 +708,12 @@ public struct ControlPlane: Sendable {
             else { continue }
             expireQueued(id, now: now, effects: &effects)
         }
-        evaluateQueued(now: now, effects: &effects)
+        // Only retries fall due with time; jobs waiting for capacity are evaluated when the
+        // cluster changes (a hello, a result, a node answering again), not on every tick.
+        for id in queue {
+            guard let due = jobs[id]?.retryAt.values.min(), due <= now else { continue }
+            evaluate(id, now: now, effects: &effects)
+        }
     }
 
     /// Evaluates every job still waiting for a node or a retry, oldest first.

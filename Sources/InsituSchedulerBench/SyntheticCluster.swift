@@ -1,16 +1,5 @@
 import InsituModel
-
-/// SplitMix64, so every run of the benchmark plans against the same cluster.
-struct BenchRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import InsituSimulation
 
 /// A large synthetic cluster shaped like a compute-over-data deployment: every dataset lives on a
 /// few nodes, nodes carry region/site labels, all run WebAssembly and half also native processes,
@@ -24,7 +13,8 @@ struct SyntheticCluster {
     /// `nodeCount` nodes; each holds `datasetsPerNode` of `nodeCount * datasetsPerNode / holders`
     /// datasets, so each dataset is held by about `holders` nodes.
     init(nodeCount: Int, datasetsPerNode: Int = 2, holders: Int = 4, seed: UInt64 = 1) {
-        var random = BenchRandom(state: seed)
+        // Seeded, so every run of the benchmark plans against the same cluster.
+        var random = SeededRandom(seed: seed)
         let datasetCount = max(1, nodeCount * datasetsPerNode / holders)
         self.datasetCount = datasetCount
         let gibibyte: Int64 = 1 << 30

@@ -132,7 +132,7 @@ public struct Simulation {
     static let digest = ContentDigest(rawValue: String(repeating: "ab", count: 32))!
 
     var config: Config
-    var random: SplitMix64
+    var random: SeededRandom
     var now: Int64 = 1_700_000_000_000
     var queue: [Scheduled] = []
     var order: UInt64 = 0
@@ -154,7 +154,7 @@ public struct Simulation {
 
     public init(_ config: Config) {
         self.config = config
-        self.random = SplitMix64(seed: config.seed)
+        self.random = SeededRandom(seed: config.seed)
         self.report = Report(seed: config.seed)
         settings = ControlPlane.Settings(
             liveness: LivenessSettings(heartbeatMillis: Self.heartbeatMillis, lostAfterMillis: 60_000),
@@ -571,10 +571,13 @@ public struct Simulation {
     }
 }
 
-/// A small, fast, seedable generator (Steele, Lea and Flood's SplitMix64).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
+/// SplitMix64: a tiny, fast, well-mixed generator whose whole state is one 64-bit word, so any
+/// sequence is reproduced from its seed. For tests and simulations only; not cryptographic.
+public struct SeededRandom: RandomNumberGenerator, Hashable, Sendable {
+    public private(set) var state: UInt64
+
+    public init(seed: UInt64) { self.state = seed }
+
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
@@ -582,6 +585,9 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+extension SeededRandom {
     mutating func below(_ bound: UInt64) -> UInt64 { bound == 0 ? 0 : next() % bound }
     mutating func between(_ low: Int64, _ high: Int64) -> Int64 { low + Int64(below(UInt64(high - low + 1))) }
     mutating func chance(_ probability: Double) -> Bool { Double(next() >> 11) / Double(UInt64(1) << 53) < probability }

@@ -1,20 +1,8 @@
 public import InsituModel
+public import InsituSimulation
 
-/// SplitMix64: a tiny, fast, well-mixed generator whose whole state is one 64-bit word, so any
-/// sequence is reproduced from its seed. For tests and simulations only; not cryptographic.
-public struct SeededRandom: RandomNumberGenerator, Hashable, Sendable {
-    public private(set) var state: UInt64
-
-    public init(seed: UInt64) { self.state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The simulator's generator, shared so tests and simulations draw from one definition.
+public typealias SeededRandom = InsituSimulation.SeededRandom
 
 /// Deterministic identifiers for tests: `job-0001-3fa2b9c0`, `node-0002-…`. The zero-padded
 /// counter keeps IDs readable and sorted in creation order; the seeded suffix makes different
