@@ -151,6 +151,9 @@ struct JobCommand: AsyncParsableCommand {
                     Type:    \(detail.job.spec.type.rawValue)
                     State:   \(detail.job.state)\(detail.job.stateReason.map { " (\($0))" } ?? "")
                     Engine:  \(detail.job.spec.engine.kind.rawValue)
+                    Timeout: \(detail.job.spec.timeoutMillis.map(Output.duration) ?? "cluster default")
+                    Retry:   \(Output.describe(detail.job.spec.effectiveRetry))
+                    Node loss: \(detail.job.spec.effectiveNodeLoss.action.rawValue) after \(Output.duration(detail.job.spec.effectiveNodeLoss.graceMillis))
 
                     """
                 if !detail.placementFailures.isEmpty {
@@ -161,10 +164,10 @@ struct JobCommand: AsyncParsableCommand {
                 }
                 text += "\nExecutions\n"
                 text += Output.table(
-                    ["ID", "PARTITION", "NODE", "STATE", "EXIT", "REASON"],
+                    ["ID", "PARTITION", "ATTEMPT", "NODE", "STATE", "EXIT", "REASON"],
                     detail.executions.map {
                         [
-                            $0.id.rawValue, "\($0.partition)", $0.nodeID.rawValue, $0.state.rawValue,
+                            $0.id.rawValue, "\($0.partition)", "\($0.attempt)", $0.nodeID.rawValue, $0.state.rawValue,
                             $0.exitCode.map { "\($0)" } ?? "-", $0.stateReason ?? "",
                         ]
                     })

@@ -42,6 +42,28 @@ enum Output {
         FileHandle.standardError.write(Data(("Error: " + text + "\n").utf8))
     }
 
+    /// A duration for people: `90s`, `2m`, `1h30m`, `250ms`.
+    static func duration(_ millis: Int64) -> String {
+        guard millis % 1000 == 0 else { return "\(millis)ms" }
+        var seconds = millis / 1000
+        var text = ""
+        if seconds >= 3600 {
+            text += "\(seconds / 3600)h"
+            seconds %= 3600
+        }
+        if seconds >= 60 {
+            text += "\(seconds / 60)m"
+            seconds %= 60
+        }
+        if seconds > 0 || text.isEmpty { text += "\(seconds)s" }
+        return text
+    }
+
+    static func describe(_ retry: RetryPolicy) -> String {
+        guard retry.attempts > 1 else { return "none (1 attempt)" }
+        return "\(retry.attempts) attempts, delay \(duration(retry.delayMillis)) ×\(retry.backoff) up to \(duration(retry.maxDelayMillis))"
+    }
+
     /// The local wall-clock time of day, for progress lines.
     static func clockTime(_ timestamp: Timestamp) -> String {
         let formatter = DateFormatter()

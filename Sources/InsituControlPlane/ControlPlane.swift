@@ -242,6 +242,10 @@ public struct ControlPlane: Sendable {
         }
         let existing = entry.executions.values.filter { !hidden.contains($0.partition) }
         let plan = scheduler.plan(job: entry.job, existing: Array(existing), index: index, now: now)
+        jobs[id] = entry
+        // `entry` must not share the executions' storage while `record` adds to it, or every
+        // placement would copy the whole dictionary.
+        entry.executions = [:]
         for placement in plan.placements {
             let attempt = (attempts[placement.partition] ?? 0) + 1
             var execution = Execution(jobID: id, partition: placement.partition, attempt: attempt, nodeID: placement.nodeID, createdAt: now)
@@ -257,10 +261,10 @@ public struct ControlPlane: Sendable {
                         message: .runExecution(
                             ExecutionAssignment(executionID: execution.id, jobID: id, partition: execution.partition, spec: spec))))
             }
-            jobs[id] = entry
             record(execution, effects: &effects)
-            entry = jobs[id] ?? entry
         }
+        guard let current = jobs[id] else { return }
+        entry = current
         let placedSomewhere = !entry.executions.isEmpty
         if placedSomewhere && entry.job.state != .running, let event = try? entry.job.transition(to: .running, at: now) {
             effects.batch.events.append(event)
@@ -650,9 +654,11 @@ public struct ControlPlane: Sendable {
         effects.batch.logs.append(contentsOf: droppedOutputMarkers(of: execution, at: now))
         effects.batch.events.append(event)
         record(execution, effects: &effects)
+        var retrying = false
         if state == .failed, let entry = jobs[jobID], entry.job.spec.type == .batch,
             retryable(entry.executions.values.filter { $0.partition == execution.partition }, spec: entry.job.spec)
         {
+            retrying = true
             let attempt = execution.attempt + 1
             let delay = entry.job.spec.effectiveRetry.delay(beforeAttempt: attempt, jitter: jitter(for: execution.id))
             jobs[jobID]?.retryAt[execution.partition] = Timestamp(milliseconds: now.milliseconds.addingClamped(delay))
@@ -661,7 +667,13 @@ public struct ControlPlane: Sendable {
                     jobID: jobID, at: now, kind: .note, executionID: execution.id,
                     message: "partition \(execution.partition) will be tried again (attempt \(attempt)) in \(delay) ms"))
         }
-        evaluate(jobID, now: now, effects: &effects)
+        // Planning again is only needed when something is left to place; otherwise the job may
+        // just have settled.
+        if retrying || queued.contains(jobID) {
+            evaluate(jobID, now: now, effects: &effects)
+        } else {
+            settleIfDone(jobID, now: now, effects: &effects)
+        }
         // Capacity was freed: jobs waiting for it may fit now.
         evaluateQueued(now: now, effects: &effects)
     }

@@ -49,6 +49,15 @@ import Testing
         #expect(waited.stdout.contains("will be tried again (attempt 2)"), "\(waited.stdout)")
         #expect(waited.stdout.contains("attempt 2 placed"), "\(waited.stdout)")
         #expect(waited.stdout.contains("State:  failed"), "\(waited.stdout)")
+
+        // describe shows every attempt, and why each ended.
+        let id = try #require(waited.stdout.split(separator: "\n").first.map { String($0.dropFirst("Job ID: ".count)) })
+        let described = try e2e.cli(["job", "describe", id])
+        #expect(described.stdout.contains("Retry:   2 attempts"), "\(described.stdout)")
+        let rows = described.stdout.split(separator: "\n").filter { $0.hasPrefix(id) }
+        #expect(rows.count == 2, "\(described.stdout)")
+        #expect(rows.allSatisfy { $0.contains("failed") && $0.contains("timeout") }, "\(described.stdout)")
+        #expect(rows.contains { $0.contains("-a1 ") } && rows.contains { $0.contains("-a2 ") }, "\(described.stdout)")
     }
 
     @Test func timeoutWithoutWaitIsRefusedAtParseTime() throws {
