@@ -65,6 +65,9 @@ public struct Execution: Hashable, Codable, Sendable {
     public var exitCode: Int32?
     public let createdAt: Timestamp
     public var updatedAt: Timestamp
+    /// Bumped on every transition; the store applies an update only over an older version, so
+    /// a stale write (from a second orchestrator, or a bug) fails instead of winning.
+    public var version: Int
 
     public init(jobID: JobID, partition: Int, attempt: Int, nodeID: NodeID, createdAt: Timestamp) {
         self.id = ExecutionID(job: jobID, partition: partition, attempt: attempt)
@@ -78,14 +81,16 @@ public struct Execution: Hashable, Codable, Sendable {
         self.exitCode = nil
         self.createdAt = createdAt
         self.updatedAt = createdAt
+        self.version = 1
     }
 
     /// Restores an execution from storage without replaying its transitions.
     public init(
         id: ExecutionID, jobID: JobID, partition: Int, attempt: Int, nodeID: NodeID, state: ExecutionState,
         desiredState: DesiredState, stateReason: String?, exitCode: Int32?, createdAt: Timestamp,
-        updatedAt: Timestamp
+        updatedAt: Timestamp, version: Int = 1
     ) {
+        self.version = version
         self.id = id
         self.jobID = jobID
         self.partition = partition
@@ -109,6 +114,7 @@ public struct Execution: Hashable, Codable, Sendable {
         state = next
         if let reason { stateReason = reason }
         updatedAt = now
+        version += 1
         return JobEvent(
             jobID: jobID, at: now, kind: .executionStateChanged, executionID: id,
             message: "execution \(id) on \(nodeID) \(previous) → \(next)" + (reason.map { ": \($0)" } ?? ""))

@@ -35,6 +35,11 @@ public struct SimulatedStore: Sendable {
                 throw Refused(description: "stale write of job \(job.id)")
             }
         }
+        for execution in batch.executions {
+            if let stored = executions[execution.id], stored.version >= execution.version {
+                throw Refused(description: "stale write of execution \(execution.id)")
+            }
+        }
         for (key, _) in batch.idempotencyKeys where keys[key] != nil {
             throw Refused(description: "idempotency key \(key) is claimed")
         }

@@ -24,7 +24,8 @@ public struct StoreBatch: Sendable {
     /// IDs of jobs in `jobs` that this batch creates. Creating a job whose ID is already stored
     /// fails the commit with a `.conflict` error: an ID collision never overwrites a job. Every
     /// other job in `jobs` is an update, applied only if its `version` is newer than the stored
-    /// one (a stale write fails with `.conflict` too).
+    /// one (a stale write fails with `.conflict` too). Executions are version-checked the same way:
+    /// a new one is written at version 1, every transition bumps it.
     public var createdJobs: Set<JobID> = []
     /// Idempotency keys this batch claims, each for the job it creates. A key that is already
     /// claimed fails the commit with a `.conflict` error.

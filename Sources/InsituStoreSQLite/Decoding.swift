@@ -31,7 +31,8 @@ enum Decode {
             stateReason: try row.decode(String?.self, atIndex: 7),
             exitCode: try row.decode(Int32?.self, atIndex: 8),
             createdAt: Timestamp(milliseconds: try row.decode(Int64.self, atIndex: 9)),
-            updatedAt: Timestamp(milliseconds: try row.decode(Int64.self, atIndex: 10)))
+            updatedAt: Timestamp(milliseconds: try row.decode(Int64.self, atIndex: 10)),
+            version: try row.decode(Int.self, atIndex: 11))
     }
 
     static func event(_ row: Row) throws -> JobEvent {

@@ -221,8 +221,14 @@ public final class SQLiteStore: OrchestratorStore {
                     execution.id.rawValue, execution.jobID.rawValue, execution.partition, execution.attempt,
                     execution.nodeID.rawValue, execution.state.rawValue, execution.desiredState.rawValue,
                     execution.stateReason, execution.exitCode, execution.createdAt.rawValue,
-                    execution.updatedAt.rawValue,
+                    execution.updatedAt.rawValue, execution.version,
                 ])
+                guard db.changesCount == 1 else {
+                    throw StoreError(
+                        "execution \(execution.id) version \(execution.version) is not newer than the stored one; "
+                            + "the stale write was refused",
+                        kind: .conflict)
+                }
             }
         }
 

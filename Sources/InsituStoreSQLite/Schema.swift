@@ -94,6 +94,9 @@ enum Schema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v3: execution versions") { db in
+            try db.execute(sql: "ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+        }
         return migrator
     }
 }

@@ -20,16 +20,18 @@ enum SQL {
         WHERE excluded.version > jobs.version
         """
 
+    /// Inserts or, for an existing execution, updates it only when the new version is newer.
     static let upsertExecution = """
         INSERT INTO executions (
             id, job_id, "partition", attempt, node_id, state, desired_state, state_reason, exit_code,
-            created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            created_at, updated_at, version)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET
             job_id = excluded.job_id, "partition" = excluded."partition", attempt = excluded.attempt,
             node_id = excluded.node_id, state = excluded.state, desired_state = excluded.desired_state,
             state_reason = excluded.state_reason, exit_code = excluded.exit_code,
-            created_at = excluded.created_at, updated_at = excluded.updated_at
+            created_at = excluded.created_at, updated_at = excluded.updated_at, version = excluded.version
+        WHERE excluded.version > executions.version
         """
 
     static let upsertNode = """
@@ -59,7 +61,8 @@ enum SQL {
 
     static let jobColumns = "id, state, state_reason, spec, created_at, updated_at, version"
     static let executionColumns = """
-        id, job_id, "partition", attempt, node_id, state, desired_state, state_reason, exit_code, created_at, updated_at
+        id, job_id, "partition", attempt, node_id, state, desired_state, state_reason, exit_code, created_at, updated_at,
+        version
         """
 
     /// `'pending', 'queued', 'running'`, derived from the model so the two cannot drift apart.

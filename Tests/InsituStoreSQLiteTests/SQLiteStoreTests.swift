@@ -393,4 +393,20 @@ extension SQLiteStoreTests {
         #expect(error?.kind == .conflict)
         #expect(try await store.job("job-1") == job)
     }
+
+    /// Issue 6, item 8: executions were upserted, so a stale write (an older copy of an
+    /// execution) silently took an execution back out of a terminal state.
+    @Test func aStaleExecutionUpdateIsRefused() async throws {
+        let job = Fixture.job("job-1")
+        var execution = Execution(jobID: job.id, partition: 0, attempt: 1, nodeID: "node-a", createdAt: job.createdAt)
+        _ = try await store.commit(StoreBatch(jobs: [job], executions: [execution], createdJobs: ["job-1"]))
+        let stale = execution
+        _ = try execution.transition(to: .dispatched, at: Timestamp(milliseconds: 9_000))
+        _ = try execution.transition(to: .lost, reason: "node gone", at: Timestamp(milliseconds: 9_500))
+        _ = try await store.commit(StoreBatch(executions: [execution]))
+        let error = await #expect(throws: StoreError.self) { _ = try await store.commit(StoreBatch(executions: [stale])) }
+        #expect(error?.kind == .conflict)
+        #expect(try await store.executions(of: job.id) == [execution])
+        #expect(execution.version == 3)
+    }
 }
