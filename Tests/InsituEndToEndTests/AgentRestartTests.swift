@@ -92,17 +92,16 @@ import Testing
     @Test func anAgentKilledMidJobReportsItInterruptedAndEachLogLineOnce() async throws {
         try await withCluster { e2e in
             let gate = e2e.root + "/gate"
-            let stop = e2e.root + "/stop"
-            // The first run waits (bounded, so an orphan cannot outlive the test for long); a run
-            // after the gate opened finishes at once.
+            // The first run waits for the gate (bounded), which opens once its agent is dead, so
+            // the orphaned shell (process-engine jobs outlive a killed agent) ends at once; a
+            // run after the gate opened finishes.
             let spec = try shellJob(
                 e2e, "waiter",
                 """
                 echo "started"
                 if [ -e "\(gate)" ]; then echo "finished"; exit 0; fi
-                i=0; while [ ! -e "\(stop)" ] && [ $i -lt 600 ]; do /bin/sleep 0.1; i=$((i+1)); done
+                i=0; while [ ! -e "\(gate)" ] && [ $i -lt 600 ]; do /bin/sleep 0.1; i=$((i+1)); done
                 """)
-            defer { FileManager.default.createFile(atPath: stop, contents: nil) }
             let id = try e2e.submit(spec)
             try await waitUntil(timeout: .seconds(30), "the first line of the running attempt") {
                 let detail = try await e2e.cluster.client.job(id)
