@@ -10,13 +10,19 @@ import Synchronization
 
 /// A compute node: dials out to the orchestrator, registers what it holds, runs the executions
 /// it is given and reports their results. Executions keep running while the link is down; their
-/// reports wait in the outbox and are delivered after reconnecting.
+/// reports wait in the outbox and are delivered after reconnecting. Assignments, execution
+/// phases and the outbox live in the data directory (`AgentStore`), so a restarted agent
+/// delivers what it finished, reports what it was running as interrupted, and starts what it
+/// had accepted but not started.
 public final class Agent: Service, Sendable {
     let config: AgentConfig
     let nodeInfo: NodeInfo
+    /// Random per process start: see `Outbox` for why it is not persisted.
     let epoch: UInt64
-    let outbox = Outbox()
+    let outbox: Outbox
     let runner: ExecutionRunner
+    /// Accepted assignments the previous run stored but never started.
+    let recoveredStarts: [ExecutionAssignment]
     let logger: Logger
     let (starts, startContinuation) = AsyncStream<ExecutionAssignment>.makeStream()
     /// How often to send heartbeats, as the orchestrator asked in its welcome.
@@ -37,7 +43,7 @@ public final class Agent: Service, Sendable {
             datasets: config.datasets.map { DatasetInfo(name: $0.name, description: $0.description, labels: $0.labels) },
             engines: engines, version: version)
         self.epoch = UInt64.random(in: 1...UInt64.max)
-        self.runner = try ExecutionRunner(config: config, outbox: outbox, logger: logger)
+        (self.outbox, self.runner, self.recoveredStarts) = try ExecutionRunner.open(config: config, logger: logger)
     }
 
     public var nodeID: NodeID { nodeInfo.id }
@@ -45,11 +51,12 @@ public final class Agent: Service, Sendable {
     public func run() async throws {
         logger.info("agent starting", metadata: ["node": "\(nodeInfo.id)", "name": "\(nodeInfo.name)"])
         await withDiscardingTaskGroup { group in
+            for assignment in self.recoveredStarts { self.startContinuation.yield(assignment) }
             group.addTask { await self.connectLoop() }
             // Executions run as children of the agent, not of a connection, so they survive
-            // reconnects; a graceful shutdown cancels them.
+            // reconnects; a graceful shutdown cancels them. Each was stored and claimed by
+            // `ExecutionRunner.accept` before it got here.
             for await assignment in self.starts.cancelOnGracefulShutdown() {
-                guard await self.runner.claim(assignment.executionID) else { continue }
                 group.addTask { await self.runner.run(assignment) }
             }
             group.cancelAll()
@@ -124,17 +131,27 @@ public final class Agent: Service, Sendable {
                     let settled = await self.outbox.acknowledge(upTo: frame.ack)
                     if !settled.isEmpty { await self.runner.forget(settled) }
                     guard let body = frame.body else { continue }
-                    await self.outbox.received(frame.seq)
                     switch body {
                     case .welcome(let welcome):
                         self.heartbeatMillis.store(max(100, welcome.heartbeatIntervalMillis), ordering: .relaxed)
                         welcomed.signal()
                         self.logger.info("registered with orchestrator", metadata: ["node": "\(welcome.nodeID)"])
                     case .runExecution(let assignment):
-                        self.startContinuation.yield(assignment)
+                        // Not storable: the session ends unacknowledged and the orchestrator
+                        // sends the assignment again when the node reconnects.
+                        do {
+                            if try await self.runner.accept(assignment) { self.startContinuation.yield(assignment) }
+                        } catch {
+                            self.logger.error(
+                                "cannot store an assignment; reconnecting so the orchestrator sends it again",
+                                metadata: ["execution": "\(assignment.executionID)", "error": "\(error)"])
+                            throw error
+                        }
                     case .cancelExecution(let cancel):
                         await self.runner.cancel(cancel.executionID)
                     }
+                    // Acknowledged only once handled: an assignment is stored by now.
+                    await self.outbox.received(frame.seq)
                 }
             }
             // Whichever side ends first (socket closed, write failed) ends the session.

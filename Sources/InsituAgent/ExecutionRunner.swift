@@ -23,14 +23,25 @@ actor ExecutionRunner {
     let moduleDirectory: String
     let fetcher: ModuleFetcher
     let workRoot: String
-    /// Executions this node has started in this process (running or finished), so a repeated
-    /// assignment after a reconnect does not run the same attempt twice.
+    /// Executions this node accepted and has not been told to forget: stored, running, or
+    /// finished with a result not yet acknowledged (mirrors the store), so a repeated assignment
+    /// after a reconnect or a restart does not run the same attempt twice.
     private var known: Set<ExecutionID> = []
     private var running: Set<ExecutionID> = []
     private var cancelled: [ExecutionID: CancellationSignal] = [:]
+    var store: AgentStore { outbox.store }
 
-    /// `executors` replaces the engines built from the config (tests script them).
-    init(config: AgentConfig, outbox: Outbox, logger: Logger, executors: [EngineKind: any Executor]? = nil) throws {
+    /// Why an execution that was running when the agent stopped ends as failed.
+    static let interruptedReason =
+        "interrupted: the agent restarted while it ran; the execution was not run again under the same ID "
+        + "(the job's retry policy decides whether it runs again as a new attempt)"
+
+    /// `executors` replaces the engines built from the config (tests script them). `recovered`
+    /// is what the store held when the agent started (see `recover`).
+    init(
+        config: AgentConfig, outbox: Outbox, logger: Logger, executors: [EngineKind: any Executor]? = nil,
+        recovered: [AgentStore.StoredExecution] = []
+    ) throws {
         self.config = config
         self.outbox = outbox
         self.logger = logger
@@ -49,6 +60,53 @@ actor ExecutionRunner {
                 .wasm: try WasmEngineFactory.make(isolation: config.wasmIsolation),
                 .process: ProcessExecutor(enabled: config.processEngineEnabled),
             ]
+        for execution in recovered {
+            known.insert(execution.id)
+            if execution.phase == .assigned {
+                running.insert(execution.id)
+                cancelled[execution.id] = CancellationSignal()
+            }
+        }
+    }
+
+    /// Opens the node's durable state in its data directory, as a (re)started agent does: the
+    /// outbox with every unacknowledged message, the runner knowing every stored execution, and
+    /// the stored assignments that never started, to be run.
+    static func open(config: AgentConfig, logger: Logger, executors: [EngineKind: any Executor]? = nil) throws
+        -> (outbox: Outbox, runner: ExecutionRunner, startable: [ExecutionAssignment])
+    {
+        let store = try AgentStore(directory: config.dataDirectory)
+        let contents = try recover(store)
+        for problem in contents.unreadable {
+            logger.warning("dropped an unreadable message from the agent's store", metadata: ["problem": "\(problem)"])
+        }
+        let outbox = Outbox(store: store, stored: contents.outbox, logger: logger)
+        let runner = try ExecutionRunner(config: config, outbox: outbox, logger: logger, executors: executors, recovered: contents.executions)
+        let startable = contents.executions.compactMap { $0.phase == .assigned ? $0.assignment : nil }
+        if !contents.executions.isEmpty || !contents.outbox.isEmpty {
+            logger.info(
+                "recovered the agent's state",
+                metadata: ["executions": "\(contents.executions.count)", "messages": "\(contents.outbox.count)", "starting": "\(startable.count)"])
+        }
+        return (outbox, runner, startable)
+    }
+
+    /// Brings the store in line after a restart, before the outbox is loaded: executions that
+    /// were started are interrupted (their engines died with the process) and get a failed
+    /// result, so they are reported and never run again under their ID. Executions stored but
+    /// never started may start: they never ran.
+    static func recover(_ store: AgentStore) throws -> AgentStore.Contents {
+        _ = try store.finishInterrupted(
+            interrupted: { id in
+                ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: interruptedReason, files: [])
+            },
+            unreadable: { id in
+                ExecutionResultMessage(
+                    executionID: id, state: .failed, exitCode: nil,
+                    reason: "the node could not read the assignment it had stored (written by another version of the agent); it did not run it",
+                    files: [])
+            })
+        return try store.load()
     }
 
     /// Executions running here or finished with a report not yet acknowledged: what the hello
@@ -58,17 +116,23 @@ actor ExecutionRunner {
 
     func runningExecutions() -> [ExecutionID] { running.sorted() }
 
-    /// Returns false if this execution was already started here.
-    func claim(_ id: ExecutionID) -> Bool {
+    /// Stores a new assignment and claims it. Returns false if this execution is already known
+    /// here (a repeat). Throws if it cannot be stored: the frame carrying it must then not be
+    /// acknowledged, and the orchestrator sends it again on the next connection.
+    func accept(_ assignment: ExecutionAssignment) throws -> Bool {
+        let id = assignment.executionID
         guard !known.contains(id) else { return false }
+        let stored = try store.assign(assignment)
         known.insert(id)
+        guard stored else { return false }
         running.insert(id)
         cancelled[id] = CancellationSignal()
         return true
     }
 
     /// The orchestrator has durably accepted these executions' results and will not send them
-    /// again, so this node need not remember them any longer.
+    /// again, so this node need not remember them any longer (the outbox deleted them from the
+    /// store in the same transaction as the acknowledged messages).
     func forget(_ ids: [ExecutionID]) {
         for id in ids where !running.contains(id) { known.remove(id) }
     }
@@ -84,6 +148,20 @@ actor ExecutionRunner {
 
     func run(_ assignment: ExecutionAssignment) async {
         let id = assignment.executionID
+        do {
+            // Before anything of it runs: after a crash from here on, it counts as interrupted.
+            try store.markStarted(id)
+        } catch {
+            logger.error("cannot record an execution's start", metadata: ["execution": "\(id)", "error": "\(error)"])
+            await outbox.send(
+                .executionResult(
+                    ExecutionResultMessage(
+                        executionID: id, state: .failed, exitCode: nil,
+                        reason: "the node cannot record the execution's start in its data directory (\(error)); it did not run it",
+                        files: [])))
+            finished(id)
+            return
+        }
         do {
             try AssignmentValidation.validate(assignment)
         } catch {
@@ -143,6 +221,16 @@ actor ExecutionRunner {
             result = ExecutionResultMessage(executionID: id, state: .cancelled, exitCode: nil, reason: "cancelled", files: [])
         } catch {
             result = ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: "\(error)", files: [])
+        }
+        if Task.isCancelled && result.state != .succeeded {
+            // The agent is shutting down (an orchestrator's cancel fires `signal`, it does not
+            // cancel this task): a `cancelled` result would end the work for good. Its store
+            // entry stays `started`, so the next start reports it as interrupted and the job's
+            // retry policy decides.
+            finished(id)
+            try? FileManager.default.removeItem(atPath: workDirectory)
+            logger.info("execution stopped by the agent's shutdown", metadata: ["execution": "\(id)"])
+            return
         }
         await outbox.send(.executionResult(result))
         finished(id)

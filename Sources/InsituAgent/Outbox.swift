@@ -1,22 +1,68 @@
 import Foundation
 import InsituAPI
 import InsituModel
+import Logging
 import Synchronization
 
-/// Messages from the agent to the orchestrator that must arrive at least once. Each gets a
-/// number when queued and stays until the orchestrator acknowledges it, so a message queued
-/// while disconnected, or sent just before a link dropped, is sent again on the next connection.
-/// Unnumbered messages (heartbeats, acknowledgements) are sent once, only while connected.
+/// Messages from the agent to the orchestrator that must arrive at least once. Each is stored in
+/// the agent's store, then numbered and queued, and stays until the orchestrator acknowledges it,
+/// so a message queued while disconnected, sent just before a link dropped, or queued before the
+/// agent was killed, is sent again on the next connection. Unnumbered messages (heartbeats,
+/// acknowledgements) are sent once, only while connected, and never stored.
+///
+/// Numbering across a restart: the agent draws a new random epoch every time it starts, and the
+/// stored messages are numbered again from 1 in the order they were queued. The orchestrator
+/// keeps its duplicate filter (`lastAppliedSeq`) per incarnation and resets it when the epoch
+/// changes, so every stored message is applied again, including ones it had applied before the
+/// agent died but whose acknowledgement was lost. That replay is harmless because each message is
+/// idempotent on the orchestrator: a state change that already happened is ignored, a result for
+/// an execution that is already terminal is never accepted twice, and output carries its byte
+/// offset so a chunk already stored is dropped. The orchestrator relies on the same idempotence
+/// after its own restart (its filter lives in memory). Persisting the epoch and the counter
+/// instead would make the filter itself skip those replays, but a counter that ever went back (a
+/// data directory restored from a backup or copied to a new machine) would make fresh messages
+/// look like repeats and be dropped silently: a lost result. A new epoch can only cause replays,
+/// which are safe.
 actor Outbox {
+    private struct Entry {
+        var seq: UInt64
+        var message: AgentMessage
+        /// Where the message is stored; nil if storing it failed (it is still sent, once).
+        var position: Int64?
+    }
+
+    nonisolated let store: AgentStore
+    private let logger: Logger
     private var nextSeq: UInt64 = 1
-    private var pending: [(seq: UInt64, message: AgentMessage)] = []
+    private var pending: [Entry] = []
     private var ephemeral: [AgentMessage?] = []
     private let wakeup = Wakeup()
     private(set) var lastReceivedSeq: UInt64 = 0
 
+    /// An outbox holding what `store` kept from before the restart, numbered from 1.
+    init(store: AgentStore, stored: [AgentStore.StoredMessage] = [], logger: Logger = Logger(label: "insitu.agent.outbox")) {
+        self.store = store
+        self.logger = logger
+        for entry in stored {
+            pending.append(Entry(seq: nextSeq, message: entry.message, position: entry.position))
+            nextSeq += 1
+        }
+    }
+
+    /// Stores `message`, then queues it for sending: a report is durable before the orchestrator
+    /// can see it. If the store fails (disk full) the message is still sent rather than lost,
+    /// and the failure is logged: it would then not survive a restart of the agent.
     func send(_ message: AgentMessage) {
         guard let message = Self.fitting(message) else { return }
-        pending.append((nextSeq, message))
+        var position: Int64?
+        do {
+            position = try store.append(message)
+        } catch {
+            logger.error(
+                "cannot store a message for the orchestrator; it is sent but will not survive a restart of this agent",
+                metadata: ["error": "\(error)"])
+        }
+        pending.append(Entry(seq: nextSeq, message: message, position: position))
         nextSeq += 1
         wakeup.signal()
     }
@@ -43,13 +89,22 @@ actor Outbox {
         wakeup.signal()
     }
 
-    /// Drops every message up to `seq` and returns the executions whose final results were
-    /// among them: the orchestrator has durably accepted those.
+    /// Drops every message up to `seq`, here and in the store, and returns the executions whose
+    /// final results were among them: the orchestrator has durably accepted those, so the store
+    /// forgets them too.
     func acknowledge(upTo seq: UInt64) -> [ExecutionID] {
         var settled: [ExecutionID] = []
+        var positions: [Int64] = []
         while let first = pending.first, first.seq <= seq {
             if case .executionResult(let result) = first.message { settled.append(result.executionID) }
+            if let position = first.position { positions.append(position) }
             pending.removeFirst()
+        }
+        do {
+            try store.acknowledge(positions: positions, settled: settled)
+        } catch {
+            // Harmless: what stays stored is sent again after a restart and ignored as a repeat.
+            logger.warning("cannot delete acknowledged messages from the agent's store", metadata: ["error": "\(error)"])
         }
         return settled
     }

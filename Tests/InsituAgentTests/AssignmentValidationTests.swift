@@ -83,7 +83,7 @@ import Testing
         try Data("keep me".utf8).write(to: URL(fileURLWithPath: victim + "/file"))
         let executor = ScriptedExecutor(engine: .process) { _, _ in ExecutionOutcome(status: .succeeded) }
         let config = AgentConfig(name: "site", orchestrators: ["http://127.0.0.1:1"], dataDirectory: base + "/state")
-        let outbox = Outbox()
+        let outbox = Outbox(store: try AgentStore.inMemory())
         let runner = try ExecutionRunner(
             config: config, outbox: outbox, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, executors: [.process: executor])
 
@@ -91,7 +91,7 @@ import Testing
             assignment(id: "../../victim", JobSpec(name: "job", engine: engine)),
             assignment(JobSpec(name: "job", engine: engine, outputs: [OutputSpec(name: "../../../../victim", path: "/out")])),
         ] {
-            _ = await runner.claim(crafted.executionID)
+            _ = try await runner.accept(crafted)
             await runner.run(crafted)
         }
         var results: [ExecutionResultMessage] = []

@@ -16,7 +16,7 @@ import Testing
         let config = AgentConfig(
             name: "site", orchestrators: ["http://127.0.0.1:1"], dataDirectory: base + "/state",
             datasets: [.init(name: "patients", path: base + "/patients")], outputQuotaBytes: outputQuota)
-        let outbox = Outbox()
+        let outbox = Outbox(store: try AgentStore.inMemory())
         let runner = try ExecutionRunner(config: config, outbox: outbox, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, executors: [.process: executor])
         return (runner, outbox)
     }
@@ -55,7 +55,7 @@ import Testing
                 InputSpec(source: .inline(content: "min_age=18"), target: "/config/params.txt"),
             ],
             engine: EngineSpec(process: ProcessSettings(command: "true")), outputs: [OutputSpec(name: "results", path: "/out")])
-        #expect(await runner.claim(assignment(spec).executionID))
+        #expect(try await runner.accept(assignment(spec)))
         await runner.run(assignment(spec))
 
         let result = try #require(await finalResult(outbox))
@@ -71,12 +71,13 @@ import Testing
     @Test func aSecondAssignmentOfTheSameAttemptIsNotRunAgain() async throws {
         defer { try? FileManager.default.removeItem(atPath: base) }
         let (runner, _) = try makeRunner(ScriptedExecutor(engine: .process) { _, _ in ExecutionOutcome(status: .succeeded) })
-        let id = ExecutionID(job: "j-1", partition: 0, attempt: 1)
-        #expect(await runner.claim(id))
-        #expect(await !runner.claim(id))
+        let work = assignment(JobSpec(name: "job", engine: EngineSpec(process: ProcessSettings(command: "true"))))
+        let id = work.executionID
+        #expect(try await runner.accept(work))
+        #expect(try await !runner.accept(work))
         // An execution still running is not forgotten, even if asked to.
         await runner.forget([id])
-        #expect(await !runner.claim(id))
+        #expect(try await !runner.accept(work))
         #expect(await runner.knownExecutions() == [id])
     }
 
@@ -87,7 +88,7 @@ import Testing
         let spec = JobSpec(
             name: "job", inputs: [InputSpec(source: .dataset(name: "genomes"), target: "/data")],
             engine: EngineSpec(process: ProcessSettings(command: "true")))
-        _ = await runner.claim(assignment(spec).executionID)
+        _ = try await runner.accept(assignment(spec))
         await runner.run(assignment(spec))
         let result = try #require(await finalResult(outbox))
         #expect(result.state == .failed)
@@ -102,7 +103,7 @@ import Testing
         }
         let (runner, outbox) = try makeRunner(executor)
         let spec = JobSpec(name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")))
-        _ = await runner.claim(assignment(spec).executionID)
+        _ = try await runner.accept(assignment(spec))
         await runner.run(assignment(spec))
         let result = try #require(await finalResult(outbox))
         #expect(result.state == .failed)
@@ -129,7 +130,7 @@ import Testing
         try Data(nodeID.utf8).write(to: URL(fileURLWithPath: base + "/state/node-id"))
         let spec = JobSpec(
             name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")), outputs: [OutputSpec(name: "results", path: "/out")])
-        _ = await runner.claim(assignment(spec).executionID)
+        _ = try await runner.accept(assignment(spec))
         await runner.run(assignment(spec))
         let result = try #require(await finalResult(outbox))
         #expect(result.state == .succeeded)
@@ -153,7 +154,7 @@ import Testing
         }
         let (runner, outbox) = try makeRunner(executor)
         let spec = JobSpec(name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")))
-        _ = await runner.claim(assignment(spec).executionID)
+        _ = try await runner.accept(assignment(spec))
         await runner.run(assignment(spec))
         let frames = await outbox.next(after: 0)
         let encoder = JSONEncoder()
@@ -185,7 +186,7 @@ import Testing
         let spec = JobSpec(
             name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")), outputs: [OutputSpec(name: "results", path: "/out")])
         let before = peakResidentBytes()
-        _ = await runner.claim(assignment(spec).executionID)
+        _ = try await runner.accept(assignment(spec))
         await runner.run(assignment(spec))
         let result = try #require(await finalResult(outbox))
         #expect(result.state == .failed)
@@ -206,7 +207,7 @@ import Testing
         let spec = JobSpec(
             name: "job", engine: EngineSpec(process: ProcessSettings(command: "true")), outputs: [OutputSpec(name: "results", path: "/out")])
         let started = ContinuousClock.now
-        _ = await runner.claim(assignment(spec).executionID)
+        _ = try await runner.accept(assignment(spec))
         await runner.run(assignment(spec))
         let result = try #require(await finalResult(outbox))
         #expect(result.state == .failed)

@@ -22,13 +22,13 @@ import Testing
         let config = AgentConfig(
             name: "site", orchestrators: ["http://127.0.0.1:1"], dataDirectory: base + "/state-\(UUID().uuidString)",
             moduleAllowedHosts: allowedHosts, moduleCrossHostRedirects: crossHostRedirects)
-        let outbox = Outbox()
+        let outbox = Outbox(store: try AgentStore.inMemory())
         let executor = ScriptedExecutor(engine: .wasm) { _, _ in ExecutionOutcome(status: .succeeded, exitCode: 0) }
         let runner = try ExecutionRunner(
             config: config, outbox: outbox, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, executors: [.wasm: executor])
         let spec = JobSpec(name: "job", engine: EngineSpec(wasm: WasmSettings(module: ModuleReference(digest: digest ?? self.digest, url: url))))
         let assignment = ExecutionAssignment(executionID: ExecutionID(rawValue: "j-1-p0-a1"), jobID: "j-1", partition: 0, spec: spec)
-        _ = await runner.claim(assignment.executionID)
+        _ = try await runner.accept(assignment)
         await runner.run(assignment)
         for frame in await outbox.next(after: 0) {
             if case .executionResult(let result) = frame.body { return result }

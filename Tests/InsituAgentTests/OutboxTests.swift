@@ -9,8 +9,8 @@ import Testing
         .executionResult(ExecutionResultMessage(executionID: ExecutionID(rawValue: id), state: .succeeded, exitCode: 0, reason: nil, files: []))
     }
 
-    @Test func unacknowledgedMessagesAreSentAgainOnTheNextConnection() async {
-        let outbox = Outbox()
+    @Test func unacknowledgedMessagesAreSentAgainOnTheNextConnection() async throws {
+        let outbox = Outbox(store: try AgentStore.inMemory())
         await outbox.send(result("a"))
         await outbox.send(.heartbeat(Heartbeat(runningExecutions: [])))
         let first = await outbox.next(after: 0)
@@ -25,8 +25,8 @@ import Testing
         #expect(await outbox.unacknowledgedCount == 0)
     }
 
-    @Test func unnumberedMessagesGoOutOnceAndCarryTheLatestAcknowledgement() async {
-        let outbox = Outbox()
+    @Test func unnumberedMessagesGoOutOnceAndCarryTheLatestAcknowledgement() async throws {
+        let outbox = Outbox(store: try AgentStore.inMemory())
         await outbox.received(41)
         await outbox.sendOnce(nil)
         let frames = await outbox.next(after: 0)
@@ -36,8 +36,8 @@ import Testing
         #expect(await outbox.next(after: 0).map(\.seq) == [1], "the acknowledgement was not repeated")
     }
 
-    @Test func aWaitingWriterWakesWhenAMessageIsQueued() async {
-        let outbox = Outbox()
+    @Test func aWaitingWriterWakesWhenAMessageIsQueued() async throws {
+        let outbox = Outbox(store: try AgentStore.inMemory())
         async let frames = outbox.next(after: 0)
         try? await Task.sleep(for: .milliseconds(50))
         await outbox.send(result("c"))
@@ -47,7 +47,7 @@ import Testing
     /// A frame over the protocol's limit would make the orchestrator close the link, and the
     /// outbox would send it again on every reconnect: it must never be queued as it is.
     @Test func noQueuedFrameExceedsTheProtocolsLimit() async throws {
-        let outbox = Outbox()
+        let outbox = Outbox(store: try AgentStore.inMemory())
         let huge = String(repeating: "A", count: NodeProtocol.maxMessageBytes)
         let digest = ContentDigest(rawValue: String(repeating: "0", count: 64))!
         await outbox.send(
@@ -71,8 +71,8 @@ import Testing
         #expect(small.executionID.rawValue == "small" && small.state == .succeeded)
     }
 
-    @Test func cancellingAWaitingWriterReturnsNothing() async {
-        let outbox = Outbox()
+    @Test func cancellingAWaitingWriterReturnsNothing() async throws {
+        let outbox = Outbox(store: try AgentStore.inMemory())
         let task = Task { await outbox.next(after: 0) }
         try? await Task.sleep(for: .milliseconds(50))
         task.cancel()

@@ -1,0 +1,241 @@
+import Foundation
+import GRDB
+import InsituAPI
+import InsituModel
+
+/// The agent's durable state: one SQLite file (`agent.sqlite` in the data directory, WAL,
+/// `synchronous=FULL`) holding every execution the node accepted and every numbered message not
+/// yet acknowledged by the orchestrator.
+///
+/// The rules that make a restart (`kill -9` included) honest:
+/// - an assignment is stored before the frame that carried it is acknowledged, and before it runs;
+/// - an execution is marked started before its engine starts, so after a crash the agent knows it
+///   was interrupted and never starts it again under the same ID;
+/// - a message is stored before it is sent; a result is stored in the same transaction that
+///   marks its execution finished;
+/// - what the orchestrator acknowledged is deleted (messages, and executions whose result it
+///   accepted), so the file holds only work in flight.
+final class AgentStore: Sendable {
+    /// Where an accepted execution is in its life on this node.
+    enum Phase: String {
+        /// Stored, not started: after a restart it may start (it never ran).
+        case assigned
+        /// Its engine may have run: after a restart it is reported as interrupted, never re-run.
+        case started
+        /// Its result is in the outbox, waiting for the orchestrator's acknowledgement.
+        case finished
+    }
+
+    struct StoredExecution {
+        var id: ExecutionID
+        var phase: Phase
+        /// Nil when the stored assignment cannot be decoded (written by another version).
+        var assignment: ExecutionAssignment?
+    }
+
+    struct StoredMessage {
+        /// Position in the outbox: increasing in the order messages were queued.
+        var position: Int64
+        var message: AgentMessage
+    }
+
+    struct Contents {
+        var executions: [StoredExecution]
+        var outbox: [StoredMessage]
+        /// Outbox rows that no longer decode; they were deleted (described for the log).
+        var unreadable: [String]
+    }
+
+    private let writer: any DatabaseWriter
+
+    static let fileName = "agent.sqlite"
+
+    /// Opens (or creates) the store in `directory`, which is created if needed.
+    convenience init(directory: String) throws {
+        let path = directory + "/" + Self.fileName
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.label = "insitu.agent.store"
+            configuration.busyMode = .timeout(5)
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.writeWithoutTransaction { db in
+                // WAL with FULL: a commit is in the fsynced log when it returns, so what the agent
+                // stored before acknowledging or sending survives kill -9 and power loss.
+                let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                guard mode == "wal" else { throw AgentStoreError("journal_mode is \(mode ?? "unknown"), expected wal") }
+            }
+            try self.init(writer: queue)
+        } catch {
+            throw AgentStoreError(
+                "cannot open the agent's state \(path): \(error). If the file is damaged, stop the agent, move the file "
+                    + "away and start again: the node then forgets its unreported work, which the orchestrator marks lost")
+        }
+    }
+
+    /// A store that lives in memory only (tests).
+    static func inMemory() throws -> AgentStore { try AgentStore(writer: DatabaseQueue()) }
+
+    private init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        var migrator = DatabaseMigrator()
+        // Append-only: never edit a registered migration, register "v2" instead.
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE executions (
+                        id TEXT NOT NULL PRIMARY KEY,
+                        phase TEXT NOT NULL,
+                        assignment TEXT NOT NULL
+                    );
+                    CREATE TABLE outbox (
+                        position INTEGER PRIMARY KEY AUTOINCREMENT,
+                        execution_id TEXT,
+                        message TEXT NOT NULL
+                    );
+                    """)
+        }
+        try migrator.migrate(writer)
+    }
+
+    // MARK: Executions
+
+    /// Stores a new assignment. Returns false (and stores nothing) if this execution is already
+    /// known here: a repeat of an assignment must never run the same attempt twice.
+    func assign(_ assignment: ExecutionAssignment) throws -> Bool {
+        let json = String(decoding: try Self.encoder.encode(assignment), as: UTF8.self)
+        return try writer.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO executions (id, phase, assignment) VALUES (?, ?, ?)",
+                arguments: [assignment.executionID.rawValue, Phase.assigned.rawValue, json])
+            return db.changesCount == 1
+        }
+    }
+
+    func markStarted(_ id: ExecutionID) throws {
+        try writer.write { db in
+            try db.execute(
+                sql: "UPDATE executions SET phase = ? WHERE id = ? AND phase = ?",
+                arguments: [Phase.started.rawValue, id.rawValue, Phase.assigned.rawValue])
+        }
+    }
+
+    /// Ends every execution that was started when the agent stopped: its engine is gone with the
+    /// process, and running it again under the same ID would hide a second run. Each gets the
+    /// failed `interrupted(id)` in the outbox, in the transaction that marks it finished. An
+    /// assignment that can no longer be read (stored by another version) cannot start, so it
+    /// ends the same way with `unreadable(id)`. Returns the IDs ended.
+    func finishInterrupted(
+        interrupted: (ExecutionID) -> ExecutionResultMessage, unreadable: (ExecutionID) -> ExecutionResultMessage
+    ) throws -> [ExecutionID] {
+        try writer.write { db in
+            var ended: [ExecutionID] = []
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT id, phase, assignment FROM executions WHERE phase != ? ORDER BY id", arguments: [Phase.finished.rawValue])
+            for row in rows {
+                let id = ExecutionID(rawValue: row["id"])
+                let text: String = row["assignment"]
+                let result: ExecutionResultMessage
+                if Phase(rawValue: row["phase"]) == .assigned {
+                    guard (try? Self.decoder.decode(ExecutionAssignment.self, from: Data(text.utf8))) == nil else { continue }
+                    result = unreadable(id)
+                } else {
+                    result = interrupted(id)
+                }
+                _ = try Self.insert(.executionResult(result), into: db)
+                ended.append(id)
+            }
+            return ended
+        }
+    }
+
+    // MARK: Outbox
+
+    /// Stores a numbered message; a result also marks its execution finished, atomically.
+    /// Returns its position.
+    func append(_ message: AgentMessage) throws -> Int64 {
+        try writer.write { db in try Self.insert(message, into: db) }
+    }
+
+    private static func insert(_ message: AgentMessage, into db: Database) throws -> Int64 {
+        let json = String(decoding: try encoder.encode(message), as: UTF8.self)
+        try db.execute(
+            sql: "INSERT INTO outbox (execution_id, message) VALUES (?, ?)", arguments: [message.executionID?.rawValue, json])
+        let position = db.lastInsertedRowID
+        if case .executionResult(let result) = message {
+            try db.execute(
+                sql: "UPDATE executions SET phase = ? WHERE id = ?", arguments: [Phase.finished.rawValue, result.executionID.rawValue])
+        }
+        return position
+    }
+
+    /// The orchestrator acknowledged the messages at `positions`; `settled` are executions whose
+    /// results were among them. Both are deleted: the orchestrator has them durably.
+    func acknowledge(positions: [Int64], settled: [ExecutionID]) throws {
+        guard !positions.isEmpty || !settled.isEmpty else { return }
+        try writer.write { db in
+            for position in positions {
+                try db.execute(sql: "DELETE FROM outbox WHERE position = ?", arguments: [position])
+            }
+            for id in settled {
+                try db.execute(sql: "DELETE FROM executions WHERE id = ?", arguments: [id.rawValue])
+            }
+        }
+    }
+
+    // MARK: Loading
+
+    /// Everything stored, the outbox in the order it was queued. Outbox rows that no longer decode
+    /// are deleted and described: sending garbage would only make the orchestrator close the link.
+    func load() throws -> Contents {
+        try writer.write { db in
+            var executions: [StoredExecution] = []
+            for row in try Row.fetchAll(db, sql: "SELECT id, phase, assignment FROM executions ORDER BY id") {
+                let id = ExecutionID(rawValue: row["id"])
+                let text: String = row["assignment"]
+                executions.append(
+                    StoredExecution(
+                        id: id, phase: Phase(rawValue: row["phase"]) ?? .started,
+                        assignment: try? Self.decoder.decode(ExecutionAssignment.self, from: Data(text.utf8))))
+            }
+            var outbox: [StoredMessage] = []
+            var unreadable: [String] = []
+            for row in try Row.fetchAll(db, sql: "SELECT position, message FROM outbox ORDER BY position") {
+                let position: Int64 = row["position"]
+                let text: String = row["message"]
+                do {
+                    outbox.append(StoredMessage(position: position, message: try Self.decoder.decode(AgentMessage.self, from: Data(text.utf8))))
+                } catch {
+                    unreadable.append("outbox message \(position): \(error)")
+                    try db.execute(sql: "DELETE FROM outbox WHERE position = ?", arguments: [position])
+                }
+            }
+            return Contents(executions: executions, outbox: outbox, unreadable: unreadable)
+        }
+    }
+
+    private static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }
+    private static var decoder: JSONDecoder { JSONDecoder() }
+}
+
+struct AgentStoreError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension AgentMessage {
+    /// The execution a message is about, if any.
+    var executionID: ExecutionID? {
+        switch self {
+        case .hello, .heartbeat: nil
+        case .executionUpdate(let update): update.executionID
+        case .executionOutput(let output): output.executionID
+        case .executionResult(let result): result.executionID
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import InsituAPI
+@testable import InsituAgent
+import InsituExecutor
+import InsituModel
+import InsituTestKit
+import Logging
+import Testing
+
+/// The agent's durable state: what a node stores, what a restarted node loads from it, and what
+/// it deletes once the orchestrator has it. A "restart" here opens the same data directory again
+/// with `ExecutionRunner.open`, exactly as a new agent process does.
+@Suite struct AgentStoreTests {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("insitu-agent-store-\(UUID().uuidString)").path
+    let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+    var config: AgentConfig { AgentConfig(name: "site", orchestrators: ["http://127.0.0.1:1"], dataDirectory: base + "/state") }
+
+    func open(_ executor: ScriptedExecutor) throws -> (outbox: Outbox, runner: ExecutionRunner, startable: [ExecutionAssignment]) {
+        try ExecutionRunner.open(config: config, logger: logger, executors: [.process: executor])
+    }
+
+    func assignment(attempt: Int = 1) -> ExecutionAssignment {
+        ExecutionAssignment(
+            executionID: ExecutionID(job: "j-1", partition: 0, attempt: attempt), jobID: "j-1", partition: 0,
+            spec: JobSpec(name: "job", engine: EngineSpec(process: ProcessSettings(command: "true"))))
+    }
+
+    /// The results among the queued messages (`next` waits while nothing is queued, so a bare
+    /// acknowledgement is queued first).
+    func results(_ outbox: Outbox) async -> [ExecutionResultMessage] {
+        await outbox.sendOnce(nil)
+        return await outbox.next(after: 0).compactMap { frame in
+            if case .executionResult(let result) = frame.body { return result }
+            return nil
+        }
+    }
+
+    /// Counts runs of the scripted job, which prints a line and succeeds.
+    final class Runs: Sendable {
+        let executor: ScriptedExecutor
+        init() {
+            executor = ScriptedExecutor(engine: .process) { _, emit in
+                emit(.stdout, Array("counted\n".utf8))
+                return ExecutionOutcome(status: .succeeded, exitCode: 0, stdout: Array("counted\n".utf8))
+            }
+        }
+        var count: Int { executor.requests.count }
+    }
+
+    @Test func aFinishedButUnacknowledgedResultIsSentAgainAfterARestartWithoutRunningAgain() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let runs = Runs()
+        let work = assignment()
+        do {
+            let first = try open(runs.executor)
+            #expect(try await first.runner.accept(work))
+            await first.runner.run(work)
+            #expect(await results(first.outbox).map(\.state) == [.succeeded])
+            // The process dies here: nothing was acknowledged.
+        }
+        let second = try open(runs.executor)
+        #expect(second.startable.isEmpty, "a finished execution is not started again")
+        #expect(await second.runner.knownExecutions() == [work.executionID], "the hello lists it, so it is not counted lost")
+        #expect(try await !second.runner.accept(work), "a repeated assignment is refused")
+        let frames = await second.outbox.next(after: 0)
+        #expect(frames.map(\.seq) == Array(1...UInt64(frames.count)), "a new epoch numbers the stored messages from 1")
+        let replayed = await results(second.outbox)
+        #expect(replayed.map(\.executionID) == [work.executionID])
+        #expect(replayed.first?.state == .succeeded)
+        #expect(replayed.first?.files.first { $0.path == "stdout" }?.base64 == Data("counted\n".utf8).base64EncodedString())
+        #expect(runs.count == 1, "the job ran once")
+    }
+
+    @Test func anExecutionRunningWhenTheAgentDiedIsReportedInterruptedAndNeverRunAgain() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let runs = Runs()
+        let work = assignment()
+        do {
+            let first = try open(runs.executor)
+            #expect(try await first.runner.accept(work))
+            // What `run` does before the engine starts; the process is then killed mid-job.
+            try first.outbox.store.markStarted(work.executionID)
+        }
+        let second = try open(runs.executor)
+        #expect(second.startable.isEmpty, "an interrupted execution is not started again under its ID")
+        #expect(try await !second.runner.accept(work), "not even when the orchestrator sends it again")
+        let reported = await results(second.outbox)
+        #expect(reported.map(\.executionID) == [work.executionID])
+        #expect(reported.first?.state == .failed)
+        #expect(reported.first?.reason?.hasPrefix("interrupted: the agent restarted while it ran") == true)
+        #expect(await second.runner.knownExecutions() == [work.executionID])
+        #expect(runs.count == 0)
+
+        // A third start does not report it twice: it is finished now, its report waiting.
+        let third = try open(runs.executor)
+        #expect(await results(third.outbox).count == 1)
+    }
+
+    @Test func anAssignmentStoredButNeverStartedStartsAfterARestart() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let runs = Runs()
+        let work = assignment()
+        do {
+            let first = try open(runs.executor)
+            #expect(try await first.runner.accept(work))
+        }
+        let second = try open(runs.executor)
+        #expect(second.startable.map(\.executionID) == [work.executionID])
+        #expect(await second.runner.knownExecutions() == [work.executionID])
+        #expect(await second.runner.runningExecutions() == [work.executionID])
+        await second.runner.run(try #require(second.startable.first))
+        #expect(await results(second.outbox).map(\.state) == [.succeeded])
+        #expect(runs.count == 1)
+    }
+
+    @Test func acknowledgedMessagesAndSettledExecutionsAreDeleted() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let runs = Runs()
+        let done = assignment(attempt: 1)
+        let waiting = assignment(attempt: 2)
+        do {
+            let first = try open(runs.executor)
+            #expect(try await first.runner.accept(done))
+            await first.runner.run(done)
+            let upTo = try #require(await first.outbox.next(after: 0).last?.seq)
+            // The result is acknowledged: its messages and its execution leave the store.
+            #expect(await first.outbox.acknowledge(upTo: upTo) == [done.executionID])
+            await first.runner.forget([done.executionID])
+            #expect(await first.runner.knownExecutions().isEmpty)
+            #expect(try await first.runner.accept(waiting))
+        }
+        let contents = try AgentStore(directory: config.dataDirectory).load()
+        #expect(contents.outbox.isEmpty)
+        #expect(contents.executions.map(\.id) == [waiting.executionID], "only work in flight stays")
+    }
+
+    @Test func storedOutputKeepsItsOrderAndOffsetsAcrossARestart() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let id = assignment().executionID
+        do {
+            let first = try open(Runs().executor)
+            await first.outbox.send(.executionUpdate(ExecutionUpdate(executionID: id, state: .running)))
+            await first.outbox.send(.executionOutput(ExecutionOutput(executionID: id, stream: "stdout", text: "one\n", offset: 0)))
+            await first.outbox.send(.executionOutput(ExecutionOutput(executionID: id, stream: "stdout", text: "two\n", offset: 4)))
+            // The orchestrator stored the update and the first line, then the link dropped.
+            _ = await first.outbox.acknowledge(upTo: 2)
+        }
+        let second = try open(Runs().executor)
+        await second.outbox.sendOnce(nil)
+        let frames = await second.outbox.next(after: 0).filter { $0.seq != 0 }
+        #expect(frames.map(\.seq) == [1])
+        guard case .executionOutput(let output) = frames.first?.body else {
+            Issue.record("expected the unacknowledged output, got \(String(describing: frames.first?.body))")
+            return
+        }
+        #expect(output.text == "two\n" && output.offset == 4, "the offset lets the orchestrator drop a line it already has")
+    }
+
+    @Test func anExecutionStoppedByTheAgentsShutdownIsReportedInterruptedNotCancelled() async throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let started = AsyncStream<Void>.makeStream()
+        let executor = ScriptedExecutor(engine: .process) { _, _ in
+            started.continuation.yield()
+            try await Task.sleep(for: .seconds(600))
+            return ExecutionOutcome(status: .succeeded, exitCode: 0)
+        }
+        let work = assignment()
+        do {
+            let first = try open(executor)
+            #expect(try await first.runner.accept(work))
+            let running = Task { await first.runner.run(work) }
+            for await _ in started.stream { break }
+            // A graceful shutdown cancels the agent's tasks.
+            running.cancel()
+            await running.value
+            #expect(await results(first.outbox).isEmpty, "no `cancelled` result that would end the work for good")
+        }
+        let second = try open(executor)
+        let reported = await results(second.outbox)
+        #expect(reported.map(\.state) == [.failed])
+        #expect(reported.first?.reason?.hasPrefix("interrupted") == true)
+    }
+
+    @Test func aRepeatedAssignmentIsNotStoredTwice() throws {
+        let store = try AgentStore.inMemory()
+        #expect(try store.assign(assignment()))
+        #expect(try !store.assign(assignment()))
+        #expect(try store.load().executions.count == 1)
+    }
+}
