@@ -21,7 +21,10 @@ final class ChaosNetwork: @unchecked Sendable {
     static func unavailableReason() -> String? {
         guard geteuid() == 0 else { return "not running as root (network namespaces need CAP_SYS_ADMIN)" }
         guard let ip = tool("ip") else { return "the ip command (iproute2) is not installed" }
-        guard run([ip, "netns", "list"]).status == 0 else { return "`ip netns` is unavailable: \(run([ip, "netns", "list"]).output)" }
+        let probe = prefix + "\(getpid())-probe"
+        let made = run([ip, "netns", "add", probe])
+        guard made.status == 0 else { return "`ip netns add` does not work here: \(made.output)" }
+        _ = run([ip, "netns", "del", probe])
         guard tool("python3") != nil else { return "python3 is not installed (the harness's relay is scripts/chaos_relay.py)" }
         guard tool("nft") != nil || tool("tc") != nil else { return "neither nft (nftables) nor tc is installed to inject packet loss" }
         return nil

@@ -45,6 +45,7 @@ final class ChaosRun: @unchecked Sendable {
     /// The agent whose link gets slow and lossy; it always dials through its own relay.
     static let slowAgent = 3
     static let heartbeatSeconds = 0.5
+    static let burstSleepMillis = 300
 
     let e2e: E2E
     let network: ChaosNetwork
@@ -98,7 +99,8 @@ final class ChaosRun: @unchecked Sendable {
             logPath: e2e.root + "/logs/relay-slow.log")
         for index in 0..<Self.agentCount { try startAgent(index) }
         try await e2e.cluster.waitForNodes(Self.agentCount, timeout: .seconds(60))
-        module = try await client.uploadModule(Data(try wat2wasm(Self.printArgument(sleepMillis: 0)))).digest
+        // Burst jobs take 300 ms, so every fault catches some of them mid-run.
+        module = try await client.uploadModule(Data(try wat2wasm(Self.printArgument(sleepMillis: Self.burstSleepMillis)))).digest
     }
 
     func startAgent(_ index: Int) throws {
