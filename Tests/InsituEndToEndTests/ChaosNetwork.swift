@@ -26,7 +26,8 @@ final class ChaosNetwork: @unchecked Sendable {
         guard made.status == 0 else { return "`ip netns add` does not work here: \(made.output)" }
         _ = run([ip, "netns", "del", probe])
         guard tool("python3") != nil else { return "python3 is not installed (the harness's relay is scripts/chaos_relay.py)" }
-        guard tool("nft") != nil || tool("tc") != nil else { return "neither nft (nftables) nor tc is installed to inject packet loss" }
+        // netem is used where the kernel has it, but many kernels do not: nft is the fallback.
+        guard tool("nft") != nil else { return "nft is not installed (apt-get install nftables): it injects the packet loss" }
         return nil
     }
 
