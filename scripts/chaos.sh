@@ -29,7 +29,11 @@ export INSITU_CHAOS_REPORT="${INSITU_CHAOS_REPORT:-$PWD/.build/chaos-report.txt}
 cleanup() {
   for ns in $(ip netns list | awk '/^insitu-chaos-/ {print $1}'); do
     pid=${ns#insitu-chaos-}; pid=${pid%%-*}
-    if ! kill -0 "$pid" 2>/dev/null; then ip netns del "$ns" 2>/dev/null || true; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      # Processes left in it (agents, runners, the slow link's relay) would keep it alive.
+      for leftover in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$leftover" 2>/dev/null || true; done
+      ip netns del "$ns" 2>/dev/null || true
+    fi
   done
 }
 trap cleanup EXIT

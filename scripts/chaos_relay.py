@@ -107,6 +107,15 @@ def main():
     parser.add_argument("--listen-netns")
     parser.add_argument("--target", required=True)
     options = parser.parse_args()
+    # The harness owns the relay: if it dies without stopping it (kill -9), so does the relay.
+    parent = os.getppid()
+
+    def watch_parent():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     signal.signal(signal.SIGUSR1, lambda *_: set_delay(DELAY_SECONDS))
     signal.signal(signal.SIGUSR2, lambda *_: set_delay(0.0))
 
