@@ -125,6 +125,17 @@ final class ChaosNetwork: @unchecked Sendable {
         return found
     }
 
+    /// Processes living in any of the namespaces with these inodes (to prove none outlive a run).
+    static func processes(inNamespaces inodes: Set<UInt64>) -> [Int32] {
+        let links = Set(inodes.map { "net:[\($0)]" })
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard let pid = Int32(entry), let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net"),
+                links.contains(link)
+            else { return nil }
+            return pid
+        }
+    }
+
     /// Deletes every namespace this run made (their links, addresses and rules go with them) and
     /// returns what could not be deleted.
     @discardableResult
