@@ -23,6 +23,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "scripts/chaos.sh needs root (network namespaces); run it with sudo" >&2
   exit 1
 fi
+export INSITU_CHAOS=1
 export INSITU_CHAOS_REPORT="${INSITU_CHAOS_REPORT:-$PWD/.build/chaos-report.txt}"
 
 # Namespaces named insitu-chaos-PID-* whose PID is gone belong to runs that were killed.
