@@ -224,7 +224,7 @@ let package = Package(
         .testTarget(
             name: "InsituEndToEndTests",
             dependencies: [
-                "InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster",
+                "InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster", "InsituSimulation",
                 .product(name: "WAT", package: "WasmKit"),
             ],
             swiftSettings: swiftSettings

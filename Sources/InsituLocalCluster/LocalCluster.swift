@@ -94,15 +94,19 @@ public final class LocalCluster: @unchecked Sendable {
         orchestrator?.stop(signal: signal)
     }
 
-    /// Writes a node config and starts `insitu agent` with it.
+    /// Writes a node config and starts `insitu agent` with it. `launcher` is a command the agent
+    /// runs under, which must exec it in place (such as `ip netns exec NAME`, so a signal to the
+    /// returned process reaches the agent); `orchestratorURL` replaces the API address the agent
+    /// dials (an address reachable from inside the launcher's namespace).
     @discardableResult
     public func startAgent(
         name: String, labels: [String: String] = [:], datasets: [String: String] = [:], processEngine: Bool = false,
-        wasmIsolation: String? = nil, cpu: String? = nil, memory: String? = nil
+        wasmIsolation: String? = nil, cpu: String? = nil, memory: String? = nil, launcher: [String] = [],
+        orchestratorURL: String? = nil
     ) throws -> ManagedProcess {
         let directory = root + "/agents/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var yaml = "name: \(name)\norchestrator: \(apiURL)\ndata_dir: \(directory)/state\n"
+        var yaml = "name: \(name)\norchestrator: \(orchestratorURL ?? apiURL)\ndata_dir: \(directory)/state\n"
         if !labels.isEmpty {
             yaml += "labels:\n" + labels.sorted { $0.key < $1.key }.map { "  \($0.key): \"\($0.value)\"\n" }.joined()
         }
@@ -120,8 +124,13 @@ public final class LocalCluster: @unchecked Sendable {
         let configPath = directory + "/agent.yaml"
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: configPath))
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["agent", "--config", configPath]
+        if let command = launcher.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(launcher.dropFirst()) + [executable, "agent", "--config", configPath]
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["agent", "--config", configPath]
+        }
         let logPath = root + "/logs/agent-\(name).log"
         let handle = try appendingHandle(logPath)
         process.standardOutput = handle

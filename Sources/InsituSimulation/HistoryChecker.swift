@@ -24,13 +24,47 @@ public struct HistoryChecker: Sendable {
 
     public mutating func observe(job: Job, previous: Job?, at now: Timestamp) {
         if let previous, previous.state != job.state {
-            if previous.state.isTerminal {
-                violation("job \(job.id) changed after it was terminal: \(previous.state) → \(job.state)")
-            } else if !previous.state.canTransition(to: job.state) {
-                violation("illegal job transition \(job.id): \(previous.state) → \(job.state)")
-            }
+            observeTransition(of: job.id, from: previous.state, to: job.state)
         }
         if job.state.isTerminal && previous.map({ !$0.state.isTerminal }) ?? true { terminalAt[job.id] = now }
+    }
+
+    /// `id` became terminal at `time`, as a recorded event says.
+    mutating func recordTerminal(_ id: JobID, at time: Timestamp) {
+        if terminalAt[id] == nil { terminalAt[id] = time }
+    }
+
+    /// One job state change, whether seen in a simulated commit or read back from a real
+    /// orchestrator's events (`RecordedHistory`).
+    mutating func observeTransition(of id: JobID, from previous: JobState, to next: JobState) {
+        if previous.isTerminal {
+            violation("job \(id) changed after it was terminal: \(previous) → \(next)")
+        } else if !previous.canTransition(to: next) {
+            violation("illegal job transition \(id): \(previous) → \(next)")
+        }
+    }
+
+    mutating func observeTransition(of id: ExecutionID, from previous: ExecutionState, to next: ExecutionState) {
+        if previous.isTerminal {
+            violation("execution \(id) changed after it was terminal: \(previous) → \(next)")
+        } else if !previous.canTransition(to: next) {
+            violation("illegal execution transition \(id): \(previous) → \(next)")
+        }
+    }
+
+    /// Accepted results, wherever they were stored: at most one per (job, partition).
+    mutating func checkResults(_ results: [ResultRecord]) {
+        var first: [String: ExecutionID] = [:]
+        for result in results {
+            let key = "\(result.jobID)/\(result.partition)"
+            if let existing = first[key] {
+                violation(
+                    "second accepted result for job \(result.jobID) partition \(result.partition): "
+                        + "\(existing) then \(result.executionID)")
+            } else {
+                first[key] = result.executionID
+            }
+        }
     }
 
     public mutating func observe(execution: Execution, previous: Execution?) {
@@ -41,11 +75,7 @@ public struct HistoryChecker: Sendable {
             return
         }
         guard previous.state != execution.state else { return }
-        if previous.state.isTerminal {
-            violation("execution \(execution.id) changed after it was terminal: \(previous.state) → \(execution.state)")
-        } else if !previous.state.canTransition(to: execution.state) {
-            violation("illegal execution transition \(execution.id): \(previous.state) → \(execution.state)")
-        }
+        observeTransition(of: execution.id, from: previous.state, to: execution.state)
     }
 
     /// A caller was told the job is accepted (durable).
@@ -68,15 +98,20 @@ public struct HistoryChecker: Sendable {
     /// The end of a run, once faults stopped and time ran on: every accepted job is stored and
     /// terminal within its bound, and no log line was stored twice.
     public mutating func finish(store: SimulatedStore, now: Timestamp) {
+        finish(jobs: store.jobs, executions: store.executions, logs: store.logs)
+    }
+
+    /// The end-of-run checks over what was stored, from a simulated store or a real orchestrator.
+    mutating func finish(jobs: [JobID: Job], executions: [ExecutionID: Execution], logs: [LogRecord]) {
         for (id, acceptance) in accepted.sorted(by: { $0.key < $1.key }) {
-            guard let job = store.jobs[id] else {
+            guard let job = jobs[id] else {
                 violation("accepted job \(id) is not stored")
                 continue
             }
             guard job.state.isTerminal, let end = terminalAt[id] else {
-                let executions = store.executions.values.filter { $0.jobID == id }.sorted { $0.id < $1.id }
+                let attempts = executions.values.filter { $0.jobID == id }.sorted { $0.id < $1.id }
                     .map { "\($0.id)@\($0.nodeID)=\($0.state)" }.joined(separator: ", ")
-                violation("job \(id) is still \(job.state) at the end of the run; executions: \(executions)")
+                violation("job \(id) is still \(job.state) at the end of the run; executions: \(attempts)")
                 continue
             }
             let took = end.milliseconds - acceptance.at.milliseconds
@@ -85,7 +120,7 @@ public struct HistoryChecker: Sendable {
             }
         }
         var seen = Set<String>()
-        for log in store.logs where !log.text.hasPrefix("[insitu") && !log.text.hasPrefix("\n[insitu") {
+        for log in logs where !log.text.hasPrefix("[insitu") && !log.text.hasPrefix("\n[insitu") {
             if !seen.insert("\(log.executionID)/\(log.stream)/\(log.text)").inserted {
                 violation("log line stored twice for \(log.executionID): \(log.text.debugDescription)")
             }
