@@ -130,31 +130,6 @@ public struct ControlPlane: Sendable {
         }
     }
 
-    /// The earliest time at which a tick could change something, or nil if none would.
-    public func nextDeadline() -> Timestamp? {
-        var earliest: Timestamp?
-        func consider(_ time: Timestamp?) {
-            guard let time else { return }
-            if earliest.map({ time < $0 }) ?? true { earliest = time }
-        }
-        for state in nodes.values {
-            consider(state.health.nextDeadline(settings: settings.liveness))
-            if let down = state.health.downSince {
-                for id in state.executions {
-                    guard let owner = owners[id], let spec = jobs[owner]?.job.spec else { continue }
-                    consider(Timestamp(milliseconds: down.milliseconds.addingClamped(spec.effectiveNodeLoss.graceMillis)))
-                }
-            }
-        }
-        for entry in jobs.values {
-            for time in entry.retryAt.values { consider(time) }
-            if let since = entry.waitingSince, !entry.failures.isEmpty {
-                consider(Timestamp(milliseconds: since.milliseconds.addingClamped(queueTimeout(of: entry.job))))
-            }
-        }
-        return earliest
-    }
-
     // MARK: Applying inputs
 
     public mutating func apply(_ input: Input, at now: Timestamp, into effects: inout Effects) -> Reply {

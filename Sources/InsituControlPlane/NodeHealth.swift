@@ -100,16 +100,6 @@ public struct NodeHealth: Sendable, Hashable {
         }
     }
 
-    /// When `tick` could next change something.
-    public func nextDeadline(settings: LivenessSettings) -> Timestamp? {
-        switch liveness {
-        case .connected: return Timestamp(milliseconds: lastHeard.milliseconds + settings.suspectAfterMillis)
-        case .suspect: return Timestamp(milliseconds: lastHeard.milliseconds + settings.deadAfterMillis)
-        case .disconnected: return downSince.map { Timestamp(milliseconds: $0.milliseconds + settings.lostAfterMillis) }
-        case .lost: return nil
-        }
-    }
-
     /// Whether the node can be given work now.
     public var isReachable: Bool { liveness == .connected || liveness == .suspect }
 }

@@ -285,9 +285,6 @@ public actor Orchestrator {
         _ = try await perform(.tick)
     }
 
-    /// When the core next needs a tick, if ever.
-    public func nextDeadline() -> Timestamp? { core.nextDeadline() }
-
     // MARK: Waiting
 
     /// Suspends until the job is terminal or `timeout` passes; returns whether it is terminal.
