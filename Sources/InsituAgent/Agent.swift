@@ -5,6 +5,7 @@ public import InsituAPI
 import InsituExecutor
 public import InsituModel
 public import Logging
+import NIOPosix
 public import ServiceLifecycle
 import Synchronization
 
@@ -71,16 +72,7 @@ public final class Agent: Service, Sendable {
             let base = config.orchestrators[index % config.orchestrators.count]
             let url = base.replacingOccurrences(of: "http", with: "ws", options: .anchored) + NodeProtocol.path
             let started = ContinuousClock.now
-            do {
-                try await WebSocketClient.connect(
-                    url: url, configuration: .init(maxFrameSize: 1 << 20), logger: logger
-                ) { inbound, outbound, _ in
-                    try await self.session(inbound: inbound, outbound: outbound)
-                }
-                logger.info("connection to orchestrator closed", metadata: ["url": "\(url)"])
-            } catch {
-                logger.info("cannot reach orchestrator", metadata: ["url": "\(url)", "error": "\(error)"])
-            }
+            await dial(url)
             await outbox.connectionEnded()
             if ContinuousClock.now - started > .seconds(10) { attempt = 0 }
             attempt += 1
@@ -91,15 +83,101 @@ public final class Agent: Service, Sendable {
         }
     }
 
+    /// One connection attempt, from dialling to the end of its session. The WebSocket library
+    /// offers no deadline for the HTTP upgrade and ignores cancellation while it waits for one, so
+    /// a peer that accepts the socket and never answers (a relay whose upstream is gone, a stopped
+    /// process) would hold the agent forever. Each attempt therefore runs on its own event loop,
+    /// and an upgrade not answered within the handshake timeout is abandoned by shutting that loop
+    /// down, which closes the socket. Once the session has begun, `LinkWatch` takes over.
+    func dial(_ url: String) async {
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let phase = Locked(DialPhase.upgrading)
+        let handshakeTimeout = Duration.milliseconds(config.handshakeTimeoutMillis)
+        await withTaskGroup(of: DialTask.self) { group in
+            group.addTask {
+                do {
+                    try await WebSocketClient.connect(
+                        // A close handshake over a dead link cannot finish: wait for it only briefly.
+                        url: url, configuration: .init(maxFrameSize: 1 << 20, closeTimeout: .seconds(5)), eventLoopGroup: loops,
+                        logger: self.logger
+                    ) { inbound, outbound, _ in
+                        // Decided under the lock, so the loop is never shut down under a session.
+                        let began = phase.withLock { phase in
+                            guard phase == .upgrading else { return false }
+                            phase = .session
+                            return true
+                        }
+                        guard began else { return }
+                        try await self.session(inbound: inbound, outbound: outbound)
+                    }
+                    self.logger.info("connection to orchestrator closed", metadata: ["url": "\(url)"])
+                } catch is LinkDead {
+                    // Already logged with its reason when the watch gave up.
+                } catch {
+                    if phase.withLock({ $0 }) != .abandoned {
+                        self.logger.info("cannot reach orchestrator", metadata: ["url": "\(url)", "error": "\(error)"])
+                    }
+                }
+                return .connection
+            }
+            group.addTask {
+                do { try await Task.sleep(for: handshakeTimeout) } catch { return .watchdog }
+                let abandon = phase.withLock { phase in
+                    guard phase == .upgrading else { return false }
+                    phase = .abandoned
+                    return true
+                }
+                if abandon {
+                    self.logger.warning(
+                        "the orchestrator did not answer the connection's handshake; dialling again",
+                        metadata: ["url": "\(url)", "timeout": "\(handshakeTimeout)"])
+                    try? await loops.shutdownGracefully()
+                }
+                return .watchdog
+            }
+            // The attempt ends with its connection; the watchdog ends on its own or is cancelled.
+            while let finished = await group.next() {
+                if finished == .connection { group.cancelAll() }
+            }
+        }
+        try? await loops.shutdownGracefully()
+    }
+
+    private enum DialPhase { case upgrading, session, abandoned }
+    private enum DialTask { case connection, watchdog }
+
     func session(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         let encoder = JSONEncoder()
         let decoder = JSONDecoder()
-        let hello = AgentHello(node: nodeInfo, epoch: epoch, knownExecutions: await runner.knownExecutions())
-        let helloFrame = Frame<AgentMessage>(seq: 0, ack: await outbox.lastReceivedSeq, body: .hello(hello))
-        try await outbound.writeTextMessage(String(decoding: try encoder.encode(helloFrame), as: UTF8.self))
+        let watch = Locked(LinkWatch(openedAt: .now, handshakeTimeout: .milliseconds(config.handshakeTimeoutMillis)))
         let welcomed = Wakeup()
+        // The welcome can bring the watch's deadline forward (from the handshake timeout to four
+        // heartbeats); this wakes the watchdog to take the new one.
+        let deadlineMoved = Wakeup()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
+                // Gives up on a link the orchestrator stopped answering on; a write into a dead
+                // socket succeeds for minutes, so the agent would otherwise never notice.
+                while true {
+                    switch watch.withLock({ $0.verdict(at: .now) }) {
+                    case .alive(let until):
+                        await withTaskGroup(of: Void.self) { wait in
+                            wait.addTask { try? await Task.sleep(until: until, clock: .continuous) }
+                            wait.addTask { await deadlineMoved.wait() }
+                            await wait.next()
+                            wait.cancelAll()
+                        }
+                        try Task.checkCancellation()
+                    case .dead(let reason):
+                        self.logger.warning("closing the link to the orchestrator and reconnecting", metadata: ["reason": "\(reason)"])
+                        throw LinkDead(reason: reason)
+                    }
+                }
+            }
+            group.addTask {
+                let hello = AgentHello(node: self.nodeInfo, epoch: self.epoch, knownExecutions: await self.runner.knownExecutions())
+                let helloFrame = Frame<AgentMessage>(seq: 0, ack: await self.outbox.lastReceivedSeq, body: .hello(hello))
+                try await outbound.writeTextMessage(String(decoding: try encoder.encode(helloFrame), as: UTF8.self))
                 var sentUpTo: UInt64 = 0
                 while !Task.isCancelled {
                     let frames = await self.outbox.next(after: sentUpTo)
@@ -128,13 +206,17 @@ public final class Agent: Service, Sendable {
                         self.logger.warning("undecodable frame from orchestrator")
                         continue
                     }
+                    watch.withLock { $0.heard(at: .now) }
                     let settled = await self.outbox.acknowledge(upTo: frame.ack)
                     if !settled.isEmpty { await self.runner.forget(settled) }
                     guard let body = frame.body else { continue }
                     switch body {
                     case .welcome(let welcome):
-                        self.heartbeatMillis.store(max(100, welcome.heartbeatIntervalMillis), ordering: .relaxed)
+                        let interval = max(100, welcome.heartbeatIntervalMillis)
+                        self.heartbeatMillis.store(interval, ordering: .relaxed)
+                        watch.withLock { $0.welcomed(heartbeat: .milliseconds(interval), at: .now) }
                         welcomed.signal()
+                        deadlineMoved.signal()
                         self.logger.info("registered with orchestrator", metadata: ["node": "\(welcome.nodeID)"])
                     case .runExecution(let assignment):
                         // Not storable: the session ends unacknowledged and the orchestrator
@@ -154,9 +236,24 @@ public final class Agent: Service, Sendable {
                     await self.outbox.received(frame.seq)
                 }
             }
-            // Whichever side ends first (socket closed, write failed) ends the session.
+            // Whichever ends first (socket closed, write failed, link silent) ends the session.
             _ = try await group.next()
             group.cancelAll()
         }
+    }
+}
+
+/// The session ended because `LinkWatch` gave up on a silent orchestrator.
+struct LinkDead: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { "link to the orchestrator closed: \(reason)" }
+}
+
+/// A value behind a lock that child tasks can share (a `Mutex` cannot be captured by them).
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result {
+        mutex.withLock { value in body(&value) }
     }
 }

@@ -41,14 +41,18 @@ public struct AgentConfig: Sendable {
     /// Whether a module URL may redirect to another scheme, host or port
     /// (`modules.cross_host_redirects`, default false).
     public var moduleCrossHostRedirects: Bool
+    /// How long a new link may take to be welcomed by the orchestrator before the agent gives up
+    /// on it and dials again (`connection.handshake_timeout`, default 10s).
+    public var handshakeTimeoutMillis: Int64
 
     public static let defaultOutputQuotaBytes: Int64 = 1 << 30
+    public static let defaultHandshakeTimeoutMillis: Int64 = 10_000
 
     public init(
         name: String, orchestrators: [String], dataDirectory: String, labels: Labels = [:], datasets: [Dataset] = [],
         cpuMillis: Int? = nil, memoryBytes: Int64? = nil, processEngineEnabled: Bool = false, wasmIsolation: String = "process",
         outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes, moduleAllowedHosts: [String]? = nil,
-        moduleCrossHostRedirects: Bool = false
+        moduleCrossHostRedirects: Bool = false, handshakeTimeoutMillis: Int64 = AgentConfig.defaultHandshakeTimeoutMillis
     ) {
         self.name = name
         self.orchestrators = orchestrators
@@ -62,6 +66,7 @@ public struct AgentConfig: Sendable {
         self.outputQuotaBytes = outputQuotaBytes
         self.moduleAllowedHosts = moduleAllowedHosts
         self.moduleCrossHostRedirects = moduleCrossHostRedirects
+        self.handshakeTimeoutMillis = handshakeTimeoutMillis
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -92,7 +97,7 @@ public struct AgentConfig: Sendable {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardized.path
         }
-        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines", "limits", "modules"]
+        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines", "limits", "modules", "connection"]
         for key in root.keys where !known.contains(key) {
             problems.append("unknown key \"\(key)\" (allowed: \(known.sorted().joined(separator: ", ")))")
         }
@@ -180,12 +185,24 @@ public struct AgentConfig: Sendable {
                 problems.append("modules.cross_host_redirects: \"\(value)\" must be true or false")
             }
         }
+        let connection = root["connection"] as? [String: Any] ?? [:]
+        for key in connection.keys where key != "handshake_timeout" {
+            problems.append("connection: unknown key \"\(key)\" (allowed: handshake_timeout)")
+        }
+        var handshakeTimeout = defaultHandshakeTimeoutMillis
+        if let value = connection["handshake_timeout"] {
+            if let millis = SpecValues.parseDuration("\(value)"), millis >= 100 {
+                handshakeTimeout = millis
+            } else {
+                problems.append("connection.handshake_timeout: \"\(value)\" is not a duration of at least 100ms, like 10s")
+            }
+        }
         guard problems.isEmpty else { throw Invalid(file: file, problems: problems) }
         return AgentConfig(
             name: name, orchestrators: orchestrators, dataDirectory: dataDirectory, labels: labels, datasets: datasets,
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
             wasmIsolation: isolation, outputQuotaBytes: outputQuota, moduleAllowedHosts: allowedHosts,
-            moduleCrossHostRedirects: crossHostRedirects)
+            moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout)
     }
 }
 

@@ -97,12 +97,13 @@ public final class LocalCluster: @unchecked Sendable {
     /// Writes a node config and starts `insitu agent` with it. `launcher` is a command the agent
     /// runs under, which must exec it in place (such as `ip netns exec NAME`, so a signal to the
     /// returned process reaches the agent); `orchestratorURL` replaces the API address the agent
-    /// dials (an address reachable from inside the launcher's namespace).
+    /// dials (an address reachable from inside the launcher's namespace); `extraConfig` is YAML
+    /// appended to the node config as it is.
     @discardableResult
     public func startAgent(
         name: String, labels: [String: String] = [:], datasets: [String: String] = [:], processEngine: Bool = false,
         wasmIsolation: String? = nil, cpu: String? = nil, memory: String? = nil, launcher: [String] = [],
-        orchestratorURL: String? = nil
+        orchestratorURL: String? = nil, extraConfig: String = ""
     ) throws -> ManagedProcess {
         let directory = root + "/agents/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -121,6 +122,7 @@ public final class LocalCluster: @unchecked Sendable {
             if processEngine { yaml += "  process:\n    enabled: true\n" }
             if let wasmIsolation { yaml += "  wasm:\n    isolation: \(wasmIsolation)\n" }
         }
+        yaml += extraConfig
         let configPath = directory + "/agent.yaml"
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: configPath))
         let process = Process()

@@ -99,10 +99,14 @@ final class NodeEndpoint: Sendable {
                     }
                     guard let body = frame.body else { continue }
                     do {
-                        // Unnumbered frames (heartbeats) are not replayed, so they need no
-                        // duplicate filter and no acknowledgement.
                         try await orchestrator.receive(body, seq: frame.seq, from: nodeID, connection: connectionID)
-                        guard frame.seq != 0 else { continue }
+                        // Unnumbered frames (heartbeats) are not replayed, so they need no
+                        // duplicate filter; each is answered with a bare acknowledgement, which
+                        // is how the agent tells a live orchestrator from a dead link (`LinkWatch`).
+                        guard frame.seq != 0 else {
+                            continuation.yield(.ack)
+                            continue
+                        }
                     } catch {
                         // Not applied, so not acknowledged: closing makes the agent reconnect
                         // and send it again.

@@ -52,6 +52,8 @@ public final class FakeNodeLink: @unchecked Sendable {
     public private(set) var received: [OrchestratorMessage] = []
     /// The highest of this node's message numbers the orchestrator acknowledged.
     public private(set) var acknowledged: UInt64 = 0
+    /// Frames that carried only an acknowledgement (no message).
+    public private(set) var bareAcknowledgements = 0
     /// Whether the orchestrator ended the connection.
     public private(set) var closed = false
 
@@ -102,7 +104,7 @@ public final class FakeNodeLink: @unchecked Sendable {
             }
             let frame = try decoder.decode(Frame<OrchestratorMessage>.self, from: data)
             acknowledged = max(acknowledged, frame.ack)
-            if let body = frame.body { received.append(body) }
+            if let body = frame.body { received.append(body) } else { bareAcknowledgements += 1 }
         }
         return true
     }

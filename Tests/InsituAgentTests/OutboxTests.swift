@@ -112,6 +112,17 @@ import Testing
         }
     }
 
+    @Test func theHandshakeTimeoutIsConfigurableAndChecked() throws {
+        let base = "name: a\norchestrator: http://127.0.0.1:1\ndata_dir: /tmp/x\n"
+        #expect(try AgentConfig.parse(base, file: "a.yaml", baseDirectory: "/tmp").handshakeTimeoutMillis == 10_000)
+        #expect(try AgentConfig.parse(base + "connection: {handshake_timeout: 1m30s}", file: "a.yaml", baseDirectory: "/tmp").handshakeTimeoutMillis == 90_000)
+        for bad in ["connection: {handshake_timeout: 10}", "connection: {handshake_timeout: 50ms}", "connection: {timeout: 10s}"] {
+            #expect(throws: AgentConfig.Invalid.self, "\(bad)") {
+                try AgentConfig.parse(base + bad, file: "a.yaml", baseDirectory: "/tmp")
+            }
+        }
+    }
+
     @Test func moduleHostsAndRedirectsAreConfigurable() throws {
         let base = "name: a\norchestrator: http://127.0.0.1:1\ndata_dir: /tmp/x\n"
         let defaults = try AgentConfig.parse(base, file: "a.yaml", baseDirectory: "/tmp")
