@@ -78,6 +78,13 @@ public struct ControlPlane: Sendable {
     /// Jobs to evaluate again when the cluster changes or time passes, oldest first.
     var queue: [JobID] = []
     var queued: Set<JobID> = []
+    /// Nodes where a queued job may fit now although it did not when last planned: capacity was
+    /// released there, or the node registered or answered again. A queued job is tried against
+    /// these alone (a plan over a node or two) and planned in full only if one can take it, so
+    /// a result costs a few cheap checks per queued job, not a full plan of each.
+    var touched: Set<NodeID> = []
+    /// How many times a job was planned in full (`evaluate`): what a result or a hello costs.
+    public private(set) var evaluations = 0
     var logUsage: [ExecutionID: [String: StreamUsage]] = [:]
     /// Idempotency keys of active jobs; keys of finished jobs are found in the store by the shell.
     var keys: [String: JobID] = [:]
@@ -133,22 +140,26 @@ public struct ControlPlane: Sendable {
     // MARK: Applying inputs
 
     public mutating func apply(_ input: Input, at now: Timestamp, into effects: inout Effects) -> Reply {
+        let reply: Reply
         switch input {
         case .submit(let spec, let id, let key, let existing):
-            return submit(spec, id: id, idempotencyKey: key, existing: existing, now: now, effects: &effects)
+            reply = submit(spec, id: id, idempotencyKey: key, existing: existing, now: now, effects: &effects)
         case .stop(let id):
-            return stop(id, now: now, effects: &effects)
+            reply = stop(id, now: now, effects: &effects)
         case .nodeConnected(let hello, let connection):
-            return connected(hello, connection: connection, now: now, effects: &effects)
+            reply = connected(hello, connection: connection, now: now, effects: &effects)
         case .nodeMessage(let report, let seq, let node, let connection):
-            return receive(report, seq: seq, from: node, connection: connection, now: now, effects: &effects)
+            reply = receive(report, seq: seq, from: node, connection: connection, now: now, effects: &effects)
         case .nodeDisconnected(let node, let connection):
             disconnected(node, connection: connection, now: now, effects: &effects)
-            return .done
+            reply = .done
         case .tick:
             tick(now: now, effects: &effects)
-            return .done
+            reply = .done
         }
+        // Whatever freed capacity or brought a node (back) may let waiting jobs run.
+        if !touched.isEmpty { evaluateQueued(now: now, effects: &effects) }
+        return reply
     }
 
     // MARK: Jobs
@@ -196,6 +207,7 @@ public struct ControlPlane: Sendable {
     /// is connected, and stay pending (sent when it says hello) otherwise.
     mutating func evaluate(_ id: JobID, now: Timestamp, effects: inout Effects) {
         guard var entry = jobs[id], !entry.job.state.isTerminal else { return }
+        evaluations += 1
         let before = entry.job
         let spec = entry.job.spec
         var hidden = Set<Int>()
@@ -427,6 +439,7 @@ public struct ControlPlane: Sendable {
             nodes[execution.nodeID]?.executions.remove(execution.id) != nil
         else { return }
         index.release(resources, on: execution.nodeID)
+        touched.insert(execution.nodeID)
     }
 
     /// Tells the index a node's liveness after its health changed.
@@ -463,7 +476,7 @@ public struct ControlPlane: Sendable {
         index.upsert(hello.node, liveness: state.health.liveness, at: now)
         effects.batch.nodes.append(state.record)
         reconcile(id, known: Set(hello.knownExecutions), restarted: restarted, connection: connection, now: now, effects: &effects)
-        evaluateQueued(now: now, effects: &effects)
+        touched.insert(id)
         return .welcome(Welcome(nodeID: id, heartbeatIntervalMillis: settings.liveness.heartbeatMillis))
     }
 
@@ -537,7 +550,7 @@ public struct ControlPlane: Sendable {
         syncLiveness(node, at: now)
         switch report {
         case .heartbeat:
-            if wasSuspect { evaluateQueued(now: now, effects: &effects) }
+            if wasSuspect { touched.insert(node) }
         case .update(let update): applyUpdate(update, from: node, now: now, effects: &effects)
         case .output(let output): applyOutput(output, from: node, now: now, effects: &effects)
         case .result(let result): applyResult(result, from: node, now: now, effects: &effects)
@@ -649,8 +662,6 @@ public struct ControlPlane: Sendable {
         } else {
             settleIfDone(jobID, now: now, effects: &effects)
         }
-        // Capacity was freed: jobs waiting for it may fit now.
-        evaluateQueued(now: now, effects: &effects)
     }
 
     /// The closing marker for each stream of `execution` whose output was cut.
@@ -703,12 +714,25 @@ public struct ControlPlane: Sendable {
         }
     }
 
-    /// Evaluates every job still waiting for a node or a retry, oldest first.
+    /// Evaluates, oldest first, every waiting job that may run now: one not planned yet, one
+    /// whose retry delay has passed, and one that did not fit anywhere but fits on a `touched`
+    /// node. A job that fitted nowhere can only have started to fit where something changed,
+    /// so with 2,000 jobs queued behind a full cluster a result no longer plans all 2,000 in
+    /// full. The reasons a skipped job shows stay those of its last full plan.
     mutating func evaluateQueued(now: Timestamp, effects: inout Effects) {
+        let changed = touched.sorted()
+        touched = []
         for id in queue {
             guard let entry = jobs[id] else { continue }
-            // A job waiting only for a retry delay is evaluated once the delay has passed.
-            if entry.failures.isEmpty, let due = entry.retryAt.values.min(), due > now { continue }
+            if entry.failures.isEmpty {
+                // A job waiting only for a retry delay is evaluated once the delay has passed.
+                if let due = entry.retryAt.values.min(), due > now { continue }
+            } else {
+                let candidates = changed.compactMap { index[$0] }
+                guard !candidates.isEmpty,
+                    !scheduler.plan(job: entry.job, existing: Array(entry.executions.values), nodes: candidates, now: now).placements.isEmpty
+                else { continue }
+            }
             evaluate(id, now: now, effects: &effects)
         }
     }

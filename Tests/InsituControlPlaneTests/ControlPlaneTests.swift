@@ -221,6 +221,51 @@ struct Core {
         #expect(failed.stateReason?.contains("elsewhere") == true, "names the per-node reason: \(failed.stateReason ?? "")")
     }
 
+    /// Each result planned every queued job again in full: with 2,000 jobs queued behind a
+    /// four-node cluster (the chaos burst) a result cost thousands of plans, the orchestrator
+    /// fell minutes behind and node links timed out. Now a queued job is only planned in full
+    /// when a node that changed can take it, and the queue still drains oldest first.
+    @Test func aResultPlansOnlyTheQueuedJobsThatFitWhereCapacityWasFreed() throws {
+        var core = Core()
+        core.connect("node-a", connection: 1)
+        var spec = Core.spec()
+        spec.resources = Resources(cpuMillis: 1_000, memoryBytes: 1 << 20)
+        let ids = (0..<50).map { JobID("j-\(1000 + $0)") }
+        for id in ids { _ = core.submit(spec, id: id) }
+        #expect(ids.dropFirst().allSatisfy { core.store.jobs[$0]?.state == .queued })
+        var seq: UInt64 = 0
+        for (index, id) in ids.enumerated() {
+            let running = try #require(core.plane.executions(of: id).first)
+            let before = core.plane.evaluations
+            seq += 1
+            _ = core.report("node-a", connection: 1, seq: seq, Core.success(running.id))
+            #expect(core.store.jobs[id]?.state == .completed)
+            if index + 1 < ids.count {
+                let next = core.plane.executions(of: ids[index + 1]).map(\.id)
+                #expect(next.count == 1 && core.assignments.map(\.1) == next, "the oldest waiting job runs next")
+                #expect(core.plane.evaluations - before == 1, "planned in full: only the job that fits")
+            }
+        }
+    }
+
+    /// A job waiting for a dataset no node holds runs when a node holding it registers.
+    @Test func aQueuedJobRunsWhenANodeThatCanTakeItRegisters() throws {
+        var core = Core()
+        core.connect("node-a", connection: 1)
+        var spec = Core.spec()
+        spec.inputs = [InputSpec(source: .dataset(name: "late"), target: "/data/late")]
+        let job = core.submit(spec)
+        #expect(core.store.jobs[job.id]?.state == .queued)
+        // A node without the dataset changes nothing.
+        core.connect("node-b", connection: 2)
+        #expect(core.store.jobs[job.id]?.state == .queued)
+        let info = NodeInfo(
+            id: "node-c", name: "node-c", resources: Resources(cpuMillis: 1_000, memoryBytes: 8 << 30), datasets: [DatasetInfo(name: "late")])
+        core.apply(.nodeConnected(AgentHello(node: info, epoch: 1, knownExecutions: []), connection: 3))
+        #expect(core.store.jobs[job.id]?.state == .running)
+        #expect(core.assignments.map(\.0) == ["node-c"])
+    }
+
     @Test func aMessageOnAReplacedConnectionIsNeitherAppliedNorAcknowledged() throws {
         var core = Core()
         core.connect("node-a", connection: 1)
