@@ -245,6 +245,12 @@ final class AgentStore: Sendable {
                 finish: { error in if let error { failed(error) } }))
     }
 
+    /// Returns once every write queued before the call is committed (groups commit in order).
+    /// For tests that stand for an agent that ran on after an acknowledgement.
+    func committedQueuedWrites() async throws {
+        _ = try await write(.processCrash) { _ in true }
+    }
+
     // MARK: Group commit
 
     /// Runs `body` in the next group transaction and returns its value once the group is

@@ -145,6 +145,9 @@ import Testing
             await first.outbox.send(.executionOutput(ExecutionOutput(executionID: id, stream: "stdout", text: "two\n", offset: 4)))
             // The orchestrator stored the update and the first line, then the link dropped.
             _ = await first.outbox.acknowledge(upTo: 2)
+            // The deletion is queued, not awaited; the agent ran on long enough to write it
+            // (killed at once, it would replay messages 1 and 2, which the orchestrator ignores).
+            try await first.outbox.store.committedQueuedWrites()
         }
         let second = try open(Runs().executor)
         await second.outbox.sendOnce(nil)
