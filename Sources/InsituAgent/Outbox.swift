@@ -56,8 +56,9 @@ actor Outbox {
         guard let message = Self.fitting(message) else { return }
         var position: Int64?
         do {
-            // Numbered only once stored (other sends may be stored meanwhile, in the same group
-            // commit), so numbers stay in the order of the store's positions.
+            // Numbered once stored. Sends stored in one group commit may be numbered in either
+            // order; they are about different executions, since one execution's messages are sent
+            // one after the other.
             position = try await store.append(message)
         } catch {
             logger.error(
