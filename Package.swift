@@ -209,7 +209,10 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituOrchestratorTests",
-            dependencies: ["InsituOrchestrator", "InsituControlPlane", "InsituStoreSQLite", "InsituStore", "InsituAPI", "InsituModel", "InsituTestKit"],
+            dependencies: [
+                "InsituOrchestrator", "InsituControlPlane", "InsituStoreSQLite", "InsituStore", "InsituAPI", "InsituModel", "InsituTestKit",
+                "InsituClient", "InsituLocalCluster",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

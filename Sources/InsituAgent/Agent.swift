@@ -146,6 +146,25 @@ public final class Agent: Service, Sendable {
     private enum DialPhase { case upgrading, session, abandoned }
     private enum DialTask { case connection, watchdog }
 
+    /// Acts on a frame from the orchestrator once it is its turn. Throws if an assignment could
+    /// not be stored; the runner has then released it, so its next send is not taken for a repeat.
+    func handle(_ work: ReceivedQueue.Work) async throws {
+        switch work {
+        case .run(let assignment, let pending):
+            do {
+                let stored = try await pending.value()
+                if await runner.confirm(assignment, stored: stored) { startContinuation.yield(assignment) }
+            } catch {
+                await runner.unclaim(assignment)
+                throw error
+            }
+        case .cancel(let id):
+            await runner.cancel(id)
+        case .none:
+            break
+        }
+    }
+
     func session(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         let encoder = JSONEncoder()
         let decoder = JSONDecoder()
@@ -195,7 +214,35 @@ public final class Agent: Service, Sendable {
                     await self.outbox.sendOnce(.heartbeat(Heartbeat(runningExecutions: await self.runner.runningExecutions())))
                 }
             }
+            // Frames with a body are handled in order by the handler below: the reader queues an
+            // assignment's store write and reads on, so a burst of assignments shares one group
+            // commit instead of each waiting for the one before.
+            let inbox = ReceivedQueue()
             group.addTask {
+                // Handles every queued frame, also after the link ended (claimed assignments must
+                // start or be released); acknowledges none after one that could not be stored.
+                var failed = false
+                while let item = await inbox.next() {
+                    do {
+                        try await self.handle(item.work)
+                    } catch {
+                        if !failed {
+                            failed = true
+                            // Not storable: the session ends unacknowledged and the orchestrator
+                            // sends the assignment again when the node reconnects.
+                            self.logger.error(
+                                "cannot store an assignment; reconnecting so the orchestrator sends it again",
+                                metadata: ["error": "\(error)"])
+                            try? await outbound.close(.unexpectedServerError, reason: "the node could not store an assignment")
+                        }
+                        continue
+                    }
+                    // Acknowledged only once handled: an assignment is stored by now.
+                    if !failed { await self.outbox.received(item.seq) }
+                }
+            }
+            group.addTask {
+                defer { inbox.close() }
                 for try await message in inbound.messages(maxSize: NodeProtocol.maxMessageBytes) {
                     let data: Data
                     switch message {
@@ -218,22 +265,14 @@ public final class Agent: Service, Sendable {
                         welcomed.signal()
                         deadlineMoved.signal()
                         self.logger.info("registered with orchestrator", metadata: ["node": "\(welcome.nodeID)"])
+                        inbox.append(ReceivedQueue.Item(seq: frame.seq, work: .none))
                     case .runExecution(let assignment):
-                        // Not storable: the session ends unacknowledged and the orchestrator
-                        // sends the assignment again when the node reconnects.
-                        do {
-                            if try await self.runner.accept(assignment) { self.startContinuation.yield(assignment) }
-                        } catch {
-                            self.logger.error(
-                                "cannot store an assignment; reconnecting so the orchestrator sends it again",
-                                metadata: ["execution": "\(assignment.executionID)", "error": "\(error)"])
-                            throw error
-                        }
+                        // A repeat (known here already) needs nothing but its acknowledgement.
+                        let pending = await self.runner.claim(assignment)
+                        inbox.append(ReceivedQueue.Item(seq: frame.seq, work: pending.map { .run(assignment, $0) } ?? .none))
                     case .cancelExecution(let cancel):
-                        await self.runner.cancel(cancel.executionID)
+                        inbox.append(ReceivedQueue.Item(seq: frame.seq, work: .cancel(cancel.executionID)))
                     }
-                    // Acknowledged only once handled: an assignment is stored by now.
-                    await self.outbox.received(frame.seq)
                 }
             }
             // Whichever ends first (socket closed, write failed, link silent) ends the session.

@@ -119,15 +119,40 @@ actor ExecutionRunner {
     /// Stores a new assignment and claims it. Returns false if this execution is already known
     /// here (a repeat). Throws if it cannot be stored: the frame carrying it must then not be
     /// acknowledged, and the orchestrator sends it again on the next connection.
-    func accept(_ assignment: ExecutionAssignment) throws -> Bool {
+    func accept(_ assignment: ExecutionAssignment) async throws -> Bool {
+        guard let pending = claim(assignment) else { return false }
+        do {
+            let stored = try await pending.value()
+            return confirm(assignment, stored: stored)
+        } catch {
+            unclaim(assignment)
+            throw error
+        }
+    }
+
+    /// The first half of `accept`, which does not wait for the store: nil for a repeat, else the
+    /// pending write, whose value goes to `confirm`. Lets the link queue the next assignment
+    /// while this one is being stored.
+    func claim(_ assignment: ExecutionAssignment) -> Pending<Bool>? {
         let id = assignment.executionID
-        guard !known.contains(id) else { return false }
-        let stored = try store.assign(assignment)
+        guard !known.contains(id) else { return nil }
         known.insert(id)
+        return store.queueAssign(assignment)
+    }
+
+    /// The second half of `accept`, once the assignment is stored (`stored` false: the store
+    /// already held it). Returns whether to start it. If storing failed, call `unclaim`.
+    func confirm(_ assignment: ExecutionAssignment, stored: Bool) -> Bool {
         guard stored else { return false }
-        running.insert(id)
-        cancelled[id] = CancellationSignal()
+        running.insert(assignment.executionID)
+        cancelled[assignment.executionID] = CancellationSignal()
         return true
+    }
+
+    /// Forgets a claim whose assignment could not be stored, so the orchestrator's next send of
+    /// it is not taken for a repeat.
+    func unclaim(_ assignment: ExecutionAssignment) {
+        known.remove(assignment.executionID)
     }
 
     /// The orchestrator has durably accepted these executions' results and will not send them
@@ -150,7 +175,7 @@ actor ExecutionRunner {
         let id = assignment.executionID
         do {
             // Before anything of it runs: after a crash from here on, it counts as interrupted.
-            try store.markStarted(id)
+            try await store.markStarted(id)
         } catch {
             logger.error("cannot record an execution's start", metadata: ["execution": "\(id)", "error": "\(error)"])
             await outbox.send(

@@ -52,11 +52,14 @@ actor Outbox {
     /// Stores `message`, then queues it for sending: a report is durable before the orchestrator
     /// can see it. If the store fails (disk full) the message is still sent rather than lost,
     /// and the failure is logged: it would then not survive a restart of the agent.
-    func send(_ message: AgentMessage) {
+    func send(_ message: AgentMessage) async {
         guard let message = Self.fitting(message) else { return }
         var position: Int64?
         do {
-            position = try store.append(message)
+            // Numbered once stored. Sends stored in one group commit may be numbered in either
+            // order; they are about different executions, since one execution's messages are sent
+            // one after the other.
+            position = try await store.append(message)
         } catch {
             logger.error(
                 "cannot store a message for the orchestrator; it is sent but will not survive a restart of this agent",
@@ -100,9 +103,8 @@ actor Outbox {
             if let position = first.position { positions.append(position) }
             pending.removeFirst()
         }
-        do {
-            try store.acknowledge(positions: positions, settled: settled)
-        } catch {
+        let logger = self.logger
+        store.acknowledge(positions: positions, settled: settled) { error in
             // Harmless: what stays stored is sent again after a restart and ignored as a repeat.
             logger.warning("cannot delete acknowledged messages from the agent's store", metadata: ["error": "\(error)"])
         }

@@ -57,6 +57,11 @@ public struct BlobStore: Sendable {
     /// Stores `bytes` and returns their digest; storing the same content twice is a no-op.
     @discardableResult
     public func put(_ bytes: Data) throws -> ContentDigest {
+        // Content already stored is not written and flushed again: most results repeat blobs
+        // (an empty stdout or stderr above all), and each new file cost an fsync on the path of
+        // every result.
+        let digest = Self.digest(of: bytes)
+        if contains(digest) { return digest }
         let writer = try BlobWriter(store: self, limit: Int64(bytes.count))
         do {
             try bytes.withUnsafeBytes { try writer.append($0) }

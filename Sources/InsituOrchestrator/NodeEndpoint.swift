@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdWebSocket
 import InsituAPI
+import InsituControlPlane
 import InsituModel
 import Logging
 import Synchronization
@@ -42,7 +43,7 @@ final class NodeEndpoint: Sendable {
         let (outgoing, continuation) = AsyncStream<Outgoing>.makeStream()
         let acked = AckCounter()
         let connection = NodeConnection(
-            id: connectionID, enqueue: { continuation.yield(.message($0)) }, close: { continuation.yield(.close($0)) })
+            id: connectionID, enqueue: { continuation.yield(.message($0)) }, close: { continuation.yield(.close($0, failed: false)) })
         let welcome: Welcome
         do {
             welcome = try await orchestrator.nodeConnected(helloBody, connection: connection)
@@ -52,11 +53,14 @@ final class NodeEndpoint: Sendable {
             return
         }
 
+        // Messages queued in the orchestrator's mailbox, in arrival order, with their numbers.
+        let (queued, queuedContinuation) = AsyncStream<(seq: UInt64, pending: Orchestrator.PendingMessage)>.makeStream()
         await withTaskGroup(of: Void.self) { group in
             // Writer: numbers every outgoing frame and piggybacks the latest acknowledgement.
             group.addTask {
                 let encoder = JSONEncoder()
                 var seq: UInt64 = 0
+                var sentAck: UInt64 = 0
                 do {
                     seq += 1
                     try await outbound.writeTextMessage(
@@ -68,21 +72,60 @@ final class NodeEndpoint: Sendable {
                             seq += 1
                             message = body
                         case .ack:
+                            // Acknowledgements queued in a burst: the first frame carries them all.
+                            guard acked.value != sentAck else { continue }
                             message = nil
-                        case .close(let reason):
+                        case .heartbeatAnswer:
+                            message = nil
+                        case .close(let reason, let failed):
                             // The control plane gave up on this link (replaced, or silent past
-                            // its heartbeat TTL); closing ends the reader too.
-                            try await outbound.close(.goingAway, reason: Self.closeReason(reason))
+                            // its heartbeat TTL), or a message was not applied; closing ends the
+                            // reader too.
+                            try await outbound.close(failed ? .unexpectedServerError : .goingAway, reason: Self.closeReason(reason))
                             return
                         }
                         let frame = Frame(seq: message == nil ? 0 : seq, ack: acked.value, body: message)
+                        sentAck = frame.ack
                         try await outbound.writeTextMessage(Self.encodeFrame(frame, encoder))
                     }
                 } catch {
                     logger.debug("node writer stopped", metadata: ["error": "\(error)"])
                 }
             }
-            // Reader (in this task): applies messages in order; acknowledges each once durable.
+            // Acknowledger: collects the queued messages' outcomes in order and acknowledges
+            // each once its effects are durable. It stops acknowledging at the first message
+            // that was not applied: that one and everything after it are sent again.
+            group.addTask {
+                var failed = false
+                for await (seq, pending) in queued {
+                    do {
+                        try await orchestrator.applied(pending)
+                    } catch {
+                        if !failed {
+                            failed = true
+                            logger.error(
+                                "could not apply a message from the node; closing the connection so it is sent again",
+                                metadata: ["seq": "\(seq)", "error": "\(error)"])
+                            continuation.yield(.close("message \(seq) was not applied: \(error)", failed: true))
+                        }
+                        continue
+                    }
+                    guard !failed else { continue }
+                    // Unnumbered frames (heartbeats) are not replayed, so they need no
+                    // acknowledgement; each is answered with a bare frame all the same, which is
+                    // how the agent tells a live orchestrator from a dead link (`LinkWatch`).
+                    guard seq != 0 else {
+                        continuation.yield(.heartbeatAnswer)
+                        continue
+                    }
+                    acked.advance(to: seq)
+                    continuation.yield(.ack)
+                }
+                continuation.finish()
+            }
+            // Reader (in this task): queues messages in arrival order without waiting for their
+            // commits, so one drain (one commit) covers every message that arrived meanwhile and
+            // the link never lags behind the node.
             var undecodable = 0
             do {
                 while let message = try await messages.next() {
@@ -98,32 +141,28 @@ final class NodeEndpoint: Sendable {
                         continue
                     }
                     guard let body = frame.body else { continue }
+                    let report: NodeReport
                     do {
-                        try await orchestrator.receive(body, seq: frame.seq, from: nodeID, connection: connectionID)
-                        // Unnumbered frames (heartbeats) are not replayed, so they need no
-                        // duplicate filter; each is answered with a bare acknowledgement, which
-                        // is how the agent tells a live orchestrator from a dead link (`LinkWatch`).
-                        guard frame.seq != 0 else {
-                            continuation.yield(.ack)
-                            continue
-                        }
+                        guard let verified = try orchestrator.report(from: body) else { continue }
+                        report = verified
                     } catch {
                         // Not applied, so not acknowledged: closing makes the agent reconnect
                         // and send it again.
                         logger.error(
-                            "could not apply a message from the node; closing the connection so it is sent again",
+                            "could not accept a message from the node; closing the connection so it is sent again",
                             metadata: ["seq": "\(frame.seq)", "error": "\(error)"])
                         try await outbound.close(
                             .unexpectedServerError, reason: Self.closeReason("message \(frame.seq) was not applied: \(error)"))
                         break
                     }
-                    acked.advance(to: frame.seq)
-                    continuation.yield(.ack)
+                    let pending = await orchestrator.enqueue(report, seq: frame.seq, from: nodeID, connection: connectionID)
+                    queuedContinuation.yield((frame.seq, pending))
                 }
             } catch {
                 logger.info("node reader stopped", metadata: ["error": "\(error)"])
             }
-            continuation.finish()
+            // The acknowledger still collects every queued message, then ends the writer.
+            queuedContinuation.finish()
             await group.waitForAll()
         }
         await orchestrator.nodeDisconnected(nodeID, connectionID: connectionID)
@@ -156,9 +195,13 @@ final class NodeEndpoint: Sendable {
 /// What the writer of one node connection sends next.
 enum Outgoing: Sendable {
     case message(OrchestratorMessage)
-    /// A frame that only carries the latest acknowledgement.
+    /// A frame that only carries the latest acknowledgement; skipped if that was sent already.
     case ack
-    case close(String)
+    /// A frame that only carries the latest acknowledgement, always sent: a heartbeat's answer.
+    case heartbeatAnswer
+    /// Ends the connection: `failed` when a message was not applied (1011, the agent sends it
+    /// again), else because the control plane gave up on the link (1001).
+    case close(String, failed: Bool)
 }
 
 /// The highest agent message number processed on one connection, shared by its reader and writer.

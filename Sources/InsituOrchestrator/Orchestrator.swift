@@ -141,9 +141,22 @@ public actor Orchestrator {
 
     /// Applies one input in the next drain and returns its reply once the drain is durable.
     func perform(_ input: Input) async throws -> Reply {
+        try await reply(to: enqueue(input))
+    }
+
+    /// Puts `input` in the mailbox without waiting: it is applied by the next drain, after every
+    /// input enqueued before it. Its reply must be collected with `reply(to:)`.
+    private func enqueue(_ input: Input) -> UInt64 {
         let ticket = nextTicket
         nextTicket += 1
         mailbox.append((ticket, input))
+        return ticket
+    }
+
+    /// Waits until the input of `ticket` is applied and its drain is durable (running drains
+    /// itself when no one else is), and returns its reply.
+    private func reply(to ticket: UInt64) async throws -> Reply {
+        if let outcome = outcomes.removeValue(forKey: ticket) { return try outcome.get() }
         if draining {
             switch await withCheckedContinuation({ parked[ticket] = $0 }) {
             case .done(let outcome): return try outcome.get()
@@ -153,7 +166,9 @@ public actor Orchestrator {
         draining = true
         while outcomes[ticket] == nil { await drain() }
         draining = false
-        if let next = mailbox.first, let continuation = parked.removeValue(forKey: next.ticket) {
+        // Hands the drains on to the oldest caller still waiting in the mailbox. Inputs nobody
+        // waits for yet stay queued: whoever collects one of them leads then.
+        if let next = mailbox.first(where: { parked[$0.ticket] != nil }), let continuation = parked.removeValue(forKey: next.ticket) {
             draining = true
             continuation.resume(returning: .lead)
         }
@@ -380,6 +395,41 @@ public actor Orchestrator {
         case .applied(let fresh): return fresh
         default: throw StaleConnection(node: node)
         }
+    }
+
+    /// A node's message queued by `enqueue(_:seq:from:connection:)`, whose outcome is collected
+    /// with `applied(_:)`.
+    public struct PendingMessage: Sendable {
+        let ticket: UInt64
+        let node: NodeID
+    }
+
+    /// Queues a numbered message from a node without waiting for it to be applied, so a node's
+    /// link can read its next message while this one's commit is under way and a burst of messages
+    /// from one node shares one drain and one commit. Messages queued from one connection are
+    /// applied in the order queued. `report` comes from `ResultIntake.report(from:)`, run by the
+    /// caller outside the actor. Every message queued must be collected with `applied(_:)`.
+    public func enqueue(_ report: NodeReport, seq: UInt64, from node: NodeID, connection: UInt64) -> PendingMessage {
+        PendingMessage(ticket: enqueue(.nodeMessage(report, seq: seq, node: node, connection: connection)), node: node)
+    }
+
+    /// Waits until a queued message is applied and durable. Returns whether it was fresh (false
+    /// for a repeat); throws if it was not applied (a failed commit, or a connection that was
+    /// replaced), in which case neither it nor anything queued after it on the connection may be
+    /// acknowledged.
+    @discardableResult
+    public func applied(_ message: PendingMessage) async throws -> Bool {
+        switch try await reply(to: message.ticket) {
+        case .applied(let fresh): return fresh
+        default: throw StaleConnection(node: message.node)
+        }
+    }
+
+    /// Turns a node's message into what the control plane decides on, outside the actor: a
+    /// result's files are verified and written to the blob store here. Nil for a message that
+    /// carries nothing to apply (a hello after the first).
+    public nonisolated func report(from message: AgentMessage) throws -> NodeReport? {
+        try intake.report(from: message)
     }
 
     /// Applies an unnumbered message (a heartbeat; in tests, any message).

@@ -54,8 +54,12 @@ public enum OrchestratorServer {
         let limits = RequestHeadGuard.Limits(
             timeout: TimeAmount(configuration.requestHeadTimeout), maxRequestLineBytes: maxRequestLineBytes,
             maxHeadBytes: maxRequestHeadBytes)
+        // No WebSocket auto-ping: it counts a pong only once the receiving side reads it, and both
+        // sides read a node's frames in order, so a node busy with a backlog for 30 s was cut 60 s
+        // after it connected although it kept talking. A link's liveness is the heartbeat TTL's
+        // job (`LivenessSettings.deadAfterMillis`), fed by every message the node sends.
         let channel = HTTP1WebSocketUpgradeChannel.Configuration(
-            http1: .init(idleTimeout: TimeAmount(configuration.idleTimeout)), ws: .init(maxFrameSize: 1 << 20))
+            http1: .init(idleTimeout: TimeAmount(configuration.idleTimeout)), ws: .init(maxFrameSize: 1 << 20, autoPing: .disabled))
         let server = HTTPServerBuilder { responder in
             GuardedChildChannel(
                 inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: channel) { request, _, _ in
