@@ -155,7 +155,8 @@ extension NodeHardeningTests {
         let e2e = try E2E.make()
         defer { e2e.tearDown() }
         try await e2e.cluster.startOrchestrator()
-        let agent = try e2e.cluster.startAgent(name: "doomed")
+        // The runner process belongs to WasmKit's default isolation.
+        let agent = try e2e.cluster.startAgent(name: "doomed", wasmRuntime: "wasmkit")
         try await e2e.cluster.waitForNodes(1)
         let spec = try e2e.specFile(
             "spin",
