@@ -167,6 +167,19 @@ enum WAT {
         """
     }
 
+    /// Prints "looping" and then spins forever.
+    static let greetThenLoop = """
+        (module
+        \(wasiImports)
+          (memory (export "memory") 1)
+          (data (i32.const 16) "looping\\n")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const 8))
+            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (loop $l (br $l))))
+        """
+
     static let infiniteLoop = """
         (module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))
         """

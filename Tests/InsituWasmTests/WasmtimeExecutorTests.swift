@@ -33,9 +33,14 @@ struct WasmtimeExecutorTests {
         let dir = try TempDirectory()
         defer { dir.remove() }
         let executor = try WasmtimeFixture.executor()
-        let request = wasmRequest(module: try wasmFile(WAT.infiniteLoop, in: dir), workDirectory: dir.path)
-        let task = Task { try await executor.run(request, onOutput: { _, _ in }) }
-        try await Task.sleep(for: .milliseconds(100))
+        let request = wasmRequest(module: try wasmFile(WAT.greetThenLoop, in: dir), workDirectory: dir.path)
+        let streamed = StreamedOutput()
+        let task = Task { try await executor.run(request, onOutput: streamed.onOutput) }
+        // Cancel only once the guest runs (it printed), not while its module compiles.
+        let clock = ContinuousClock()
+        let giveUp = clock.now + .seconds(30)
+        while streamed.text(.stdout).isEmpty && clock.now < giveUp { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(streamed.text(.stdout) == "looping\n")
         task.cancel()
         let outcome = try await task.value
         #expect(outcome.status == .cancelled, "\(outcome)")
@@ -107,12 +112,13 @@ struct WasmtimeExecutorTests {
         let executor = try WasmtimeFixture.executor()
         let request = wasmRequest(module: try wasmFile(WAT.hello, in: dir), workDirectory: dir.path)
         _ = try await executor.run(request, onOutput: { _, _ in })
-        let (virtualBefore, descriptorsBefore) = (virtualMemoryBytes(), openDescriptors())
+        let (virtualBefore, descriptorsBefore) = (try virtualMemoryBytes(), openDescriptors())
         for _ in 0..<1000 {
             let outcome = try await executor.run(request, onOutput: { _, _ in })
             #expect(outcome.status == .succeeded)
         }
-        let grown = virtualMemoryBytes() - virtualBefore
+        let grown = try virtualMemoryBytes() - virtualBefore
+        print("runsFreeWhatTheyCreate: address space \(virtualBefore >> 20) MiB → +\(grown >> 20) MiB, descriptors \(descriptorsBefore) → \(openDescriptors())")
         // Tests running alongside hold a few instances (a few reservations of 4 GiB each) at
         // a time; a leak would hold a thousand.
         #expect(grown < 64 << 30, "address space grew by \(grown >> 20) MiB over 1000 runs")
@@ -126,11 +132,12 @@ func wasmtimeLibraryLoads() throws {
     #expect(WasmtimeFixture.library?.path == WasmtimeFixture.path)
 }
 
-private func virtualMemoryBytes() -> Int64 {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmSize:") }),
-        let kib = Int64(line.split(separator: " ").dropFirst().first ?? "")
-    else { return 0 }
+/// VmSize of this process ("VmSize:<tab or spaces>123456 kB": no space once the number is wide).
+private func virtualMemoryBytes() throws -> Int64 {
+    let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+    let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmSize:") })
+    let fields = line.dropFirst("VmSize:".count).split(whereSeparator: { $0 == " " || $0 == "\t" })
+    let kib = try #require(fields.first.flatMap { Int64($0) }, "cannot read \(line)")
     return kib << 10
 }
 
