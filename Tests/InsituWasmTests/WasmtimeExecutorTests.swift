@@ -26,7 +26,9 @@ struct WasmtimeExecutorTests {
         }
         #expect(outcome.status == .timedOut, "\(outcome)")
         #expect(outcome.reason == "exceeded its timeout of 0.3s")
-        #expect(took < .seconds(15), "a 0.3 s timeout must end the run long before the job would (bound generous for loaded machines)")
+        // The loop never ends by itself; the bound only has to be finite. It is wide because the
+        // whole suite runs in parallel on two cores, where one run took 17 s end to end.
+        #expect(took < .seconds(60), "a 0.3 s timeout must end the run long before the job would")
     }
 
     @Test func cancellingStopsTheGuestInProcess() async throws {
