@@ -72,6 +72,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // wasmtime through its C API, opened with dlopen at run time: the build never needs the
+        // library. The shim declares only the functions Insitu calls.
+        .target(name: "CWasmtimeShim", linkerSettings: [.linkedLibrary("dl")]),
+        .target(
+            name: "InsituWasmtime",
+            dependencies: [
+                "CWasmtimeShim", "InsituWasm", "InsituExecutor", "InsituModel", "InsituProcess",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "InsituProcess",
             dependencies: ["InsituExecutor", "InsituModel"],
@@ -96,7 +107,7 @@ let package = Package(
         .target(
             name: "InsituAgent",
             dependencies: [
-                "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituProcess", "InsituSpec",
+                "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituWasmtime", "InsituProcess", "InsituSpec",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -222,7 +233,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituWasmTests",
-            dependencies: ["InsituWasm", "InsituExecutor", "InsituModel", "InsituProcess"],
+            dependencies: ["InsituWasm", "InsituWasmtime", "InsituExecutor", "InsituModel", "InsituProcess"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -124,6 +124,8 @@ public struct NodeSummary: Codable, Sendable, Hashable {
     public var activeExecutions: Int
     public var datasets: [DatasetInfo]
     public var engines: [EngineKind]
+    /// What runs the `wasm` engine on the node (`wasmtime`, `wasmkit`), when it said.
+    public var wasmRuntime: String?
     public var version: String
     public var lastSeen: Timestamp
 
@@ -137,6 +139,7 @@ public struct NodeSummary: Codable, Sendable, Hashable {
         self.activeExecutions = status.activeExecutions
         self.datasets = status.info.datasets
         self.engines = status.info.engines
+        self.wasmRuntime = status.info.wasmRuntime
         self.version = status.info.version
         self.lastSeen = status.lastSeen
     }

@@ -38,13 +38,13 @@ public final class Agent: Service, Sendable {
         let detected = MachineResources.detect()
         var engines: [EngineKind] = [.wasm]
         if config.processEngineEnabled { engines.append(.process) }
+        self.epoch = UInt64.random(in: 1...UInt64.max)
+        (self.outbox, self.runner, self.recoveredStarts) = try ExecutionRunner.open(config: config, logger: logger)
         self.nodeInfo = NodeInfo(
             id: id, name: config.name, labels: config.labels,
             resources: Resources(cpuMillis: config.cpuMillis ?? detected.cpuMillis, memoryBytes: config.memoryBytes ?? detected.memoryBytes),
             datasets: config.datasets.map { DatasetInfo(name: $0.name, description: $0.description, labels: $0.labels) },
-            engines: engines, version: version)
-        self.epoch = UInt64.random(in: 1...UInt64.max)
-        (self.outbox, self.runner, self.recoveredStarts) = try ExecutionRunner.open(config: config, logger: logger)
+            engines: engines, wasmRuntime: runner.wasmRuntime, version: version)
     }
 
     public var nodeID: NodeID { nodeInfo.id }

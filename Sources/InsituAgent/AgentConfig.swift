@@ -32,6 +32,11 @@ public struct AgentConfig: Sendable {
     public var memoryBytes: Int64?
     public var processEngineEnabled: Bool
     public var wasmIsolation: String
+    /// Which runtime runs `wasm` jobs (`engines.wasm.runtime`): wasmtime, wasmkit, or auto
+    /// (wasmtime when its library loads, WasmKit otherwise).
+    public var wasmRuntime: String
+    /// wasmtime's C library (`engines.wasm.wasmtime_library`); when nil, `INSITU_WASMTIME_LIB`.
+    public var wasmtimeLibrary: String?
     /// Most disk one execution's output directories may use (`limits.outputs_disk`); an
     /// execution over it is stopped and fails.
     public var outputQuotaBytes: Int64
@@ -51,6 +56,7 @@ public struct AgentConfig: Sendable {
     public init(
         name: String, orchestrators: [String], dataDirectory: String, labels: Labels = [:], datasets: [Dataset] = [],
         cpuMillis: Int? = nil, memoryBytes: Int64? = nil, processEngineEnabled: Bool = false, wasmIsolation: String = "process",
+        wasmRuntime: String = "auto", wasmtimeLibrary: String? = nil,
         outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes, moduleAllowedHosts: [String]? = nil,
         moduleCrossHostRedirects: Bool = false, handshakeTimeoutMillis: Int64 = AgentConfig.defaultHandshakeTimeoutMillis
     ) {
@@ -63,6 +69,8 @@ public struct AgentConfig: Sendable {
         self.memoryBytes = memoryBytes
         self.processEngineEnabled = processEngineEnabled
         self.wasmIsolation = wasmIsolation
+        self.wasmRuntime = wasmRuntime
+        self.wasmtimeLibrary = wasmtimeLibrary
         self.outputQuotaBytes = outputQuotaBytes
         self.moduleAllowedHosts = moduleAllowedHosts
         self.moduleCrossHostRedirects = moduleCrossHostRedirects
@@ -150,6 +158,21 @@ public struct AgentConfig: Sendable {
         if !["auto", "in-process", "process"].contains(isolation) {
             problems.append("engines.wasm.isolation: \"\(isolation)\" must be process, auto or in-process")
         }
+        for key in wasm.keys where !["isolation", "runtime", "wasmtime_library"].contains(key) {
+            problems.append("engines.wasm: unknown key \"\(key)\" (allowed: isolation, runtime, wasmtime_library)")
+        }
+        let runtime = wasm["runtime"].map { "\($0)" } ?? "auto"
+        if !["auto", "wasmtime", "wasmkit"].contains(runtime) {
+            problems.append("engines.wasm.runtime: \"\(runtime)\" must be wasmtime, wasmkit or auto")
+        }
+        var wasmtimeLibrary: String?
+        if let library = wasm["wasmtime_library"] {
+            if let path = library as? String, !path.isEmpty {
+                wasmtimeLibrary = resolve(path)
+            } else {
+                problems.append("engines.wasm.wasmtime_library: write the path of wasmtime's _libwasmtime.so")
+            }
+        }
         var outputQuota = defaultOutputQuotaBytes
         let limits = root["limits"] as? [String: Any] ?? [:]
         for key in limits.keys where key != "outputs_disk" {
@@ -201,7 +224,7 @@ public struct AgentConfig: Sendable {
         return AgentConfig(
             name: name, orchestrators: orchestrators, dataDirectory: dataDirectory, labels: labels, datasets: datasets,
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
-            wasmIsolation: isolation, outputQuotaBytes: outputQuota, moduleAllowedHosts: allowedHosts,
+            wasmIsolation: isolation, wasmRuntime: runtime, wasmtimeLibrary: wasmtimeLibrary, outputQuotaBytes: outputQuota, moduleAllowedHosts: allowedHosts,
             moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout)
     }
 }

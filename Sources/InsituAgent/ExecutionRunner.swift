@@ -23,6 +23,9 @@ actor ExecutionRunner {
     let moduleDirectory: String
     let fetcher: ModuleFetcher
     let workRoot: String
+    /// The runtime of the `wasm` engine (`wasmtime` or `wasmkit`), which the node advertises;
+    /// nil when the engines were given (tests).
+    nonisolated let wasmRuntime: String?
     /// Executions this node accepted and has not been told to forget: stored, running, or
     /// finished with a result not yet acknowledged (mirrors the store), so a repeated assignment
     /// after a reconnect or a restart does not run the same attempt twice.
@@ -55,11 +58,18 @@ actor ExecutionRunner {
         // crashed or was killed (possibly by what it wrote): start clean.
         try? FileManager.default.removeItem(atPath: workRoot)
         try FileManager.default.createDirectory(atPath: workRoot, withIntermediateDirectories: true)
-        self.executors =
-            try executors ?? [
-                .wasm: try WasmEngineFactory.make(isolation: config.wasmIsolation),
-                .process: ProcessExecutor(enabled: config.processEngineEnabled),
-            ]
+        if let executors {
+            self.executors = executors
+            self.wasmRuntime = nil
+        } else {
+            let wasm = try WasmEngineFactory.make(config: config, environment: ProcessInfo.processInfo.environment)
+            if let reason = wasm.fallbackReason {
+                logger.warning("engines.wasm.runtime is auto and wasmtime did not load: running WasmKit", metadata: ["reason": "\(reason)"])
+            }
+            logger.info("wasm runtime", metadata: ["runtime": "\(wasm.runtime)"])
+            self.executors = [.wasm: wasm.executor, .process: ProcessExecutor(enabled: config.processEngineEnabled)]
+            self.wasmRuntime = wasm.runtime
+        }
         for execution in recovered {
             known.insert(execution.id)
             if execution.phase == .assigned {

@@ -311,7 +311,7 @@ struct NodeCommand: AsyncParsableCommand {
                 Status:    \(node.liveness.rawValue)
                 Version:   \(node.version)
                 Resources: \(node.resources) (allocated \(node.allocated), \(node.activeExecutions) active executions)
-                Engines:   \(node.engines.map(\.rawValue).joined(separator: ", "))
+                Engines:   \(node.engines.map { $0 == .wasm ? "wasm" + (node.wasmRuntime.map { " (\($0))" } ?? "") : $0.rawValue }.joined(separator: ", "))
                 Labels:    \(node.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
                 Datasets:
                 \(node.datasets.map { "  \($0.name)\($0.description.map { ": \($0)" } ?? "")" }.joined(separator: "\n"))

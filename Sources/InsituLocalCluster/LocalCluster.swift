@@ -102,7 +102,7 @@ public final class LocalCluster: @unchecked Sendable {
     @discardableResult
     public func startAgent(
         name: String, labels: [String: String] = [:], datasets: [String: String] = [:], processEngine: Bool = false,
-        wasmIsolation: String? = nil, cpu: String? = nil, memory: String? = nil, launcher: [String] = [],
+        wasmIsolation: String? = nil, wasmRuntime: String? = nil, cpu: String? = nil, memory: String? = nil, launcher: [String] = [],
         orchestratorURL: String? = nil, extraConfig: String = ""
     ) throws -> ManagedProcess {
         let directory = root + "/agents/" + name
@@ -117,10 +117,12 @@ public final class LocalCluster: @unchecked Sendable {
         if cpu != nil || memory != nil {
             yaml += "resources:\n" + (cpu.map { "  cpu: \($0)\n" } ?? "") + (memory.map { "  memory: \($0)\n" } ?? "")
         }
-        if processEngine || wasmIsolation != nil {
+        if processEngine || wasmIsolation != nil || wasmRuntime != nil {
             yaml += "engines:\n"
             if processEngine { yaml += "  process:\n    enabled: true\n" }
-            if let wasmIsolation { yaml += "  wasm:\n    isolation: \(wasmIsolation)\n" }
+            if wasmIsolation != nil || wasmRuntime != nil { yaml += "  wasm:\n" }
+            if let wasmIsolation { yaml += "    isolation: \(wasmIsolation)\n" }
+            if let wasmRuntime { yaml += "    runtime: \(wasmRuntime)\n" }
         }
         yaml += extraConfig
         let configPath = directory + "/agent.yaml"

@@ -21,11 +21,14 @@ public struct NodeInfo: Hashable, Codable, Sendable {
     public var resources: Resources
     public var datasets: [DatasetInfo]
     public var engines: [EngineKind]
+    /// What runs the `wasm` engine here (`wasmtime` or `wasmkit`); nil from agents that predate
+    /// the choice (they run WasmKit).
+    public var wasmRuntime: String?
     public var version: String
 
     public init(
         id: NodeID, name: String, labels: Labels = [:], resources: Resources, datasets: [DatasetInfo] = [],
-        engines: [EngineKind] = [.wasm], version: String = "dev"
+        engines: [EngineKind] = [.wasm], wasmRuntime: String? = nil, version: String = "dev"
     ) {
         self.id = id
         self.name = name
@@ -33,6 +36,7 @@ public struct NodeInfo: Hashable, Codable, Sendable {
         self.resources = resources
         self.datasets = datasets
         self.engines = engines
+        self.wasmRuntime = wasmRuntime
         self.version = version
     }
 

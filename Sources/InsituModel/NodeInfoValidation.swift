@@ -12,6 +12,7 @@ public enum NodeInfoLimits {
     public static let maxDatasetDescriptionBytes = 1024
     public static let maxEngines = 8
     public static let maxVersionBytes = 64
+    public static let maxWasmRuntimeBytes = 32
     /// 10,000 cores.
     public static let maxCPUMillis = 10_000_000
     /// 64 PiB.
@@ -71,6 +72,12 @@ extension NodeInfo {
         }
         if engines.count > NodeInfoLimits.maxEngines {
             return NodeInfoProblem(field: "engines", message: "\(engines.count) entries, at most \(NodeInfoLimits.maxEngines) are allowed")
+        }
+        if let runtime = wasmRuntime,
+            runtime.utf8.count > NodeInfoLimits.maxWasmRuntimeBytes || runtime.unicodeScalars.contains(where: Self.isControl)
+        {
+            return NodeInfoProblem(
+                field: "wasmRuntime", message: "must be at most \(NodeInfoLimits.maxWasmRuntimeBytes) bytes without control characters")
         }
         if version.utf8.count > NodeInfoLimits.maxVersionBytes || version.unicodeScalars.contains(where: Self.isControl) {
             return NodeInfoProblem(

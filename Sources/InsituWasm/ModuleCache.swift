@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Crypto
-import InsituExecutor
+package import InsituExecutor
 import Synchronization
 import WasmKit
 
@@ -72,7 +72,7 @@ func parse(_ bytes: [UInt8], path: String) throws(ExecutorError) -> Module {
     }
 }
 
-func readFile(_ path: String) throws(ExecutorError) -> [UInt8] {
+package func readFile(_ path: String) throws(ExecutorError) -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw ExecutorError("could not open \(path): \(String(cString: strerror(errno)))") }
     defer { close(fd) }

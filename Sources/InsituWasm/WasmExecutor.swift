@@ -86,7 +86,7 @@ public struct WasmExecutor: Executor {
         }
     }
 
-    static func spec(for request: ExecutionRequest) throws(ExecutorError) -> WasmRunSpec {
+    package static func spec(for request: ExecutionRequest) throws(ExecutorError) -> WasmRunSpec {
         guard let settings = request.engine.wasm else {
             throw ExecutorError("execution \(request.executionID) has no engine.wasm settings")
         }

@@ -135,6 +135,20 @@ import Testing
         }
     }
 
+    @Test func theWasmRuntimeIsConfigurable() throws {
+        let base = "name: a\norchestrator: http://127.0.0.1:1\ndata_dir: /tmp/x\n"
+        let defaults = try AgentConfig.parse(base, file: "a.yaml", baseDirectory: "/tmp")
+        #expect(defaults.wasmRuntime == "auto" && defaults.wasmtimeLibrary == nil)
+        let set = try AgentConfig.parse(
+            base + "engines: {wasm: {runtime: wasmtime, wasmtime_library: lib/_libwasmtime.so}}", file: "a.yaml", baseDirectory: "/srv")
+        #expect(set.wasmRuntime == "wasmtime" && set.wasmtimeLibrary == "/srv/lib/_libwasmtime.so")
+        for bad in ["engines: {wasm: {runtime: v8}}", "engines: {wasm: {wasmtime_library: \"\"}}", "engines: {wasm: {runtme: wasmtime}}"] {
+            #expect(throws: AgentConfig.Invalid.self, "\(bad)") {
+                try AgentConfig.parse(base + bad, file: "a.yaml", baseDirectory: "/tmp")
+            }
+        }
+    }
+
     @Test func everyProblemIsReported() {
         do {
             _ = try AgentConfig.parse(

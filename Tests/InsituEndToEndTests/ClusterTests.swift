@@ -262,8 +262,10 @@ struct ClusterTests {
         #expect(shown.stdout.contains(id.rawValue) && shown.stdout.contains("connected"))
     }
 
+    /// WasmKit's runner process is what gets killed here; wasmtime stops its guests in process
+    /// (`WasmRuntimeClusterTests`).
     @Test func stoppingAJobKillsItsRunningModule() async throws {
-        let e2e = try await E2E.withOneNode("node")
+        let e2e = try await E2E.withOneNode("node", wasmRuntime: "wasmkit")
         defer { e2e.tearDown() }
         let spec = try e2e.specFile(
             "spin",

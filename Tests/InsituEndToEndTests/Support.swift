@@ -24,11 +24,11 @@ struct E2E {
 
     /// A fresh cluster with its orchestrator running and one node, `name`, connected. On failure
     /// the cluster is torn down before the error is thrown.
-    static func withOneNode(_ name: String, test: String = #function) async throws -> E2E {
+    static func withOneNode(_ name: String, wasmRuntime: String? = nil, test: String = #function) async throws -> E2E {
         let e2e = try make(test)
         do {
             try await e2e.cluster.startOrchestrator()
-            try e2e.cluster.startAgent(name: name)
+            try e2e.cluster.startAgent(name: name, wasmRuntime: wasmRuntime)
             try await e2e.cluster.waitForNodes(1)
         } catch {
             e2e.tearDown()
@@ -171,6 +171,23 @@ enum Modules {
           (func (export "_start")
             (if (i32.eq (memory.grow (i32.const 4096)) (i32.const -1)) (then unreachable))))
         """
+
+    /// Creates `name` in its first preopened directory (fd 3) and exits with the WASI errno of
+    /// the attempt (0 if it was allowed).
+    static func createFile(_ name: String) -> String {
+        """
+        (module
+          (import "wasi_snapshot_preview1" "path_open"
+            (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 64) "\(name)")
+          (func (export "_start")
+            (call $proc_exit
+              (call $path_open (i32.const 3) (i32.const 0) (i32.const 64) (i32.const \(name.utf8.count)) (i32.const 9)
+                (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 128)))))
+        """
+    }
 
     /// Tries to open `../../../../etc/passwd` relative to its first preopened directory (fd 3) and
     /// exits with the WASI errno it got (0 would mean it escaped).

@@ -13,7 +13,7 @@ private let demoModule: String = {
 
 @Suite("count-conditions demo module")
 struct DemoModuleTests {
-    @Test(arguments: Mode.allCases)
+    @Test(arguments: Mode.available)
     func countsConditionsInAGeneratedCSV(mode: Mode) async throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
@@ -39,12 +39,13 @@ struct DemoModuleTests {
         #expect(try String(contentsOfFile: outputs + "/counts.json", encoding: .utf8) == expected)
     }
 
-    @Test func aMissingFileFailsWithAMessage() async throws {
+    @Test(arguments: Mode.available)
+    func aMissingFileFailsWithAMessage(mode: Mode) async throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
         let data = try dir.subdirectory("data")
         let outputs = try dir.subdirectory("outputs")
-        let outcome = try await WasmExecutor().run(
+        let outcome = try await mode.executor().run(
             wasmRequest(
                 module: demoModule, workDirectory: dir.path,
                 mounts: [
@@ -57,23 +58,25 @@ struct DemoModuleTests {
         #expect(String(decoding: outcome.stderr, as: UTF8.self).contains("cannot open /data/patients.csv"))
     }
 
-    @Test func aCSVWithoutAConditionColumnFails() async throws {
+    @Test(arguments: Mode.available)
+    func aCSVWithoutAConditionColumnFails(mode: Mode) async throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
         let data = try dir.subdirectory("data")
         try "patient_id,age\np1,40\n".write(toFile: data + "/patients.csv", atomically: true, encoding: .utf8)
-        let outcome = try await WasmExecutor().run(
+        let outcome = try await mode.executor().run(
             wasmRequest(module: demoModule, workDirectory: dir.path, mounts: [Mount(hostPath: data, guestPath: "/data", readOnly: true)]),
             onOutput: { _, _ in })
         #expect(outcome.status == .failed)
         #expect(String(decoding: outcome.stderr, as: UTF8.self).contains("no \"condition\" column"))
     }
 
-    @Test func aSmallMemoryLimitIsReportedAsOutOfMemory() async throws {
+    @Test(arguments: Mode.available)
+    func aSmallMemoryLimitIsReportedAsOutOfMemory(mode: Mode) async throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
         // The module's initial memory alone exceeds 64 KiB.
-        let outcome = try await WasmExecutor().run(
+        let outcome = try await mode.executor().run(
             wasmRequest(module: demoModule, workDirectory: dir.path, memoryLimitBytes: 64 << 10), onOutput: { _, _ in })
         #expect(outcome.status == .outOfMemory, "\(outcome)")
         #expect(outcome.reason?.contains("raise engine.memory in the job spec") == true)

@@ -1,6 +1,8 @@
 import Foundation
 import InsituExecutor
 import InsituModel
+import InsituWasm
+import InsituWasmtime
 import Synchronization
 import Testing
 import WAT
@@ -149,6 +151,35 @@ enum WAT {
         """
     }
 
+    /// Tries to open `name` in the first preopen until it exists, then exits 0.
+    static func waitForFile(_ name: String) -> String {
+        """
+        (module
+        \(wasiImports)
+          (memory (export "memory") 1)
+          (data (i32.const 1024) "\(name)")
+          (func (export "_start")
+            (loop $l
+              (if (i32.eqz (call $path_open (i32.const 3) (i32.const 0) (i32.const 1024) (i32.const \(name.utf8.count))
+                    (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 100)))
+                (then (call $proc_exit (i32.const 0))))
+              (br $l))))
+        """
+    }
+
+    /// Prints "looping" and then spins forever.
+    static let greetThenLoop = """
+        (module
+        \(wasiImports)
+          (memory (export "memory") 1)
+          (data (i32.const 16) "looping\\n")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const 8))
+            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (loop $l (br $l))))
+        """
+
     static let infiniteLoop = """
         (module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))
         """
@@ -175,3 +206,49 @@ enum WAT {
         """
     }
 }
+
+// MARK: Runtimes
+
+/// Every way this node can run a `wasm` job; the executor tests run against each.
+enum Mode: String, CaseIterable, CustomTestStringConvertible {
+    /// WasmKit on a thread of this process.
+    case inProcess
+    /// WasmKit in an `insitu-wasm-runner` process per run.
+    case childProcess
+    /// wasmtime's JIT through its C library, in this process.
+    case wasmtime
+    var testDescription: String { rawValue }
+
+    /// The modes this machine can run: wasmtime only when its library is available (see
+    /// `WasmtimeFixture`; the `wasmtime library` test reports why it is skipped otherwise).
+    static var available: [Mode] { allCases.filter { $0 != .wasmtime || WasmtimeFixture.library != nil } }
+
+    func executor() throws -> any Executor {
+        switch self {
+        case .inProcess: WasmExecutor(isolation: .inProcess)
+        case .childProcess: WasmExecutor(isolation: .childProcess(runnerPath: try runnerPath()))
+        case .wasmtime: try WasmtimeFixture.executor()
+        }
+    }
+}
+
+/// wasmtime's library for the tests, from `INSITU_WASMTIME_LIB` (`.ci/run` installs it and sets
+/// the variable).
+enum WasmtimeFixture {
+    static let path: String? = WasmtimeLibrary.configuredPath(config: nil, environment: ProcessInfo.processInfo.environment)
+    static let library: WasmtimeLibrary? = path.flatMap { try? WasmtimeLibrary.load(path: $0) }
+    static var skipReason: Comment {
+        if let path {
+            "INSITU_WASMTIME_LIB=\(path) does not load: wasmtime cases skipped"
+        } else {
+            "INSITU_WASMTIME_LIB is not set: wasmtime cases skipped (python3 -m venv V && V/bin/pip install 'wasmtime==50.*', then export INSITU_WASMTIME_LIB=V/lib/python3*/site-packages/wasmtime/linux-x86_64/_libwasmtime.so)"
+        }
+    }
+
+    static func executor(cacheDirectory: String? = nil) throws -> WasmtimeExecutor {
+        guard let library else { throw WasmtimeMissing() }
+        return try WasmtimeExecutor(library: library, cacheDirectory: cacheDirectory)
+    }
+}
+
+struct WasmtimeMissing: Error {}

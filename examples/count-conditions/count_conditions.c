@@ -21,6 +21,7 @@ struct count {
     long rows;
 };
 
+static char in_buffer[1 << 20];
 static struct count *counts = NULL;
 static size_t count_len = 0, count_cap = 0;
 
@@ -110,6 +111,10 @@ int main(void) {
 
     FILE *in = fopen("/data/patients.csv", "r");
     if (!in) return fail("cannot open /data/patients.csv", strerror(errno));
+    /* wasi-libc's default stdio buffer is small, so a scan would cross into the host once per
+     * kilobyte; a JIT runtime spends most of the run there. Reading 1 MiB at a time cuts that
+     * ~1000-fold. The buffer must be passed in: wasi-libc (musl) ignores the size given with NULL. */
+    if (setvbuf(in, in_buffer, _IOFBF, sizeof in_buffer) != 0) return fail("cannot set up reading /data/patients.csv", NULL);
 
     char line[MAX_LINE];
     char value[MAX_FIELD];
