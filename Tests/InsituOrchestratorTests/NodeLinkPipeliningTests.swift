@@ -29,7 +29,7 @@ struct NodeLinkPipeliningTests {
         let blobs = try BlobStore(root: directory + "/blobs")
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let app = try await OrchestratorServer.make(
-            configuration: .init(port: 0), store: GatedStore(base: try SQLiteStore(path: directory + "/state.sqlite"), gate: gate),
+            configuration: .init(port: 0), store: CommitHookStore(base: try SQLiteStore(path: directory + "/state.sqlite")) { await gate.pass() },
             blobs: blobs, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
             onServerRunning: { portContinuation.yield($0) })
         let server = Task { try await app.runService() }
@@ -114,29 +114,4 @@ final class CommitGate: Sendable {
             if open { continuation.resume() }
         }
     }
-}
-
-/// The SQLite store behind a `CommitGate`.
-struct GatedStore: OrchestratorStore {
-    let base: SQLiteStore
-    let gate: CommitGate
-
-    func commit(_ batch: StoreBatch) async throws -> CommitReceipt {
-        await gate.pass()
-        return try await base.commit(batch)
-    }
-    func recover() async throws -> RecoveredState { try await base.recover() }
-    func job(_ id: JobID) async throws -> Job? { try await base.job(id) }
-    func job(idempotencyKey: String) async throws -> Job? { try await base.job(idempotencyKey: idempotencyKey) }
-    func jobs(limit: Int) async throws -> [Job] { try await base.jobs(limit: limit) }
-    func executions(of job: JobID) async throws -> [Execution] { try await base.executions(of: job) }
-    func events(of job: JobID) async throws -> [JobEvent] { try await base.events(of: job) }
-    func logs(of job: JobID, after sequence: Int64, limit: Int, maxBytes: Int) async throws -> [LogRecord] {
-        try await base.logs(of: job, after: sequence, limit: limit, maxBytes: maxBytes)
-    }
-    func logBytes(of job: JobID, execution: ExecutionID) async throws -> [String: Int64] {
-        try await base.logBytes(of: job, execution: execution)
-    }
-    func results(of job: JobID) async throws -> [ResultRecord] { try await base.results(of: job) }
-    func nodes() async throws -> [NodeRecord] { try await base.nodes() }
 }

@@ -28,8 +28,11 @@ struct Harness {
         store = try SQLiteStore(path: directory + "/state.sqlite")
         let ids = Mutex(SeededIDs(seed: seed))
         let clock = self.clock
+        let faults = self.faults
         orchestrator = Orchestrator(
-            store: FaultyStore(base: store, faults: faults), blobs: try BlobStore(root: directory + "/blobs"), clock: { clock.now },
+            store: CommitHookStore(base: store) {
+                if faults.takeFault() { throw StoreError("commit failed: database or disk is full (injected)") }
+            }, blobs: try BlobStore(root: directory + "/blobs"), clock: { clock.now },
             newJobID: jobIDs ?? { ids.withLock { $0.nextJobID() } }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         try await orchestrator.recover()
     }
@@ -241,29 +244,4 @@ final class StoreFaults: Sendable {
             return true
         }
     }
-}
-
-/// The SQLite store with injectable commit failures.
-struct FaultyStore: OrchestratorStore {
-    let base: SQLiteStore
-    let faults: StoreFaults
-
-    func commit(_ batch: StoreBatch) async throws -> CommitReceipt {
-        if faults.takeFault() { throw StoreError("commit failed: database or disk is full (injected)") }
-        return try await base.commit(batch)
-    }
-    func recover() async throws -> RecoveredState { try await base.recover() }
-    func job(_ id: JobID) async throws -> Job? { try await base.job(id) }
-    func job(idempotencyKey: String) async throws -> Job? { try await base.job(idempotencyKey: idempotencyKey) }
-    func jobs(limit: Int) async throws -> [Job] { try await base.jobs(limit: limit) }
-    func executions(of job: JobID) async throws -> [Execution] { try await base.executions(of: job) }
-    func events(of job: JobID) async throws -> [JobEvent] { try await base.events(of: job) }
-    func logs(of job: JobID, after sequence: Int64, limit: Int, maxBytes: Int) async throws -> [LogRecord] {
-        try await base.logs(of: job, after: sequence, limit: limit, maxBytes: maxBytes)
-    }
-    func logBytes(of job: JobID, execution: ExecutionID) async throws -> [String: Int64] {
-        try await base.logBytes(of: job, execution: execution)
-    }
-    func results(of job: JobID) async throws -> [ResultRecord] { try await base.results(of: job) }
-    func nodes() async throws -> [NodeRecord] { try await base.nodes() }
 }

@@ -224,16 +224,8 @@ struct WasmExecutorTests {
     }
 
     @Test func sameModuleIsParsedOnce() async throws {
-        let dir = try TempDirectory()
-        defer { dir.remove() }
         let executor = WasmExecutor(isolation: .inProcess)
-        let first = try wasmFile(WAT.hello, in: dir, name: "a.wasm")
-        let copy = try wasmFile(WAT.hello, in: dir, name: "b.wasm")
-        for path in [first, first, copy] {
-            let outcome = try await executor.run(wasmRequest(module: path, workDirectory: dir.path), onOutput: { _, _ in })
-            #expect(outcome.status == .succeeded)
-        }
-        #expect(executor.moduleCacheStatistics == ModuleCacheStatistics(hits: 2, parses: 1))
+        try await expectOneCompilationPerContent(executor) { executor.moduleCacheStatistics }
     }
 
     @Test func aMissingModuleThrows() async throws {
@@ -264,4 +256,20 @@ struct WasmExecutorTests {
             print("isolation cost: \(mode.rawValue) median \(micros) µs per trivial run (\(runs) runs)")
         }
     }
+}
+
+/// Runs one module twice from one path and once from a copy: the executor should parse or
+/// compile it once, keyed by content, and hit its cache twice.
+func expectOneCompilationPerContent(
+    _ executor: some Executor, statistics: () -> ModuleCacheStatistics
+) async throws {
+    let dir = try TempDirectory()
+    defer { dir.remove() }
+    let first = try wasmFile(WAT.hello, in: dir, name: "a.wasm")
+    let copy = try wasmFile(WAT.hello, in: dir, name: "b.wasm")
+    for path in [first, first, copy] {
+        let outcome = try await executor.run(wasmRequest(module: path, workDirectory: dir.path), onOutput: { _, _ in })
+        #expect(outcome.status == .succeeded)
+    }
+    #expect(statistics() == ModuleCacheStatistics(hits: 2, parses: 1))
 }

@@ -74,16 +74,8 @@ struct WasmtimeExecutorTests {
     }
 
     @Test func aModuleIsCompiledOncePerContent() async throws {
-        let dir = try TempDirectory()
-        defer { dir.remove() }
         let executor = try WasmtimeFixture.executor()
-        let first = try wasmFile(WAT.hello, in: dir, name: "a.wasm")
-        let copy = try wasmFile(WAT.hello, in: dir, name: "b.wasm")
-        for path in [first, first, copy] {
-            let outcome = try await executor.run(wasmRequest(module: path, workDirectory: dir.path), onOutput: { _, _ in })
-            #expect(outcome.status == .succeeded)
-        }
-        #expect(executor.moduleCacheStatistics == ModuleCacheStatistics(hits: 2, parses: 1))
+        try await expectOneCompilationPerContent(executor) { executor.moduleCacheStatistics }
     }
 
     /// A restarted agent finds the compiled code of its earlier runs on disk.
