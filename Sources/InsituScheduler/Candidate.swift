@@ -13,7 +13,7 @@ struct Candidate {
     init(node: NodeStatus, spec: JobSpec, datasets: [String]) {
         self.node = node
         var reasons: [Rejection] = []
-        if node.liveness != .connected { reasons.append(.disconnected) }
+        if node.liveness != .connected { reasons.append(.notConnected(node.liveness)) }
         for name in datasets where !node.info.holds(dataset: name) {
             reasons.append(.missingDataset(name))
         }

@@ -5,8 +5,8 @@ public import InsituModel
 /// The scheduler collects every reason that applies to a node, not only the first, so a person
 /// reading `Plan.explain()` sees everything that would have to change for the node to qualify.
 public enum Rejection: Hashable, Sendable, CustomStringConvertible {
-    /// The node is not `.connected`; only connected nodes receive new work.
-    case disconnected
+    /// The node is not `.connected` (it is in this liveness); only connected nodes receive new work.
+    case notConnected(NodeLiveness)
     /// The job reads this dataset and the node does not hold it.
     case missingDataset(String)
     /// The node's labels do not satisfy this constraint. `actual` is the node's value for the
@@ -23,7 +23,11 @@ public enum Rejection: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .disconnected:
+        case .notConnected(.suspect):
+            return "node is suspect (it missed heartbeats; no new work until it answers)"
+        case .notConnected(.lost):
+            return "node is lost (away longer than the orchestrator's --node-lost-after)"
+        case .notConnected:
             return "node is disconnected"
         case .missingDataset(let name):
             return "dataset \"\(name)\" not present"
@@ -43,7 +47,7 @@ public enum Rejection: Hashable, Sendable, CustomStringConvertible {
     /// nodes can be counted per reason.
     public var kind: RejectionKind {
         switch self {
-        case .disconnected: return .disconnected
+        case .notConnected: return .disconnected
         case .missingDataset(let name): return .missingDataset(name)
         case .constraintMismatch(let constraint, _): return .constraintMismatch(constraint)
         case .engineUnsupported(let kind): return .engineUnsupported(kind)

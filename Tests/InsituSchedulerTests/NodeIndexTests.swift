@@ -65,7 +65,7 @@ struct NodeIndexTests {
         #expect(index["node-a"]?.lastSeen == now + .seconds(5))
         let down = plan(spec, on: index)
         #expect(down.unplacedPartitions == [0])
-        #expect(down.rejections == ["node-a": [.disconnected]])
+        #expect(down.rejections == ["node-a": [.notConnected(.disconnected)]])
         #expect(down.explain() == ["node-a: node is disconnected", "1 other node: dataset \"patients\" not present"])
 
         let known2 = index.setLiveness(.connected, of: "node-a", at: now + .seconds(9))

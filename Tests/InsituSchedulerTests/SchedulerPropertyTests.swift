@@ -69,7 +69,7 @@ struct SchedulerPropertyTests {
     /// An independent statement of feasibility, against `free` after the plan's allocations.
     static func expectedReasons(_ node: NodeStatus, _ spec: JobSpec, free: Resources) -> [Rejection] {
         var reasons: [Rejection] = []
-        if node.liveness == .disconnected { reasons.append(.disconnected) }
+        if node.liveness != .connected { reasons.append(.notConnected(node.liveness)) }
         reasons += spec.datasetNames.filter { name in !node.info.datasets.contains { $0.name == name } }
             .map { .missingDataset($0) }
         reasons += spec.constraints.filter { !$0.matches(node.info.labels) }

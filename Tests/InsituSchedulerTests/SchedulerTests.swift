@@ -234,11 +234,24 @@ struct FeasibilityTests {
         ]
         let result = plan(.fixture(count: 2, datasets: ["patients"]), on: nodes)
         #expect(result.placements.map(\.nodeID) == ["node-b", "node-b"])
-        #expect(result.rejections == ["node-a": [.disconnected]])
+        #expect(result.rejections == ["node-a": [.notConnected(.disconnected)]])
 
         let allDown = plan(.fixture(datasets: ["patients"]), on: [nodes[0]])
         #expect(allDown.unplacedPartitions == [0])
         #expect(allDown.explain() == ["node-a: node is disconnected"])
+    }
+
+    /// A suspect node was explained as "disconnected" although its link was still open.
+    @Test func aNodeThatIsNotConnectedIsExplainedByItsLiveness() {
+        for (liveness, text) in [
+            (NodeLiveness.suspect, "node-a: node is suspect (it missed heartbeats; no new work until it answers)"),
+            (.disconnected, "node-a: node is disconnected"),
+            (.lost, "node-a: node is lost (away longer than the orchestrator's --node-lost-after)"),
+        ] {
+            let result = plan(.fixture(datasets: ["patients"]), on: [.fixture(id: "node-a", datasets: ["patients"], liveness: liveness)])
+            #expect(result.rejections == ["node-a": [.notConnected(liveness)]])
+            #expect(result.explain() == [text])
+        }
     }
 
     @Test func everyReasonIsCollectedInOrder() {
@@ -249,7 +262,7 @@ struct FeasibilityTests {
         let result = plan(spec, on: [node])
         #expect(
             result.rejections["node-x"] == [
-                .disconnected, .missingDataset("patients"), .missingDataset("visits"),
+                .notConnected(.disconnected), .missingDataset("patients"), .missingDataset("visits"),
                 .constraintMismatch(constraint, actual: "us"), .engineUnsupported(.wasm),
                 .insufficientResources(requested: spec.resources, free: node.free),
             ])
@@ -298,7 +311,7 @@ struct OpsJobTests {
         #expect(result.unplacedPartitions.isEmpty)
         #expect(result.isComplete)
         #expect(result.rejections.keys.sorted() == ["node-b", "node-c"])
-        #expect(result.rejections["node-b"] == [.disconnected])
+        #expect(result.rejections["node-b"] == [.notConnected(.disconnected)])
     }
 
     @Test func replanDoesNotPlaceTwiceAndContinuesPartitionNumbers() {
