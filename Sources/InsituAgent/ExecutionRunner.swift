@@ -209,7 +209,7 @@ actor ExecutionRunner {
         }
         let signal = cancelled[id] ?? CancellationSignal()
         let workDirectory = "\(workRoot)/\(id.rawValue)"
-        let result: ExecutionResultMessage
+        var result: ExecutionResultMessage
         do {
             let request = try await prepare(assignment, workDirectory: workDirectory)
             let output = LiveOutput()
@@ -257,6 +257,7 @@ actor ExecutionRunner {
         } catch {
             result = ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: "\(error)", files: [])
         }
+        result.reason = result.reason.map(redaction(for: assignment, workDirectory: workDirectory).apply)
         if Task.isCancelled && result.state != .succeeded {
             // The agent is shutting down (an orchestrator's cancel fires `signal`, it does not
             // cancel this task): a `cancelled` result would end the work for good. Its store
@@ -306,6 +307,14 @@ actor ExecutionRunner {
                 guard let dataset = config.datasets.first(where: { $0.name == name }) else {
                     throw ExecutorError("dataset \"\(name)\" is not declared on node \(config.name); the orchestrator placed this job here by mistake or the node's config changed")
                 }
+                var isDirectory: ObjCBool = false
+                guard fileManager.fileExists(atPath: dataset.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    // The operator's log gets the path; the job's author gets the mount.
+                    logger.error("a dataset's directory is missing", metadata: ["dataset": "\(name)", "path": "\(dataset.path)"])
+                    throw ExecutorError(
+                        "dataset \"\(name)\" (for \(input.target)) is not available on node \(config.name): its directory is missing "
+                            + "or not a directory; the node's operator should check `datasets` in the node config")
+                }
                 mounts.append(Mount(hostPath: dataset.path, guestPath: input.target, readOnly: true))
             case .inline(let content):
                 let guestDirectory = (input.target as NSString).deletingLastPathComponent
@@ -331,10 +340,26 @@ actor ExecutionRunner {
         if let wasm = spec.engine.wasm {
             modulePath = try await fetchModule(wasm.module)
         }
+        let nodeVariables = ExecutionEnvironment.variables(for: assignment, nodeName: config.name, labels: config.labels)
         return ExecutionRequest(
             executionID: assignment.executionID, engine: spec.engine, modulePath: modulePath, args: spec.args,
-            env: spec.env, mounts: mounts, workDirectory: workDirectory,
+            env: ExecutionEnvironment.merged(spec.env, with: nodeVariables), mounts: mounts, workDirectory: workDirectory,
             timeout: spec.timeoutMillis.map { .milliseconds($0) })
+    }
+
+    /// What rewrites this execution's host paths out of its failure reason: its datasets'
+    /// directories become their sandbox paths (known from the assignment, so this works even
+    /// when preparing the execution failed half way).
+    private func redaction(for assignment: ExecutionAssignment, workDirectory: String) -> HostPathRedaction {
+        var mounts: [Mount] = []
+        for input in assignment.spec.inputs {
+            if case .dataset(let name) = input.source, let dataset = config.datasets.first(where: { $0.name == name }) {
+                mounts.append(Mount(hostPath: dataset.path, guestPath: input.target, readOnly: true))
+            }
+        }
+        return HostPathRedaction(
+            mounts: mounts, workDirectory: workDirectory, dataDirectory: config.dataDirectory,
+            datasets: config.datasets.map { ($0.name, $0.path) })
     }
 
     /// Returns the local path of the module, downloading and verifying it on first use.

@@ -76,6 +76,10 @@ struct DemoCommand: AsyncParsableCommand {
             let report = try JSONDecoder().decode(SiteCounts.self, from: try await client.blob(file.digest))
             let site = names[result.nodeID] ?? result.nodeID.rawValue
             print("  \(site): \(report.rows) patients  " + report.counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            if report.site != site {
+                // The node's `site` label reaches the job as INSITU_LABEL_SITE.
+                throw CLIFailure("node \(site) ran the job as site \(report.site ?? "nil"): its site label did not reach the job")
+            }
             if report.counts != expected[site] {
                 throw CLIFailure("site \(site) reported \(report.counts), but its data holds \(expected[site] ?? [:])")
             }

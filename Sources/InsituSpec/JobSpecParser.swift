@@ -684,6 +684,12 @@ extension DocumentReader {
                 report(itemPath, "invalid environment variable name \"\(Self.quote(key))\"", hint: "names match [A-Za-z_][A-Za-z0-9_]*")
                 continue
             }
+            if key.hasPrefix("INSITU_") {
+                report(
+                    itemPath, "\"\(Self.quote(key))\" is set by the node for every execution",
+                    hint: "INSITU_ names are reserved (INSITU_JOB_ID, INSITU_PARTITION, INSITU_LABEL_<KEY>, ...; see docs/JOBSPEC.md); rename the variable")
+                continue
+            }
             if Self.isNull(value) {
                 report(itemPath, "expected a string, found null", hint: "write \(key): \"\" for an empty value")
             } else if let text = string(value, at: itemPath) {

@@ -44,6 +44,13 @@ import Testing
         #expect(found.count == 1)
     }
 
+    /// The node sets INSITU_* for every execution and would override the job's value silently.
+    @Test func envNamesTheNodeSetsAreRefused() {
+        let found = problems(minimal("env: {INSITU_PARTITION: \"3\", MODE: fast}"))
+        expectProblem(found, at: "env.INSITU_PARTITION", "is set by the node for every execution")
+        #expect(found.count == 1)
+    }
+
     @Test func aNULInAnyStringIsRefusedWhereItWouldCutTheValueShort() {
         let found = problems(minimal("args: [\"a\\0b\"]\nenv: {K: \"v\\0w\"}"))
         expectProblem(found, at: "args[0]", "NUL character")

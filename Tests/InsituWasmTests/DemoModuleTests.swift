@@ -27,7 +27,7 @@ struct DemoModuleTests {
         try csv.write(toFile: data + "/patients.csv", atomically: true, encoding: .utf8)
 
         let request = wasmRequest(
-            module: demoModule, workDirectory: dir.path, env: ["SITE": "hospital-a"],
+            module: demoModule, workDirectory: dir.path, env: ["INSITU_LABEL_SITE": "hospital-a"],
             mounts: [
                 Mount(hostPath: data, guestPath: "/data", readOnly: true),
                 Mount(hostPath: outputs, guestPath: "/outputs", readOnly: false),

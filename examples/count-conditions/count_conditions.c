@@ -3,7 +3,9 @@
  *
  * Reads /data/patients.csv (header: patient_id,age,sex,condition,admitted; the condition column
  * is found by name), counts rows per condition, and prints
- *   {"site":"<$SITE or unknown>","rows":N,"counts":{"asthma":12,...}}
+ *   {"site":"<site>","rows":N,"counts":{"asthma":12,...}}
+ * where <site> is the node's `site` label (INSITU_LABEL_SITE, set by the node), else $SITE,
+ * else "unknown"
  * (keys sorted) to stdout and to /outputs/counts.json. Exits non-zero with a message on stderr
  * when the input is missing or malformed. Built for wasm32-wasi: see scripts/build-demo-module.sh.
  * Only aggregate counts leave the site; no row is ever printed.
@@ -105,20 +107,29 @@ static void report(FILE *out, const char *site, long rows) {
     fputs("}}\n", out);
 }
 
+/* A native build for benchmarks points these elsewhere (scripts/bench-engines.sh). */
+#ifndef INPUT_PATH
+#define INPUT_PATH "/data/patients.csv"
+#endif
+#ifndef OUTPUT_PATH
+#define OUTPUT_PATH "/outputs/counts.json"
+#endif
+
 int main(void) {
-    const char *site = getenv("SITE");
+    const char *site = getenv("INSITU_LABEL_SITE");
+    if (!site || !*site) site = getenv("SITE");
     if (!site || !*site) site = "unknown";
 
-    FILE *in = fopen("/data/patients.csv", "r");
-    if (!in) return fail("cannot open /data/patients.csv", strerror(errno));
+    FILE *in = fopen(INPUT_PATH, "r");
+    if (!in) return fail("cannot open " INPUT_PATH, strerror(errno));
     /* wasi-libc's default stdio buffer is small, so a scan would cross into the host once per
      * kilobyte; a JIT runtime spends most of the run there. Reading 1 MiB at a time cuts that
      * ~1000-fold. The buffer must be passed in: wasi-libc (musl) ignores the size given with NULL. */
-    if (setvbuf(in, in_buffer, _IOFBF, sizeof in_buffer) != 0) return fail("cannot set up reading /data/patients.csv", NULL);
+    if (setvbuf(in, in_buffer, _IOFBF, sizeof in_buffer) != 0) return fail("cannot set up reading " INPUT_PATH, NULL);
 
     char line[MAX_LINE];
     char value[MAX_FIELD];
-    if (!fgets(line, sizeof line, in) || !chomp(line)) return fail("/data/patients.csv has no header line", NULL);
+    if (!fgets(line, sizeof line, in) || !chomp(line)) return fail(INPUT_PATH " has no header line", NULL);
     int columns = field(line, 0, value, sizeof value);
     int condition = -1;
     for (int i = 0; i < columns; i++) {
@@ -146,15 +157,15 @@ int main(void) {
         if (!add(value)) return fail("out of memory", NULL);
         rows++;
     }
-    if (ferror(in)) return fail("error reading /data/patients.csv", strerror(errno));
+    if (ferror(in)) return fail("error reading " INPUT_PATH, strerror(errno));
     fclose(in);
 
     qsort(counts, count_len, sizeof *counts, by_name);
     report(stdout, site, rows);
 
-    FILE *out = fopen("/outputs/counts.json", "w");
-    if (!out) return fail("cannot create /outputs/counts.json", strerror(errno));
+    FILE *out = fopen(OUTPUT_PATH, "w");
+    if (!out) return fail("cannot create " OUTPUT_PATH, strerror(errno));
     report(out, site, rows);
-    if (fclose(out) != 0) return fail("cannot write /outputs/counts.json", strerror(errno));
+    if (fclose(out) != 0) return fail("cannot write " OUTPUT_PATH, strerror(errno));
     return 0;
 }
