@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "insitu-wasm-runner", targets: ["InsituWasmRunner"]),
         .executable(name: "insitu-bench", targets: ["InsituBench"]),
         .executable(name: "insitu-scheduler-bench", targets: ["InsituSchedulerBench"]),
+        .executable(name: "insitu-engine-bench", targets: ["InsituEngineBench"]),
         .library(name: "InsituTestKit", targets: ["InsituTestKit"]),
     ],
     dependencies: [
@@ -170,6 +171,13 @@ let package = Package(
                 "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster",
                 .product(name: "WAT", package: "WasmKit"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The engines on one data scan, side by side with native code.
+        .executableTarget(
+            name: "InsituEngineBench",
+            dependencies: ["InsituExecutor", "InsituModel", "InsituLocalCluster", "InsituWasm", "InsituWasmtime"],
             swiftSettings: swiftSettings
         ),
 

@@ -5,9 +5,17 @@ import InsituLocalCluster
 import InsituModel
 import WAT
 
-// Submit→result latency and throughput of trivial WebAssembly jobs on a local cluster of real
-// processes (one orchestrator, one compute node, loopback). Build with `-c release`; run through
-// scripts/bench.sh, which also prints the ratios against the targets.
+// Submit→result latency and throughput of trivial jobs on a local cluster of real processes (one
+// orchestrator, one compute node, loopback). Build with `-c release`; run through scripts/bench.sh
+// (which also prints the ratios against the targets) or scripts/bench-engines.sh (one engine
+// after another).
+//
+//   --engine wasm|process        what the trivial job runs on (default wasm: an empty module;
+//                                process: /bin/true)
+//   --runtime wasmtime|wasmkit   the node's wasm runtime (default: the node's default, auto)
+//   --isolation MODE             WasmKit's isolation (default in-process)
+//   --agent-config YAML          appended to the node's config (engine settings)
+//   --jobs 0                     latency only
 
 let arguments = CommandLine.arguments
 func option(_ name: String, default value: Int) -> Int {
@@ -19,10 +27,14 @@ func option(_ name: String, default value: Int) -> Int {
 let latencyJobs = option("--latency-jobs", default: 300)
 let throughputJobs = option("--jobs", default: 1000)
 let concurrency = option("--concurrency", default: 64)
-let isolation: String = {
-    guard let index = arguments.firstIndex(of: "--isolation"), index + 1 < arguments.count else { return "in-process" }
+func option(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
     return arguments[index + 1]
-}()
+}
+let isolation = option("--isolation") ?? "in-process"
+let runtime = option("--runtime")
+let engine = option("--engine") ?? "wasm"
+guard ["wasm", "process"].contains(engine) else { fatalError("--engine must be wasm or process") }
 
 guard let executable = LocalCluster.locateExecutable() else {
     fatalError("insitu executable not found beside insitu-bench; build both with `swift build -c release`")
@@ -34,16 +46,20 @@ defer {
     try? FileManager.default.removeItem(atPath: root)
 }
 try await cluster.startOrchestrator(extraArguments: ["--log-level", "warning"])
-try cluster.startAgent(name: "bench", wasmIsolation: isolation, cpu: "1000", memory: "1000Gi")
+try cluster.startAgent(
+    name: "bench", processEngine: engine == "process", wasmIsolation: isolation, wasmRuntime: runtime, cpu: "1000", memory: "1000Gi",
+    extraConfig: option("--agent-config") ?? "")
 try await cluster.waitForNodes(1)
 let client = cluster.client
 
 let trivial = try wat2wasm("(module (memory (export \"memory\") 1) (func (export \"_start\")))")
 let digest = try await client.uploadModule(Data(trivial)).digest
+let engineLine =
+    engine == "process" ? "engine: {type: process, command: /bin/true}" : "engine: {type: wasm, module: \"sha256:\(digest.rawValue)\"}"
 let spec = """
     version: v1
     name: trivial
-    engine: {type: wasm, module: "sha256:\(digest.rawValue)"}
+    \(engineLine)
     resources: {cpu: 1m, memory: 1Mi}
     """
 
@@ -70,6 +86,11 @@ samples.sort()
 let median = samples[samples.count / 2]
 let p99 = samples[min(samples.count - 1, Int(Double(samples.count) * 0.99))]
 
+print(String(format: "latency_p50_ms %.3f", median))
+print(String(format: "latency_p99_ms %.3f", p99))
+print("engine \(engine) runtime \(runtime ?? "default") isolation \(isolation) latency_jobs \(latencyJobs)")
+guard throughputJobs > 0 else { exit(0) }
+
 let started = ContinuousClock.now
 try await withThrowingTaskGroup(of: Void.self) { group in
     let perWorker = throughputJobs / concurrency
@@ -83,7 +104,5 @@ try await withThrowingTaskGroup(of: Void.self) { group in
 let elapsed = milliseconds(ContinuousClock.now - started) / 1000
 let throughput = Double(throughputJobs) / elapsed
 
-print(String(format: "latency_p50_ms %.3f", median))
-print(String(format: "latency_p99_ms %.3f", p99))
 print(String(format: "throughput_jobs_per_s %.0f", throughput))
-print("isolation \(isolation) latency_jobs \(latencyJobs) throughput_jobs \(throughputJobs) concurrency \(concurrency)")
+print("throughput_jobs \(throughputJobs) concurrency \(concurrency)")

@@ -201,6 +201,34 @@ struct WasmExecutorTests {
         #expect(outcome.reason == "exceeded its instruction budget (engine.fuel = 10000)")
     }
 
+    /// WASI preview 1 can use sockets only when the host hands them in, and no runtime here
+    /// does; a module that asks for a socket-creating function (WasmEdge's `sock_open`) is not
+    /// linked at all, so it never runs.
+    @Test(arguments: Mode.available)
+    func aModuleThatWantsToOpenASocketDoesNotRun(mode: Mode) async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let module = """
+            (module
+              (import "wasi_snapshot_preview1" "sock_open" (func $sock_open (param i32 i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (func (export "_start") (drop (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0)))))
+            """
+        let result: Result<ExecutionOutcome, any Error>
+        do {
+            result = .success(try await mode.executor().run(wasmRequest(module: try wasmFile(module, in: dir), workDirectory: dir.path), onOutput: { _, _ in }))
+        } catch {
+            result = .failure(error)
+        }
+        switch result {
+        case .success(let outcome):
+            #expect(outcome.status == .failed, "\(outcome)")
+            #expect(outcome.reason?.contains("sock_open") == true, "\(outcome.reason ?? "")")
+        case .failure(let error):
+            #expect("\(error)".contains("sock_open"), "\(error)")
+        }
+    }
+
     @Test(arguments: Mode.available)
     func aTrapFails(mode: Mode) async throws {
         let dir = try TempDirectory()
