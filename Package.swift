@@ -177,7 +177,10 @@ let package = Package(
         // The engines on one data scan, side by side with native code.
         .executableTarget(
             name: "InsituEngineBench",
-            dependencies: ["InsituExecutor", "InsituModel", "InsituLocalCluster", "InsituWasm", "InsituWasmtime"],
+            dependencies: [
+                "InsituExecutor", "InsituModel", "InsituLocalCluster", "InsituWasm", "InsituWasmtime",
+                .product(name: "WAT", package: "WasmKit"),
+            ],
             swiftSettings: swiftSettings
         ),
 

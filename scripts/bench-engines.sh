@@ -3,6 +3,8 @@
 #
 #   1. the demo's scan (count per condition) over a 2,000,000-row patients CSV: native C (gcc -O2),
 #      wasmtime, WasmKit, each checked against the generated counts; ratios to native;
+#      then how long each wasm runtime takes to stop a spinning guest (cancel, as `job stop` does,
+#      and a 300 ms timeout), from the stop to the run's return;
 #   2. submit→result p50 of a trivial job on a real local cluster, per engine and runtime.
 #
 #   scripts/bench-engines.sh [--rows N] [--runs N] [--latency-jobs N]
@@ -48,6 +50,7 @@ awk '
       printf "[scan] %-9s %8.3f s  %6.1f%% of native speed  %6.2f M rows/s\n", engine, time[name], 100 * native / time[name], rows / time[name] / 1e6
     }
   }' <<<"$scan" | sort
+awk '/^stop_/ { printf "[stop] %-28s %7.1f ms\n", substr($1, 6), $2 }' <<<"$scan"
 
 echo "== submit→result of a trivial job, p50 over $latency_jobs jobs (one node, loopback)"
 trivial() {

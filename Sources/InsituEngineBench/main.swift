@@ -4,6 +4,7 @@ import InsituLocalCluster
 import InsituModel
 import InsituWasm
 import InsituWasmtime
+import WAT
 
 // The engines on one data scan: the demo's count per condition over a synthetic patients CSV
 // (2,000,000 rows, about 71 MB by default), run as native C, on wasmtime and on WasmKit, each
@@ -14,6 +15,9 @@ import InsituWasmtime
 //
 // `--native` names the C program built with INPUT_PATH=DIR/patients.csv; the wasm module is the
 // committed examples/count-conditions/count_conditions.wasm (`--module` overrides it).
+//
+// Then how long each wasm runtime takes to stop a guest that spins forever: from the moment its
+// run is cancelled (what `job stop` does) or its 300 ms timeout passes, to the run returning.
 
 let arguments = CommandLine.arguments
 func option(_ name: String) -> String? {
@@ -117,3 +121,55 @@ if let library = WasmtimeLibrary.configuredPath(config: nil, environment: Proces
     print("scan_wasmtime_s skipped (set \(WasmtimeLibrary.environmentVariable) to wasmtime's _libwasmtime.so)")
 }
 print(String(format: "scan_wasmkit_s %.4f", try await runWasm(WasmExecutor(isolation: .inProcess), "WasmKit")))
+
+// MARK: Stopping a guest
+
+let spinPath = workRoot + "/spin.wasm"
+try Data(try wat2wasm("(module (memory (export \"memory\") 1) (func (export \"_start\") (loop $l (br $l))))"))
+    .write(to: URL(fileURLWithPath: spinPath))
+func spinRequest(timeout: Duration?) -> ExecutionRequest {
+    ExecutionRequest(
+        executionID: ExecutionID(job: "spin", partition: 0, attempt: 1),
+        engine: EngineSpec(wasm: WasmSettings(module: ModuleReference(digest: digest), memoryLimitBytes: 16 << 20)),
+        modulePath: spinPath, workDirectory: workRoot, timeout: timeout)
+}
+
+/// Milliseconds from the stop (cancellation after the guest has run for 200 ms, or the 300 ms
+/// timeout) to the run's return, median of `runs`.
+func stopLatency(_ executor: any Executor, byTimeout: Bool) async throws -> Double {
+    var samples: [Double] = []
+    for _ in 0..<runs {
+        let timeout = Duration.milliseconds(300)
+        let started = ContinuousClock.now
+        let task = Task { try await executor.run(spinRequest(timeout: byTimeout ? timeout : nil)) { _, _ in } }
+        var stoppedAt = started + timeout
+        if !byTimeout {
+            try await Task.sleep(for: .milliseconds(200))
+            stoppedAt = ContinuousClock.now
+            task.cancel()
+        }
+        let outcome = try await task.value
+        let expected: ExecutionOutcome.Status = byTimeout ? .timedOut : .cancelled
+        guard outcome.status == expected else {
+            FileHandle.standardError.write(Data("stopping a spinning guest gave \(outcome.status), not \(expected)\n".utf8))
+            exit(1)
+        }
+        samples.append(seconds(ContinuousClock.now - stoppedAt) * 1000)
+    }
+    samples.sort()
+    return samples[samples.count / 2]
+}
+
+var stoppers: [(String, any Executor)] = []
+if let library = WasmtimeLibrary.configuredPath(config: nil, environment: ProcessInfo.processInfo.environment) {
+    stoppers.append(("wasmtime", try WasmtimeExecutor(library: try WasmtimeLibrary.load(path: library))))
+}
+let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    .appendingPathComponent("insitu-wasm-runner").path
+if FileManager.default.isExecutableFile(atPath: runner) {
+    stoppers.append(("wasmkit_process", WasmExecutor(isolation: .childProcess(runnerPath: runner))))
+}
+for (name, executor) in stoppers {
+    print(String(format: "stop_cancel_\(name)_ms %.1f", try await stopLatency(executor, byTimeout: false)))
+    print(String(format: "stop_timeout_\(name)_ms %.1f", try await stopLatency(executor, byTimeout: true)))
+}
