@@ -5,9 +5,11 @@ import InsituLocalCluster
 import InsituModel
 import WAT
 
-// Submit→result latency and throughput of trivial WebAssembly jobs on a local cluster of real
-// processes (one orchestrator, one compute node, loopback). Build with `-c release`; run through
-// scripts/bench.sh, which also prints the ratios against the targets.
+// Submit→result latency and throughput of trivial jobs on a local cluster of real processes (one
+// orchestrator, one compute node, loopback). Build with `-c release`; run through
+// scripts/bench.sh, which also prints the ratios against the targets. `--engine wasm` (default)
+// runs an empty WebAssembly module; `--engine process` runs /bin/true in the process engine's
+// bubblewrap sandbox (with a cgroup per run when root), `--engine process-unsandboxed` without it.
 
 let arguments = CommandLine.arguments
 func option(_ name: String, default value: Int) -> Int {
@@ -19,10 +21,15 @@ func option(_ name: String, default value: Int) -> Int {
 let latencyJobs = option("--latency-jobs", default: 300)
 let throughputJobs = option("--jobs", default: 1000)
 let concurrency = option("--concurrency", default: 64)
-let isolation: String = {
-    guard let index = arguments.firstIndex(of: "--isolation"), index + 1 < arguments.count else { return "in-process" }
+func option(_ name: String, default value: String) -> String {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return value }
     return arguments[index + 1]
-}()
+}
+let isolation = option("--isolation", default: "in-process")
+let engine = option("--engine", default: "wasm")
+guard ["wasm", "process", "process-unsandboxed"].contains(engine) else {
+    fatalError("--engine must be wasm, process or process-unsandboxed")
+}
 
 guard let executable = LocalCluster.locateExecutable() else {
     fatalError("insitu executable not found beside insitu-bench; build both with `swift build -c release`")
@@ -34,18 +41,32 @@ defer {
     try? FileManager.default.removeItem(atPath: root)
 }
 try await cluster.startOrchestrator(extraArguments: ["--log-level", "warning"])
-try cluster.startAgent(name: "bench", wasmIsolation: isolation, cpu: "1000", memory: "1000Gi")
+let cgroupParent = "insitu-bench-\(getpid())"
+try cluster.startAgent(
+    name: "bench", processEngine: engine != "wasm", wasmIsolation: isolation, cpu: "1000", memory: "1000Gi",
+    processSettings: engine == "process-unsandboxed"
+        ? ["sandbox": "none"] : ["cgroup_parent": getuid() == 0 ? cgroupParent : "none"])
 try await cluster.waitForNodes(1)
 let client = cluster.client
 
-let trivial = try wat2wasm("(module (memory (export \"memory\") 1) (func (export \"_start\")))")
-let digest = try await client.uploadModule(Data(trivial)).digest
-let spec = """
-    version: v1
-    name: trivial
-    engine: {type: wasm, module: "sha256:\(digest.rawValue)"}
-    resources: {cpu: 1m, memory: 1Mi}
-    """
+let spec: String
+if engine == "wasm" {
+    let trivial = try wat2wasm("(module (memory (export \"memory\") 1) (func (export \"_start\")))")
+    let digest = try await client.uploadModule(Data(trivial)).digest
+    spec = """
+        version: v1
+        name: trivial
+        engine: {type: wasm, module: "sha256:\(digest.rawValue)"}
+        resources: {cpu: 1m, memory: 1Mi}
+        """
+} else {
+    spec = """
+        version: v1
+        name: trivial
+        engine: {type: process, command: /bin/true}
+        resources: {cpu: 1m, memory: 16Mi}
+        """
+}
 
 func runOne() async throws -> Duration {
     let start = ContinuousClock.now
@@ -86,4 +107,8 @@ let throughput = Double(throughputJobs) / elapsed
 print(String(format: "latency_p50_ms %.3f", median))
 print(String(format: "latency_p99_ms %.3f", p99))
 print(String(format: "throughput_jobs_per_s %.0f", throughput))
-print("isolation \(isolation) latency_jobs \(latencyJobs) throughput_jobs \(throughputJobs) concurrency \(concurrency)")
+print("engine \(engine) isolation \(isolation) latency_jobs \(latencyJobs) throughput_jobs \(throughputJobs) concurrency \(concurrency)")
+// The agent leaves its (empty) cgroup parent behind; remove it (v1 hierarchies and v2).
+for mount in ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"] {
+    rmdir("\(mount)/\(cgroupParent)")
+}
