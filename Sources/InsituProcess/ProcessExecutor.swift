@@ -98,7 +98,11 @@ public struct ProcessExecutor: Executor {
         if let parent = sandbox.cgroups {
             let limits = CGroupLimits(
                 memoryBytes: request.resources?.memoryBytes, cpuMillis: request.resources?.cpuMillis, pids: sandbox.pidsLimit)
-            group = try ExecutionCGroup.create(parent: parent, execution: request.executionID.rawValue, limits: limits)
+            // Off the cooperative pool: a stale group of the same name is emptied first, which may wait.
+            let execution = request.executionID.rawValue
+            group = try await DedicatedThread.run {
+                Result { () throws(ExecutorError) in try ExecutionCGroup.create(parent: parent, execution: execution, limits: limits) }
+            }.get()
         }
         let executable: String
         let arguments: [String]
@@ -109,15 +113,15 @@ public struct ProcessExecutor: Executor {
             executable = sandbox.bubblewrap.bwrap
             arguments = bwrapArguments
         }
-        let result: ChildProcess.Result
+        let process: ChildProcess
         do {
-            result = try await ChildProcess.run(
-                executable: executable, arguments: arguments, environment: environment, workingDirectory: "/",
-                timeout: request.timeout, outputLimit: outputLimit, onOutput: onOutput)
+            process = try await Self.spawnOnOwnThread(
+                executable: executable, arguments: arguments, environment: environment, outputLimit: outputLimit, onOutput: onOutput)
         } catch {
             if let group { _ = await DedicatedThread.run { group.destroy() } }
             throw error
         }
+        let result = await process.run(timeout: request.timeout)
         let oomKills = group?.outOfMemoryKills() ?? 0
         if let group { _ = await DedicatedThread.run { group.destroy() } }
         var outcome = Self.outcome(result, timeout: request.timeout)
@@ -128,6 +132,34 @@ public struct ProcessExecutor: Executor {
                 "exceeded its memory limit of \(ByteCount.format(memory)) and was killed; ask for more with resources.memory"
         }
         return outcome
+    }
+
+    /// Starts the process on a dedicated thread that lives until the process has exited.
+    ///
+    /// bwrap's `--die-with-parent` is a parent-death signal, which the kernel ties to the
+    /// *thread* that spawned it: spawned from a pool thread that later exits (Dispatch retires
+    /// idle workers), a running job would be SIGKILLed at a random moment.
+    static func spawnOnOwnThread(
+        executable: String, arguments: [String], environment: [String: String], outputLimit: Int,
+        onOutput: @escaping @Sendable (OutputStream, [UInt8]) -> Void
+    ) async throws -> ChildProcess {
+        try await withCheckedThrowingContinuation { continuation in
+            DedicatedThread.start {
+                let process: ChildProcess
+                do {
+                    process = try ChildProcess(
+                        executable: executable, arguments: arguments, environment: environment, workingDirectory: "/",
+                        outputLimit: outputLimit, onOutput: onOutput)
+                } catch {
+                    continuation.resume(throwing: error)
+                    return
+                }
+                continuation.resume(returning: process)
+                // Without reaping (ChildProcess reaps); ECHILD once it has, which also means it exited.
+                var info = siginfo_t()
+                while waitid(P_PID, id_t(process.pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR {}
+            }
+        }
     }
 
     /// Run by `/bin/sh -c` with the group's `cgroup.procs` files, `--`, then bwrap's command line:

@@ -113,6 +113,16 @@ private final class LoopbackListener {
     deinit { close(fd) }
 }
 
+/// Runs every job slice on a new thread that ends right after it: a task whose caller's thread
+/// goes away while its work continues, as Dispatch's idle pool threads do at random.
+final class ThreadPerSliceExecutor: TaskExecutor {
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        DedicatedThread.start { job.runSynchronously(on: executor) }
+    }
+}
+
 @Suite("Sandboxed process engine", .serialized, .enabled(if: SandboxHost.hasBwrap, SandboxHost.noBwrap))
 struct SandboxedProcessTests {
     @Test func outputIsCollectedAndADatasetWriteIsRefused() async throws {
@@ -270,8 +280,9 @@ struct SandboxedProcessTests {
         #expect(outcome.status == .timedOut)
         #expect(outcome.reason == "exceeded its timeout of 0.5s")
         #expect(text(outcome.stdout) == "started\n")
-        // An escaped process holding the output pipe would keep the run for the reader's 2 s grace.
-        #expect(took < .milliseconds(1500), "took \(took) for a 0.5 s timeout")
+        // An escaped process holding the output pipe would keep the run for the reader's 2 s grace
+        // after the 0.5 s timeout.
+        #expect(took < .milliseconds(2400), "took \(took) for a 0.5 s timeout")
         #expect(liveProcesses(withArgument: "4171") == [], "processes of the job outlived it")
         if let group = sandbox.groupDirectory(sandbox.sandbox.cgroups?.layout.mounts.keys.first ?? "", execution: job.executionID) {
             #expect(!FileManager.default.fileExists(atPath: group), "\(group) was not removed")
@@ -287,15 +298,27 @@ struct SandboxedProcessTests {
         let streamed = StreamedOutput()
         let task = Task { try await sandbox.executor.run(job, onOutput: streamed.onOutput) }
         #expect(try await eventually { streamed.text(.stdout) == "started\n" && liveProcesses(withArgument: "4172").count == 3 })
-        let (outcome, took) = try await elapsed {
-            task.cancel()
-            return try await task.value
-        }
+        task.cancel()
+        #expect(try await eventually(timeout: .seconds(1)) { liveProcesses(withArgument: "4172").isEmpty }, "processes of the job outlived it by a second")
+        let (outcome, took) = try await elapsed { try await task.value }
         #expect(outcome.status == .cancelled)
-        #expect(took < .seconds(1), "stopping took \(took)")
-        #expect(liveProcesses(withArgument: "4172") == [], "processes of the job outlived it")
+        // An escaped process holding the output pipe would keep the run for the reader's 2 s grace.
+        #expect(took < .seconds(2), "the run ended \(took) after its processes")
         if let group = sandbox.groupDirectory(sandbox.sandbox.cgroups?.layout.mounts.keys.first ?? "", execution: job.executionID) {
             #expect(!FileManager.default.fileExists(atPath: group), "\(group) was not removed")
         }
+    }
+
+    @Test func aJobOutlivesTheThreadThatStartedIt() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let sandbox = try TestSandbox()
+        defer { sandbox.remove() }
+        let job = request("sleep 0.5; echo survived", workDirectory: try dir.subdirectory("work"))
+        let outcome = try await Task(executorPreference: ThreadPerSliceExecutor()) {
+            try await sandbox.executor.run(job, onOutput: { _, _ in })
+        }.value
+        #expect(outcome.status == .succeeded, "\(outcome.reason ?? "") \(text(outcome.stderr))")
+        #expect(text(outcome.stdout) == "survived\n")
     }
 }
