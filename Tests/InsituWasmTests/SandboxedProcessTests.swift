@@ -2,6 +2,7 @@ import Foundation
 import InsituExecutor
 import InsituModel
 import InsituProcess
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -113,13 +114,34 @@ private final class LoopbackListener {
     deinit { close(fd) }
 }
 
-/// Runs every job slice on a new thread that ends right after it: a task whose caller's thread
-/// goes away while its work continues, as Dispatch's idle pool threads do at random.
+/// Runs every job slice on a thread of its own, which then waits until ``release()`` and ends:
+/// a task whose threads go away while its work continues, as Dispatch's idle pool threads do.
 final class ThreadPerSliceExecutor: TaskExecutor {
+    private let gate: (read: Int32, write: Int32)
+    /// Kernel thread IDs of the threads started so far.
+    private let threads = Mutex<[Int32]>([])
+    private static let gettid = unsafeBitCast(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "gettid"), to: (@convention(c) () -> Int32).self)
+
+    init() throws { gate = try makePipe() }
+
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
-        DedicatedThread.start { job.runSynchronously(on: executor) }
+        let gate = self.gate.read
+        DedicatedThread.start { [self] in
+            threads.withLock { $0.append(Self.gettid()) }
+            job.runSynchronously(on: executor)
+            var byte: UInt8 = 0
+            while read(gate, &byte, 1) < 0 && errno == EINTR {}
+        }
+    }
+
+    /// Lets every thread end.
+    func release() { close(gate.write) }
+
+    /// True once every thread started so far has ended.
+    var allThreadsEnded: Bool {
+        threads.withLock { $0 }.allSatisfy { !FileManager.default.fileExists(atPath: "/proc/self/task/\($0)") }
     }
 }
 
@@ -309,16 +331,27 @@ struct SandboxedProcessTests {
         }
     }
 
+    /// bwrap's `--die-with-parent` is tied to the thread that spawned it: the executor must not
+    /// spawn from a thread that may end while the job runs.
     @Test func aJobOutlivesTheThreadThatStartedIt() async throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
         let sandbox = try TestSandbox()
         defer { sandbox.remove() }
-        let job = request("sleep 0.5; echo survived", workDirectory: try dir.subdirectory("work"))
-        let outcome = try await Task(executorPreference: ThreadPerSliceExecutor()) {
-            try await sandbox.executor.run(job, onOutput: { _, _ in })
-        }.value
+        let outputs = try dir.subdirectory("outputs/o")
+        let job = request(
+            "echo ready; while [ ! -e /outputs/o/go ]; do sleep 0.05; done; echo survived", workDirectory: try dir.subdirectory("work"),
+            mounts: [Mount(hostPath: outputs, guestPath: "/outputs/o", readOnly: false)])
+        let executor = try ThreadPerSliceExecutor()
+        let streamed = StreamedOutput()
+        let task = Task(executorPreference: executor) { try await sandbox.executor.run(job, onOutput: streamed.onOutput) }
+        #expect(try await eventually { streamed.text(.stdout) == "ready\n" })
+        // Every thread the task ran on ends while the job runs; only then may the job finish.
+        executor.release()
+        #expect(try await eventually { executor.allThreadsEnded })
+        try "".write(toFile: outputs + "/go", atomically: false, encoding: .utf8)
+        let outcome = try await task.value
         #expect(outcome.status == .succeeded, "\(outcome.reason ?? "") \(text(outcome.stderr))")
-        #expect(text(outcome.stdout) == "survived\n")
+        #expect(text(outcome.stdout) == "ready\nsurvived\n")
     }
 }
