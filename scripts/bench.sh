@@ -5,7 +5,9 @@
 #                                      once per WASM isolation mode, with the ratios against the
 #                                      targets (issue 2) and the throwaway prototype measured on
 #                                      this stack (shared/stack-notes.md: 0.77 ms p50, 4,300 jobs/s).
-#                                      Extra arguments go to insitu-bench.
+#                                      Then the same for a trivial process job (/bin/true) in the
+#                                      bubblewrap sandbox and unsandboxed (issue 7), when bwrap is
+#                                      installed. Extra arguments go to insitu-bench.
 #   scripts/bench.sh scheduler [args]  placements per second of the scheduler alone against 10,000
 #                                      synthetic nodes (snapshot API and index API), with the ratios
 #                                      against the target of 20,000 dataset-pinned placements/s
@@ -49,3 +51,12 @@ for isolation in in-process process; do
     printf "[%s] throughput %d jobs/s = %.3fx the 5000/s target, %.3fx the 4300/s prototype\n", mode, tput, tput/5000, tput/4300
   }'
 done
+if command -v bwrap >/dev/null; then
+  for engine in process process-unsandboxed; do
+    out=$(.build/release/insitu-bench --engine "$engine" "$@")
+    echo "$out"
+    awk -v mode="$engine" '/latency_p50_ms/ {printf "[%s] p50 submit→result of /bin/true %.3f ms\n", mode, $2}' <<<"$out"
+  done
+else
+  echo "[process] skipped: bwrap is not installed (apt-get install bubblewrap)"
+fi

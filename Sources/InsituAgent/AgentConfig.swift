@@ -31,6 +31,8 @@ public struct AgentConfig: Sendable {
     public var cpuMillis: Int?
     public var memoryBytes: Int64?
     public var processEngineEnabled: Bool
+    /// How the process engine confines jobs (`engines.process.sandbox` and friends).
+    public var processEngine: ProcessEngineConfig
     public var wasmIsolation: String
     /// Which runtime runs `wasm` jobs (`engines.wasm.runtime`): wasmtime, wasmkit, or auto
     /// (wasmtime when its library loads, WasmKit otherwise).
@@ -58,8 +60,10 @@ public struct AgentConfig: Sendable {
         cpuMillis: Int? = nil, memoryBytes: Int64? = nil, processEngineEnabled: Bool = false, wasmIsolation: String = "process",
         wasmRuntime: String = "auto", wasmtimeLibrary: String? = nil,
         outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes, moduleAllowedHosts: [String]? = nil,
-        moduleCrossHostRedirects: Bool = false, handshakeTimeoutMillis: Int64 = AgentConfig.defaultHandshakeTimeoutMillis
+        moduleCrossHostRedirects: Bool = false, handshakeTimeoutMillis: Int64 = AgentConfig.defaultHandshakeTimeoutMillis,
+        processEngine: ProcessEngineConfig = ProcessEngineConfig()
     ) {
+        self.processEngine = processEngine
         self.name = name
         self.orchestrators = orchestrators
         self.dataDirectory = dataDirectory
@@ -153,6 +157,7 @@ public struct AgentConfig: Sendable {
         }
         let engines = root["engines"] as? [String: Any] ?? [:]
         let process = engines["process"] as? [String: Any] ?? [:]
+        let processEngine = ProcessEngineConfig.parse(process, resolve: resolve, problems: &problems)
         let wasm = engines["wasm"] as? [String: Any] ?? [:]
         let isolation = wasm["isolation"] as? String ?? "process"
         if !["auto", "in-process", "process"].contains(isolation) {
@@ -225,7 +230,7 @@ public struct AgentConfig: Sendable {
             name: name, orchestrators: orchestrators, dataDirectory: dataDirectory, labels: labels, datasets: datasets,
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
             wasmIsolation: isolation, wasmRuntime: runtime, wasmtimeLibrary: wasmtimeLibrary, outputQuotaBytes: outputQuota, moduleAllowedHosts: allowedHosts,
-            moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout)
+            moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout, processEngine: processEngine)
     }
 }
 

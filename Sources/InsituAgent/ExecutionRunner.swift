@@ -67,7 +67,11 @@ actor ExecutionRunner {
                 logger.warning("engines.wasm.runtime is auto and wasmtime did not load: running WasmKit", metadata: ["reason": "\(reason)"])
             }
             logger.info("wasm runtime", metadata: ["runtime": "\(wasm.runtime)"])
-            self.executors = [.wasm: wasm.executor, .process: ProcessExecutor(enabled: config.processEngineEnabled)]
+            let process = try config.processEngine.makeExecutor(enabled: config.processEngineEnabled)
+            if config.processEngineEnabled {
+                logger.info("process engine", metadata: ["sandbox": "\(config.processEngine.sandbox.rawValue)"])
+            }
+            self.executors = [.wasm: wasm.executor, .process: process]
             self.wasmRuntime = wasm.runtime
         }
         for execution in recovered {
@@ -344,7 +348,7 @@ actor ExecutionRunner {
         return ExecutionRequest(
             executionID: assignment.executionID, engine: spec.engine, modulePath: modulePath, args: spec.args,
             env: ExecutionEnvironment.merged(spec.env, with: nodeVariables), mounts: mounts, workDirectory: workDirectory,
-            timeout: spec.timeoutMillis.map { .milliseconds($0) })
+            timeout: spec.timeoutMillis.map { .milliseconds($0) }, resources: spec.resources)
     }
 
     /// What rewrites this execution's host paths out of its failure reason: its datasets'

@@ -10,8 +10,10 @@ import WAT
 // (which also prints the ratios against the targets) or scripts/bench-engines.sh (one engine
 // after another).
 //
-//   --engine wasm|process        what the trivial job runs on (default wasm: an empty module;
-//                                process: /bin/true)
+//   --engine wasm|process|process-unsandboxed
+//                                what the trivial job runs on (default wasm: an empty module;
+//                                process: /bin/true in the bubblewrap sandbox, with a cgroup per
+//                                run when root; process-unsandboxed: /bin/true without it)
 //   --runtime wasmtime|wasmkit   the node's wasm runtime (default: the node's default, auto)
 //   --isolation MODE             WasmKit's isolation (default in-process)
 //   --agent-config YAML          appended to the node's config (engine settings)
@@ -34,7 +36,9 @@ func option(_ name: String) -> String? {
 let isolation = option("--isolation") ?? "in-process"
 let runtime = option("--runtime")
 let engine = option("--engine") ?? "wasm"
-guard ["wasm", "process"].contains(engine) else { fatalError("--engine must be wasm or process") }
+guard ["wasm", "process", "process-unsandboxed"].contains(engine) else {
+    fatalError("--engine must be wasm, process or process-unsandboxed")
+}
 
 guard let executable = LocalCluster.locateExecutable() else {
     fatalError("insitu executable not found beside insitu-bench; build both with `swift build -c release`")
@@ -46,22 +50,39 @@ defer {
     try? FileManager.default.removeItem(atPath: root)
 }
 try await cluster.startOrchestrator(extraArguments: ["--log-level", "warning"])
+let cgroupParent = "insitu-bench-\(getpid())"
+/// The agent leaves its (empty) cgroup parent behind; remove it (v1 hierarchies and v2).
+func removeCGroupParent() {
+    for mount in ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"] {
+        rmdir("\(mount)/\(cgroupParent)")
+    }
+}
 try cluster.startAgent(
-    name: "bench", processEngine: engine == "process", wasmIsolation: isolation, wasmRuntime: runtime, cpu: "1000", memory: "1000Gi",
-    extraConfig: option("--agent-config") ?? "")
+    name: "bench", processEngine: engine != "wasm", wasmIsolation: isolation, wasmRuntime: runtime, cpu: "1000", memory: "1000Gi",
+    extraConfig: option("--agent-config") ?? "",
+    processSettings: engine == "process-unsandboxed"
+        ? ["sandbox": "none"] : ["cgroup_parent": getuid() == 0 ? cgroupParent : "none"])
 try await cluster.waitForNodes(1)
 let client = cluster.client
 
-let trivial = try wat2wasm("(module (memory (export \"memory\") 1) (func (export \"_start\")))")
-let digest = try await client.uploadModule(Data(trivial)).digest
-let engineLine =
-    engine == "process" ? "engine: {type: process, command: /bin/true}" : "engine: {type: wasm, module: \"sha256:\(digest.rawValue)\"}"
-let spec = """
-    version: v1
-    name: trivial
-    \(engineLine)
-    resources: {cpu: 1m, memory: 1Mi}
-    """
+let spec: String
+if engine == "wasm" {
+    let trivial = try wat2wasm("(module (memory (export \"memory\") 1) (func (export \"_start\")))")
+    let digest = try await client.uploadModule(Data(trivial)).digest
+    spec = """
+        version: v1
+        name: trivial
+        engine: {type: wasm, module: "sha256:\(digest.rawValue)"}
+        resources: {cpu: 1m, memory: 1Mi}
+        """
+} else {
+    spec = """
+        version: v1
+        name: trivial
+        engine: {type: process, command: /bin/true}
+        resources: {cpu: 1m, memory: 16Mi}
+        """
+}
 
 func runOne() async throws -> Duration {
     let start = ContinuousClock.now
@@ -89,20 +110,22 @@ let p99 = samples[min(samples.count - 1, Int(Double(samples.count) * 0.99))]
 print(String(format: "latency_p50_ms %.3f", median))
 print(String(format: "latency_p99_ms %.3f", p99))
 print("engine \(engine) runtime \(runtime ?? "default") isolation \(isolation) latency_jobs \(latencyJobs)")
-guard throughputJobs > 0 else { exit(0) }
-
-let started = ContinuousClock.now
-try await withThrowingTaskGroup(of: Void.self) { group in
-    let perWorker = throughputJobs / concurrency
-    let extra = throughputJobs % concurrency
-    for worker in 0..<concurrency {
-        let count = perWorker + (worker < extra ? 1 : 0)
-        group.addTask { for _ in 0..<count { _ = try await runOne() } }
+// `exit` would skip the `defer` that stops the cluster: no early exit below this point.
+if throughputJobs > 0 {
+    let started = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        let perWorker = throughputJobs / concurrency
+        let extra = throughputJobs % concurrency
+        for worker in 0..<concurrency {
+            let count = perWorker + (worker < extra ? 1 : 0)
+            group.addTask { for _ in 0..<count { _ = try await runOne() } }
+        }
+        try await group.waitForAll()
     }
-    try await group.waitForAll()
-}
-let elapsed = milliseconds(ContinuousClock.now - started) / 1000
-let throughput = Double(throughputJobs) / elapsed
+    let elapsed = milliseconds(ContinuousClock.now - started) / 1000
+    let throughput = Double(throughputJobs) / elapsed
 
-print(String(format: "throughput_jobs_per_s %.0f", throughput))
-print("throughput_jobs \(throughputJobs) concurrency \(concurrency)")
+    print(String(format: "throughput_jobs_per_s %.0f", throughput))
+    print("throughput_jobs \(throughputJobs) concurrency \(concurrency)")
+}
+removeCGroupParent()

@@ -28,10 +28,14 @@ public struct ExecutionRequest: Sendable {
     /// Host directory private to this execution (scratch space, captured stdout/stderr).
     public var workDirectory: String
     public var timeout: Duration?
+    /// What the job asked for (`resources`); engines that can enforce limits (the sandboxed
+    /// process engine, through cgroups) hold the job to them. Nil: no limits from the job.
+    public var resources: Resources?
 
     public init(
         executionID: ExecutionID, engine: EngineSpec, modulePath: String? = nil, args: [String] = [],
-        env: [String: String] = [:], mounts: [Mount] = [], workDirectory: String, timeout: Duration? = nil
+        env: [String: String] = [:], mounts: [Mount] = [], workDirectory: String, timeout: Duration? = nil,
+        resources: Resources? = nil
     ) {
         self.executionID = executionID
         self.engine = engine
@@ -41,6 +45,7 @@ public struct ExecutionRequest: Sendable {
         self.mounts = mounts
         self.workDirectory = workDirectory
         self.timeout = timeout
+        self.resources = resources
     }
 }
 

@@ -98,12 +98,13 @@ public final class LocalCluster: @unchecked Sendable {
     /// runs under, which must exec it in place (such as `ip netns exec NAME`, so a signal to the
     /// returned process reaches the agent); `orchestratorURL` replaces the API address the agent
     /// dials (an address reachable from inside the launcher's namespace); `extraConfig` is YAML
-    /// appended to the node config as it is.
+    /// appended to the node config as it is; `processSettings` are keys written under
+    /// `engines.process` when `processEngine` is on (`sandbox: none`, `cgroup_parent: ...`).
     @discardableResult
     public func startAgent(
         name: String, labels: [String: String] = [:], datasets: [String: String] = [:], processEngine: Bool = false,
         wasmIsolation: String? = nil, wasmRuntime: String? = nil, cpu: String? = nil, memory: String? = nil, launcher: [String] = [],
-        orchestratorURL: String? = nil, extraConfig: String = ""
+        orchestratorURL: String? = nil, extraConfig: String = "", processSettings: [String: String] = [:]
     ) throws -> ManagedProcess {
         let directory = root + "/agents/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -119,7 +120,10 @@ public final class LocalCluster: @unchecked Sendable {
         }
         if processEngine || wasmIsolation != nil || wasmRuntime != nil {
             yaml += "engines:\n"
-            if processEngine { yaml += "  process:\n    enabled: true\n" }
+            if processEngine {
+                yaml += "  process:\n    enabled: true\n"
+                yaml += processSettings.sorted { $0.key < $1.key }.map { "    \($0.key): \($0.value)\n" }.joined()
+            }
             if wasmIsolation != nil || wasmRuntime != nil { yaml += "  wasm:\n" }
             if let wasmIsolation { yaml += "    isolation: \(wasmIsolation)\n" }
             if let wasmRuntime { yaml += "    runtime: \(wasmRuntime)\n" }

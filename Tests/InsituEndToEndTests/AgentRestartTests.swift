@@ -42,7 +42,8 @@ import Testing
         let e2e = try E2E.make(test)
         defer { e2e.tearDown() }
         try await e2e.cluster.startOrchestrator()
-        try e2e.cluster.startAgent(name: "edge", processEngine: true)
+        // Unsandboxed: the jobs' scripts wait on and leave marker files in the test's directory.
+        try e2e.cluster.startAgent(name: "edge", processEngine: true, processSettings: ["sandbox": "none"])
         try await e2e.cluster.waitForNodes(1)
         try await body(e2e)
     }
@@ -67,7 +68,7 @@ import Testing
             let agent = try #require(e2e.cluster.agents["edge"])
             let id = try e2e.submit(spec)
             try await waitUntil(timeout: .seconds(30), "the job to kill its agent") { !agent.isRunning }
-            try e2e.cluster.startAgent(name: "edge", processEngine: true)
+            try e2e.cluster.startAgent(name: "edge", processEngine: true, processSettings: ["sandbox": "none"])
 
             let done = try await e2e.waitForState(id) { $0.isTerminal }
             #expect(done.job.state == .completed, "\(done.job.stateReason ?? "")")
@@ -110,7 +111,7 @@ import Testing
             }
             e2e.cluster.agents["edge"]?.stop(signal: SIGKILL)
             FileManager.default.createFile(atPath: gate, contents: nil)
-            try e2e.cluster.startAgent(name: "edge", processEngine: true)
+            try e2e.cluster.startAgent(name: "edge", processEngine: true, processSettings: ["sandbox": "none"])
 
             let done = try await e2e.waitForState(id) { $0.isTerminal }
             #expect(done.job.state == .completed, "\(done.job.stateReason ?? "")")
@@ -152,7 +153,7 @@ import Testing
             }
             agent.stop(signal: SIGKILL)
             try await e2e.cluster.startOrchestrator()
-            try e2e.cluster.startAgent(name: "edge", processEngine: true)
+            try e2e.cluster.startAgent(name: "edge", processEngine: true, processSettings: ["sandbox": "none"])
 
             let done = try await e2e.waitForState(id) { $0.isTerminal }
             #expect(done.job.state == .completed, "\(done.job.stateReason ?? "")")

@@ -210,7 +210,9 @@ struct ClusterTests {
         try await e2e.cluster.startOrchestrator()
         try SyntheticPatients(site: "p", rows: 5, seed: 1).write(to: e2e.root + "/patients")
         try e2e.cluster.startAgent(name: "wasm-only", datasets: ["patients": e2e.root + "/patients"])
-        try e2e.cluster.startAgent(name: "native", datasets: ["patients": e2e.root + "/patients"], processEngine: true)
+        // Unsandboxed, where the dataset is a symlink in the work directory (relative path below).
+        try e2e.cluster.startAgent(
+            name: "native", datasets: ["patients": e2e.root + "/patients"], processEngine: true, processSettings: ["sandbox": "none"])
         try await e2e.cluster.waitForNodes(2)
         let spec = try e2e.specFile(
             "native",

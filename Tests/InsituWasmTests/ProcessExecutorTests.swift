@@ -18,7 +18,7 @@ struct ProcessExecutorTests {
         let dir = try TempDirectory()
         defer { dir.remove() }
         let streamed = StreamedOutput()
-        let outcome = try await ProcessExecutor(enabled: true).run(
+        let outcome = try await ProcessExecutor(enabled: true, sandbox: nil).run(
             processRequest("/bin/echo", ["hello", "there"], workDirectory: dir.path), onOutput: streamed.onOutput)
         #expect(outcome.status == .succeeded)
         #expect(outcome.exitCode == 0)
@@ -32,7 +32,7 @@ struct ProcessExecutorTests {
         let work = try dir.subdirectory("work")
         let data = try dir.subdirectory("dataset")
         try "rows\n".write(toFile: data + "/rows.txt", atomically: true, encoding: .utf8)
-        let outcome = try await ProcessExecutor(enabled: true).run(
+        let outcome = try await ProcessExecutor(enabled: true, sandbox: nil).run(
             processRequest(
                 "sh", ["-c", "echo $GREETING; pwd; cat data/rows.txt; echo oops >&2"], workDirectory: work,
                 mounts: [Mount(hostPath: data, guestPath: "/data", readOnly: true)]),
@@ -45,7 +45,7 @@ struct ProcessExecutorTests {
     @Test func nonZeroExitFails() async throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
-        let outcome = try await ProcessExecutor(enabled: true).run(
+        let outcome = try await ProcessExecutor(enabled: true, sandbox: nil).run(
             processRequest("/bin/sh", ["-c", "exit 7"], workDirectory: dir.path), onOutput: { _, _ in })
         #expect(outcome.status == .failed)
         #expect(outcome.exitCode == 7)
@@ -57,7 +57,7 @@ struct ProcessExecutorTests {
         defer { dir.remove() }
         let streamed = StreamedOutput()
         let (outcome, took) = try await elapsed {
-            try await ProcessExecutor(enabled: true).run(
+            try await ProcessExecutor(enabled: true, sandbox: nil).run(
                 processRequest("/bin/sh", ["-c", "echo $$; sleep 30 & sleep 30"], workDirectory: dir.path, timeout: .milliseconds(300)),
                 onOutput: streamed.onOutput)
         }
@@ -73,7 +73,7 @@ struct ProcessExecutorTests {
         let dir = try TempDirectory()
         defer { dir.remove() }
         let task = Task {
-            try await ProcessExecutor(enabled: true).run(processRequest("sleep", ["30"], workDirectory: dir.path), onOutput: { _, _ in })
+            try await ProcessExecutor(enabled: true, sandbox: nil).run(processRequest("sleep", ["30"], workDirectory: dir.path), onOutput: { _, _ in })
         }
         try await Task.sleep(for: .milliseconds(200))
         let (outcome, took) = try await elapsed {
@@ -88,7 +88,7 @@ struct ProcessExecutorTests {
         let dir = try TempDirectory()
         defer { dir.remove() }
         do {
-            _ = try await ProcessExecutor(enabled: false).run(processRequest("/bin/echo", [], workDirectory: dir.path), onOutput: { _, _ in })
+            _ = try await ProcessExecutor(enabled: false, sandbox: nil).run(processRequest("/bin/echo", [], workDirectory: dir.path), onOutput: { _, _ in })
             Issue.record("a disabled process engine ran a job")
         } catch let error as ExecutorError {
             #expect(error.message.contains("process engine is disabled on this node"))
@@ -100,7 +100,7 @@ struct ProcessExecutorTests {
         let dir = try TempDirectory()
         defer { dir.remove() }
         await #expect(throws: ExecutorError.self) {
-            try await ProcessExecutor(enabled: true).run(
+            try await ProcessExecutor(enabled: true, sandbox: nil).run(
                 processRequest("/nonexistent/command", [], workDirectory: dir.path), onOutput: { _, _ in })
         }
     }
