@@ -28,11 +28,15 @@ public struct ExecutionRequest: Sendable {
     /// Host directory private to this execution (scratch space, captured stdout/stderr).
     public var workDirectory: String
     public var timeout: Duration?
+    /// The job's CPU and memory request; engines that can enforce it (container) make it a limit.
+    public var resources: Resources
 
     public init(
         executionID: ExecutionID, engine: EngineSpec, modulePath: String? = nil, args: [String] = [],
-        env: [String: String] = [:], mounts: [Mount] = [], workDirectory: String, timeout: Duration? = nil
+        env: [String: String] = [:], mounts: [Mount] = [], workDirectory: String, timeout: Duration? = nil,
+        resources: Resources = JobSpec.defaultResources
     ) {
+        self.resources = resources
         self.executionID = executionID
         self.engine = engine
         self.modulePath = modulePath
