@@ -88,6 +88,17 @@ let package = Package(
             dependencies: ["InsituExecutor", "InsituModel"],
             swiftSettings: swiftSettings
         ),
+        // OCI containers through the Docker Engine API on a unix socket (Docker or podman).
+        .target(
+            name: "InsituContainer",
+            dependencies: [
+                "InsituExecutor", "InsituModel", "InsituProcess",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Shells: networking, storage and processes around the pure core.
         .target(
@@ -108,6 +119,7 @@ let package = Package(
             name: "InsituAgent",
             dependencies: [
                 "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituWasmtime", "InsituProcess", "InsituSpec",
+                "InsituContainer",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -189,7 +201,7 @@ let package = Package(
             name: "InsituTestKit",
             dependencies: [
                 "InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster", "InsituAPI",
-                "InsituSimulation",
+                "InsituSimulation", "InsituContainer",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -237,9 +249,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "InsituContainerTests",
+            dependencies: ["InsituContainer", "InsituExecutor", "InsituModel", "InsituTestKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "InsituEndToEndTests",
             dependencies: [
                 "InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster", "InsituSimulation",
+                "InsituContainer",
                 .product(name: "WAT", package: "WasmKit"),
             ],
             swiftSettings: swiftSettings
