@@ -1,6 +1,7 @@
 import Foundation
 public import InsituContainer
 import InsituLocalCluster
+import Synchronization
 
 /// A private `podman system service` on a socket in a test's directory, serving the Docker
 /// Engine API with runc (crun, podman's default, refuses hybrid-cgroup hosts), and the busybox
@@ -25,6 +26,7 @@ public final class PodmanService: @unchecked Sendable {
 
     public let socketPath: String
     private let process: Process
+    private let stopped = Mutex(false)
 
     private init(socketPath: String, process: Process) {
         self.socketPath = socketPath
@@ -72,10 +74,19 @@ public final class PodmanService: @unchecked Sendable {
 
     public var client: DockerEngineClient { DockerEngineClient(socketPath: socketPath) }
 
+    /// Stops the service and waits at most 10 s for Foundation to see it exit. Not
+    /// `waitUntilExit`: with several suites starting and stopping processes at once, Foundation
+    /// was seen never to notice this process's exit (it stayed a zombie and the wait never
+    /// returned); a test must not hang on its cleanup.
     public func stop() {
-        guard process.isRunning else { return }
+        let first = stopped.withLock { stopped in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first, process.isRunning else { return }
         process.terminate()
-        process.waitUntilExit()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
     }
 
     private static let imported = NSLock()

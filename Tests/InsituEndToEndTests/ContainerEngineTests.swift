@@ -172,6 +172,36 @@ struct ContainerEngineTests {
         #expect(timedOut.executions.first?.stateReason?.contains("exceeded its timeout of 1s") == true, "\(timedOut.executions)")
     }
 
+
+    /// An agent killed with SIGKILL cannot remove its containers; its next start does (they carry
+    /// its data directory in the label `insitu.agent`), so no job outlives its node's agent for
+    /// longer than the agent's restart.
+    @Test func containersLeftByAKilledAgentAreRemovedAtItsNextStart() async throws {
+        let e2e = try E2E.make()
+        let service = try await PodmanService.start(in: e2e.root + "/podman")
+        defer { e2e.tearDown(); service.stop() }
+        let data = try await cluster(e2e, service: service)
+        let forever = try e2e.specFile(
+            "forever",
+            """
+            version: v1
+            name: forever
+            engine: {type: container, image: "\(Self.image)", command: [sleep, "1000"]}
+            """)
+        _ = try e2e.submit(forever)
+        try await waitUntil(timeout: .seconds(30), "the job's container", interval: .milliseconds(20)) {
+            try await !containers(e2e, service).isEmpty
+        }
+        e2e.cluster.agents["boxed"]?.stop(signal: SIGKILL)
+        #expect(try await containers(e2e, service).count == 1, "the killed agent's container still runs")
+
+        try e2e.cluster.startAgent(
+            name: "boxed", datasets: ["files": data],
+            extraConfig: "engines:\n  container:\n    socket: \(service.socketPath)\n    allowed_images: [\"\(Self.image)\"]\n")
+        try await waitUntil(timeout: .seconds(30), "the restarted agent to remove the container") {
+            try await containers(e2e, service).isEmpty
+        }
+    }
 }
 
 /// Needs no container engine: the point is that there is none.
