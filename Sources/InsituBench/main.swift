@@ -8,6 +8,9 @@ import WAT
 // Submit→result latency and throughput of trivial WebAssembly jobs on a local cluster of real
 // processes (one orchestrator, one compute node, loopback). Build with `-c release`; run through
 // scripts/bench.sh, which also prints the ratios against the targets.
+//
+// With `--container-socket PATH --container-image IMAGE`, the trivial job is a container running
+// `true` on that image through that Docker Engine API socket instead (scripts/bench-container.sh).
 
 let arguments = CommandLine.arguments
 func option(_ name: String, default value: Int) -> Int {
@@ -19,10 +22,13 @@ func option(_ name: String, default value: Int) -> Int {
 let latencyJobs = option("--latency-jobs", default: 300)
 let throughputJobs = option("--jobs", default: 1000)
 let concurrency = option("--concurrency", default: 64)
-let isolation: String = {
-    guard let index = arguments.firstIndex(of: "--isolation"), index + 1 < arguments.count else { return "in-process" }
+func stringOption(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
     return arguments[index + 1]
-}()
+}
+let isolation = stringOption("--isolation") ?? "in-process"
+let containerSocket = stringOption("--container-socket")
+let containerImage = stringOption("--container-image")
 
 guard let executable = LocalCluster.locateExecutable() else {
     fatalError("insitu executable not found beside insitu-bench; build both with `swift build -c release`")
@@ -34,18 +40,34 @@ defer {
     try? FileManager.default.removeItem(atPath: root)
 }
 try await cluster.startOrchestrator(extraArguments: ["--log-level", "warning"])
-try cluster.startAgent(name: "bench", wasmIsolation: isolation, cpu: "1000", memory: "1000Gi")
+if let containerSocket, let containerImage {
+    try cluster.startAgent(
+        name: "bench", cpu: "1000", memory: "1000Gi",
+        extraConfig: "engines:\n  container:\n    socket: \(containerSocket)\n    allowed_images: [\"\(containerImage)\"]\n")
+} else {
+    try cluster.startAgent(name: "bench", wasmIsolation: isolation, cpu: "1000", memory: "1000Gi")
+}
 try await cluster.waitForNodes(1)
 let client = cluster.client
 
-let trivial = try wat2wasm("(module (memory (export \"memory\") 1) (func (export \"_start\")))")
-let digest = try await client.uploadModule(Data(trivial)).digest
-let spec = """
-    version: v1
-    name: trivial
-    engine: {type: wasm, module: "sha256:\(digest.rawValue)"}
-    resources: {cpu: 1m, memory: 1Mi}
-    """
+let spec: String
+if let containerImage {
+    spec = """
+        version: v1
+        name: trivial
+        engine: {type: container, image: "\(containerImage)", command: ["true"]}
+        resources: {cpu: 100m, memory: 16Mi}
+        """
+} else {
+    let trivial = try wat2wasm("(module (memory (export \"memory\") 1) (func (export \"_start\")))")
+    let digest = try await client.uploadModule(Data(trivial)).digest
+    spec = """
+        version: v1
+        name: trivial
+        engine: {type: wasm, module: "sha256:\(digest.rawValue)"}
+        resources: {cpu: 1m, memory: 1Mi}
+        """
+}
 
 func runOne() async throws -> Duration {
     let start = ContinuousClock.now
@@ -62,7 +84,7 @@ func milliseconds(_ duration: Duration) -> Double {
 }
 
 // Warm-up: module fetch and cache on the node, connection pools, SQLite pages.
-for _ in 0..<20 { _ = try await runOne() }
+for _ in 0..<option("--warmup", default: 20) { _ = try await runOne() }
 
 var samples: [Double] = []
 for _ in 0..<latencyJobs { samples.append(milliseconds(try await runOne())) }
@@ -86,4 +108,4 @@ let throughput = Double(throughputJobs) / elapsed
 print(String(format: "latency_p50_ms %.3f", median))
 print(String(format: "latency_p99_ms %.3f", p99))
 print(String(format: "throughput_jobs_per_s %.0f", throughput))
-print("isolation \(isolation) latency_jobs \(latencyJobs) throughput_jobs \(throughputJobs) concurrency \(concurrency)")
+print("\(containerImage != nil ? "engine container" : "isolation \(isolation)") latency_jobs \(latencyJobs) throughput_jobs \(throughputJobs) concurrency \(concurrency)")
