@@ -29,7 +29,8 @@ done
 tar -C "$dir/rootfs" -cf "$dir/rootfs.tar" .
 podman import "$dir/rootfs.tar" "$image" >/dev/null
 
-podman --runtime /usr/sbin/runc system service --time=0 "unix://$dir/podman.sock" >"$dir/podman.log" 2>&1 &
+# In its own directory: conmon inherits the working directory and may write files there.
+(cd "$dir" && exec podman --runtime /usr/sbin/runc system service --time=0 "unix://$dir/podman.sock" >"$dir/podman.log" 2>&1) &
 service=$!
 for _ in $(seq 100); do
   curl -sf --unix-socket "$dir/podman.sock" http://d/v1.41/_ping >/dev/null 2>&1 && break

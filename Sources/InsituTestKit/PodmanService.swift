@@ -44,6 +44,8 @@ public final class PodmanService: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: podman)
         process.arguments = ["--runtime", runc, "system", "service", "--time=0", "unix://" + socket]
+        // conmon inherits the working directory and may write files there (`oom`).
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let log = directory + "/podman-service.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
