@@ -89,6 +89,17 @@ let package = Package(
             dependencies: ["InsituExecutor", "InsituModel"],
             swiftSettings: swiftSettings
         ),
+        // OCI containers through the Docker Engine API on a unix socket (Docker or podman).
+        .target(
+            name: "InsituContainer",
+            dependencies: [
+                "InsituExecutor", "InsituModel", "InsituProcess",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Shells: networking, storage and processes around the pure core.
         .target(
@@ -109,6 +120,7 @@ let package = Package(
             name: "InsituAgent",
             dependencies: [
                 "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituWasmtime", "InsituProcess", "InsituSpec",
+                "InsituContainer",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -200,7 +212,7 @@ let package = Package(
             name: "InsituTestKit",
             dependencies: [
                 "InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster", "InsituAPI",
-                "InsituSimulation",
+                "InsituSimulation", "InsituContainer",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -248,9 +260,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "InsituContainerTests",
+            dependencies: ["InsituContainer", "InsituExecutor", "InsituModel", "InsituTestKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "InsituEndToEndTests",
             dependencies: [
                 "InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster", "InsituSimulation",
+                "InsituContainer",
                 .product(name: "WAT", package: "WasmKit"),
             ],
             swiftSettings: swiftSettings

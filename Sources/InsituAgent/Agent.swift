@@ -29,7 +29,8 @@ public final class Agent: Service, Sendable {
     /// How often to send heartbeats, as the orchestrator asked in its welcome.
     let heartbeatMillis = Atomic<Int64>(5_000)
 
-    public init(config: AgentConfig, logger: Logger, version: String = "dev") throws {
+    /// Async because it asks the container engine's socket (when configured) whether it answers.
+    public init(config: AgentConfig, logger: Logger, version: String = "dev") async throws {
         self.config = config
         self.logger = logger
         let id = try NodeIdentity.loadOrCreate(dataDirectory: config.dataDirectory) {
@@ -38,8 +39,10 @@ public final class Agent: Service, Sendable {
         let detected = MachineResources.detect()
         var engines: [EngineKind] = [.wasm]
         if config.processEngineEnabled { engines.append(.process) }
+        let container = await ContainerEngineFactory.make(config: config, logger: logger)
+        if container != nil { engines.append(.container) }
         self.epoch = UInt64.random(in: 1...UInt64.max)
-        (self.outbox, self.runner, self.recoveredStarts) = try ExecutionRunner.open(config: config, logger: logger)
+        (self.outbox, self.runner, self.recoveredStarts) = try ExecutionRunner.open(config: config, logger: logger, container: container)
         self.nodeInfo = NodeInfo(
             id: id, name: config.name, labels: config.labels,
             resources: Resources(cpuMillis: config.cpuMillis ?? detected.cpuMillis, memoryBytes: config.memoryBytes ?? detected.memoryBytes),

@@ -21,6 +21,24 @@ public struct AgentConfig: Sendable {
         }
     }
 
+    /// The container engine (`engines.container`): off unless a socket is configured.
+    public struct Container: Sendable {
+        /// Unix socket of a Docker Engine API server (Docker, or `podman system service`).
+        public var socket: String
+        /// Images jobs may run (`allowed_images`), normalised (`ImageReference.canonical`).
+        public var allowedImages: [String]
+        /// Most processes one container may have (`pids_limit`).
+        public var pidsLimit: Int
+
+        public static let defaultPidsLimit = 256
+
+        public init(socket: String, allowedImages: [String], pidsLimit: Int = Container.defaultPidsLimit) {
+            self.socket = socket
+            self.allowedImages = allowedImages
+            self.pidsLimit = pidsLimit
+        }
+    }
+
     public var name: String
     /// Orchestrator base URLs (`http://host:port`); the agent uses the first and fails over in order.
     public var orchestrators: [String]
@@ -51,6 +69,7 @@ public struct AgentConfig: Sendable {
     /// How long a new link may take to be welcomed by the orchestrator before the agent gives up
     /// on it and dials again (`connection.handshake_timeout`, default 10s).
     public var handshakeTimeoutMillis: Int64
+    public var container: Container?
 
     public static let defaultOutputQuotaBytes: Int64 = 1 << 30
     public static let defaultHandshakeTimeoutMillis: Int64 = 10_000
@@ -61,9 +80,10 @@ public struct AgentConfig: Sendable {
         wasmRuntime: String = "auto", wasmtimeLibrary: String? = nil,
         outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes, moduleAllowedHosts: [String]? = nil,
         moduleCrossHostRedirects: Bool = false, handshakeTimeoutMillis: Int64 = AgentConfig.defaultHandshakeTimeoutMillis,
-        processEngine: ProcessEngineConfig = ProcessEngineConfig()
+        processEngine: ProcessEngineConfig = ProcessEngineConfig(), container: Container? = nil
     ) {
         self.processEngine = processEngine
+        self.container = container
         self.name = name
         self.orchestrators = orchestrators
         self.dataDirectory = dataDirectory
@@ -178,6 +198,7 @@ public struct AgentConfig: Sendable {
                 problems.append("engines.wasm.wasmtime_library: write the path of wasmtime's _libwasmtime.so")
             }
         }
+        let container = parseContainer(engines["container"], resolve: resolve, problems: &problems)
         var outputQuota = defaultOutputQuotaBytes
         let limits = root["limits"] as? [String: Any] ?? [:]
         for key in limits.keys where key != "outputs_disk" {
@@ -230,7 +251,50 @@ public struct AgentConfig: Sendable {
             name: name, orchestrators: orchestrators, dataDirectory: dataDirectory, labels: labels, datasets: datasets,
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
             wasmIsolation: isolation, wasmRuntime: runtime, wasmtimeLibrary: wasmtimeLibrary, outputQuotaBytes: outputQuota, moduleAllowedHosts: allowedHosts,
-            moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout, processEngine: processEngine)
+            moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout, processEngine: processEngine,
+            container: container)
+    }
+
+    /// `engines.container: {socket, allowed_images, pids_limit}`; nil (the engine is off) when absent.
+    static func parseContainer(_ value: Any?, resolve: (String) -> String, problems: inout [String]) -> Container? {
+        guard let value else { return nil }
+        guard let section = value as? [String: Any] else {
+            problems.append("engines.container: write a mapping with socket and allowed_images")
+            return nil
+        }
+        let keys = ["socket", "allowed_images", "pids_limit"]
+        for key in section.keys where !keys.contains(key) {
+            problems.append("engines.container: unknown key \"\(key)\" (allowed: \(keys.joined(separator: ", ")))")
+        }
+        guard let socket = section["socket"] as? String, !socket.isEmpty else {
+            problems.append(
+                "engines.container.socket: required, the unix socket of a Docker Engine API server, e.g. /run/podman/podman.sock or /var/run/docker.sock")
+            return nil
+        }
+        var allowed: [String] = []
+        if let list = section["allowed_images"] as? [Any], !list.isEmpty {
+            for (index, item) in list.enumerated() {
+                let text = "\(item)"
+                if let reference = ImageReference(text) {
+                    allowed.append(reference.canonical)
+                } else {
+                    problems.append(
+                        "engines.container.allowed_images[\(index)]: \"\(text)\" is not an image reference: \(ImageReference.problem(in: text) ?? "")")
+                }
+            }
+        } else {
+            problems.append(
+                "engines.container.allowed_images: list the images jobs may run (name:tag or name@sha256:<digest>), e.g. [docker.io/library/python:3.12]")
+        }
+        var pidsLimit = Container.defaultPidsLimit
+        if let limit = section["pids_limit"] {
+            if let number = limit as? Int, (8...65_536).contains(number) {
+                pidsLimit = number
+            } else {
+                problems.append("engines.container.pids_limit: \"\(limit)\" must be a whole number from 8 to 65536")
+            }
+        }
+        return Container(socket: resolve(socket), allowedImages: allowed, pidsLimit: pidsLimit)
     }
 }
 

@@ -69,6 +69,10 @@ enum AssignmentValidation {
                 throw refused("engine.entrypoint \(quote(wasm.entrypoint)) is not a function name")
             }
         }
+        if let container = spec.engine.container {
+            if let problem = ImageReference.problem(in: container.image) { throw refused("engine.image: \(problem)") }
+            guard container.command.allSatisfy({ !$0.utf8.contains(0) }) else { throw refused("engine.command contains a NUL byte") }
+        }
         if let process = spec.engine.process {
             guard !process.command.isEmpty, !process.command.utf8.contains(0) else {
                 throw refused("engine.command \(quote(process.command)) is not a command")

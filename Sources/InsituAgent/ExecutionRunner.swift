@@ -43,7 +43,7 @@ actor ExecutionRunner {
     /// is what the store held when the agent started (see `recover`).
     init(
         config: AgentConfig, outbox: Outbox, logger: Logger, executors: [EngineKind: any Executor]? = nil,
-        recovered: [AgentStore.StoredExecution] = []
+        recovered: [AgentStore.StoredExecution] = [], container: (any Executor)? = nil
     ) throws {
         self.config = config
         self.outbox = outbox
@@ -71,7 +71,10 @@ actor ExecutionRunner {
             if config.processEngineEnabled {
                 logger.info("process engine", metadata: ["sandbox": "\(config.processEngine.sandbox.rawValue)"])
             }
-            self.executors = [.wasm: wasm.executor, .process: process]
+            var executors: [EngineKind: any Executor] = [.wasm: wasm.executor, .process: process]
+            // Present only when the node offers it (its socket answered at the agent's start).
+            if let container { executors[.container] = container }
+            self.executors = executors
             self.wasmRuntime = wasm.runtime
         }
         for execution in recovered {
@@ -86,7 +89,7 @@ actor ExecutionRunner {
     /// Opens the node's durable state in its data directory, as a (re)started agent does: the
     /// outbox with every unacknowledged message, the runner knowing every stored execution, and
     /// the stored assignments that never started, to be run.
-    static func open(config: AgentConfig, logger: Logger, executors: [EngineKind: any Executor]? = nil) throws
+    static func open(config: AgentConfig, logger: Logger, executors: [EngineKind: any Executor]? = nil, container: (any Executor)? = nil) throws
         -> (outbox: Outbox, runner: ExecutionRunner, startable: [ExecutionAssignment])
     {
         let store = try AgentStore(directory: config.dataDirectory)
@@ -95,7 +98,8 @@ actor ExecutionRunner {
             logger.warning("dropped an unreadable message from the agent's store", metadata: ["problem": "\(problem)"])
         }
         let outbox = Outbox(store: store, stored: contents.outbox, logger: logger)
-        let runner = try ExecutionRunner(config: config, outbox: outbox, logger: logger, executors: executors, recovered: contents.executions)
+        let runner = try ExecutionRunner(
+            config: config, outbox: outbox, logger: logger, executors: executors, recovered: contents.executions, container: container)
         let startable = contents.executions.compactMap { $0.phase == .assigned ? $0.assignment : nil }
         if !contents.executions.isEmpty || !contents.outbox.isEmpty {
             logger.info(

@@ -10,10 +10,12 @@ import WAT
 // (which also prints the ratios against the targets) or scripts/bench-engines.sh (one engine
 // after another).
 //
-//   --engine wasm|process|process-unsandboxed
+//   --engine wasm|process|process-unsandboxed|container
 //                                what the trivial job runs on (default wasm: an empty module;
 //                                process: /bin/true in the bubblewrap sandbox, with a cgroup per
-//                                run when root; process-unsandboxed: /bin/true without it)
+//                                run when root; process-unsandboxed: /bin/true without it;
+//                                container: `true` in --container-image through the Docker Engine
+//                                API at --container-socket, see scripts/bench-container.sh)
 //   --runtime wasmtime|wasmkit   the node's wasm runtime (default: the node's default, auto)
 //   --isolation MODE             WasmKit's isolation (default in-process)
 //   --agent-config YAML          appended to the node's config (engine settings)
@@ -36,8 +38,13 @@ func option(_ name: String) -> String? {
 let isolation = option("--isolation") ?? "in-process"
 let runtime = option("--runtime")
 let engine = option("--engine") ?? "wasm"
-guard ["wasm", "process", "process-unsandboxed"].contains(engine) else {
-    fatalError("--engine must be wasm, process or process-unsandboxed")
+guard ["wasm", "process", "process-unsandboxed", "container"].contains(engine) else {
+    fatalError("--engine must be wasm, process, process-unsandboxed or container")
+}
+let containerSocket = option("--container-socket")
+let containerImage = option("--container-image")
+if engine == "container" && (containerSocket == nil || containerImage == nil) {
+    fatalError("--engine container needs --container-socket PATH and --container-image IMAGE")
 }
 
 guard let executable = LocalCluster.locateExecutable() else {
@@ -57,9 +64,14 @@ func removeCGroupParent() {
         rmdir("\(mount)/\(cgroupParent)")
     }
 }
+var agentConfig = option("--agent-config") ?? ""
+if engine == "container", let containerSocket, let containerImage {
+    agentConfig += "engines:\n  container:\n    socket: \(containerSocket)\n    allowed_images: [\"\(containerImage)\"]\n"
+}
 try cluster.startAgent(
-    name: "bench", processEngine: engine != "wasm", wasmIsolation: isolation, wasmRuntime: runtime, cpu: "1000", memory: "1000Gi",
-    extraConfig: option("--agent-config") ?? "",
+    // The container engine's settings come as a whole `engines:` section in the extra config.
+    name: "bench", processEngine: engine.hasPrefix("process"), wasmIsolation: engine == "container" ? nil : isolation,
+    wasmRuntime: engine == "container" ? nil : runtime, cpu: "1000", memory: "1000Gi", extraConfig: agentConfig,
     processSettings: engine == "process-unsandboxed"
         ? ["sandbox": "none"] : ["cgroup_parent": getuid() == 0 ? cgroupParent : "none"])
 try await cluster.waitForNodes(1)
@@ -74,6 +86,13 @@ if engine == "wasm" {
         name: trivial
         engine: {type: wasm, module: "sha256:\(digest.rawValue)"}
         resources: {cpu: 1m, memory: 1Mi}
+        """
+} else if engine == "container", let containerImage {
+    spec = """
+        version: v1
+        name: trivial
+        engine: {type: container, image: "\(containerImage)", command: ["true"]}
+        resources: {cpu: 100m, memory: 16Mi}
         """
 } else {
     spec = """
@@ -99,7 +118,7 @@ func milliseconds(_ duration: Duration) -> Double {
 }
 
 // Warm-up: module fetch and cache on the node, connection pools, SQLite pages.
-for _ in 0..<20 { _ = try await runOne() }
+for _ in 0..<option("--warmup", default: 20) { _ = try await runOne() }
 
 var samples: [Double] = []
 for _ in 0..<latencyJobs { samples.append(milliseconds(try await runOne())) }

@@ -114,7 +114,7 @@ struct AgentCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger("insitu.agent", level: logLevel)
-        let agent = try Agent(config: try AgentConfig.load(path: config), logger: logger, version: InsituVersion.current)
+        let agent = try await Agent(config: try AgentConfig.load(path: config), logger: logger, version: InsituVersion.current)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -150,7 +150,7 @@ struct ServeCommand: AsyncParsableCommand {
             name: "local", orchestrators: ["http://\(options.host):\(options.port)"],
             dataDirectory: URL(fileURLWithPath: options.dataDir).standardized.path + "/node", labels: nodeLabels,
             datasets: nodeDatasets)
-        let agent = try Agent(config: agentConfig, logger: logger, version: InsituVersion.current)
+        let agent = try await Agent(config: agentConfig, logger: logger, version: InsituVersion.current)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: app), .init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint],

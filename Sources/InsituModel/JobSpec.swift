@@ -101,12 +101,14 @@ public struct OutputSpec: Hashable, Codable, Sendable {
 public enum EngineKind: String, Hashable, Codable, Sendable, CaseIterable {
     case wasm
     case process
+    case container
 }
 
 public struct EngineSpec: Hashable, Codable, Sendable {
     public var kind: EngineKind
     public var wasm: WasmSettings?
     public var process: ProcessSettings?
+    public var container: ContainerSettings?
 
     public init(wasm: WasmSettings) {
         self.kind = .wasm
@@ -118,6 +120,11 @@ public struct EngineSpec: Hashable, Codable, Sendable {
         self.kind = .process
         self.wasm = nil
         self.process = process
+    }
+
+    public init(container: ContainerSettings) {
+        self.kind = .container
+        self.container = container
     }
 }
 
@@ -155,6 +162,21 @@ public struct ProcessSettings: Hashable, Codable, Sendable {
     public var command: String
 
     public init(command: String) {
+        self.command = command
+    }
+}
+
+/// An OCI image run through the node's container engine (Docker Engine API).
+public struct ContainerSettings: Hashable, Codable, Sendable {
+    /// As the job wrote it: `name:tag` or `name@sha256:<64 hex>`; the node admits it only when its
+    /// allow-list names the same image (see `ImageReference`).
+    public var image: String
+    /// Replaces the image's entrypoint; the job's `args` follow it. Empty: the image's own
+    /// entrypoint, with `args` (when given) replacing the image's default command.
+    public var command: [String]
+
+    public init(image: String, command: [String] = []) {
+        self.image = image
         self.command = command
     }
 }

@@ -99,6 +99,8 @@ extension DocumentReader {
     static let engineCommonKeys = ["type"]
     static let wasmKeys = ["module", "sha256", "entrypoint", "memory", "fuel"]
     static let processKeys = ["command"]
+    static let containerKeys = ["image", "command"]
+    static let maxCommand = 256
 
     static let maxCount: Int64 = 10_000
     static let minWasmMemory: Int64 = 64 << 10
@@ -513,14 +515,15 @@ extension DocumentReader {
                 }
             }
         } else {
-            report(Self.join(path, "type"), "missing required field \"type\"", hint: "one of: wasm, process")
+            report(Self.join(path, "type"), "missing required field \"type\"", hint: "one of: \(EngineKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
 
         let ownKeys: [String]
         switch kind {
         case .wasm: ownKeys = Self.engineCommonKeys + Self.wasmKeys
         case .process: ownKeys = Self.engineCommonKeys + Self.processKeys
-        case nil: ownKeys = Self.engineCommonKeys + Self.wasmKeys + Self.processKeys
+        case .container: ownKeys = Self.engineCommonKeys + Self.containerKeys
+        case nil: ownKeys = Self.engineCommonKeys + Self.wasmKeys + Self.processKeys + Self.containerKeys
         }
         var values: [String: Node] = [:]
         for (key, value) in entries {
@@ -530,6 +533,10 @@ extension DocumentReader {
                 report(Self.join(path, key), "\"\(key)\" applies only to the wasm engine", hint: "remove it, or set engine.type to wasm")
             } else if kind == .wasm, Self.processKeys.contains(key) {
                 report(Self.join(path, key), "\"\(key)\" applies only to the process engine", hint: "remove it, or set engine.type to process")
+            } else if kind != .container, Self.containerKeys.contains(key) {
+                report(Self.join(path, key), "\"\(key)\" applies only to the container engine", hint: "remove it, or set engine.type to container")
+            } else if kind == .container, Self.wasmKeys.contains(key) {
+                report(Self.join(path, key), "\"\(key)\" applies only to the wasm engine", hint: "remove it, or set engine.type to wasm")
             } else {
                 reportUnknownKey(key, at: path, allowed: ownKeys)
             }
@@ -539,8 +546,45 @@ extension DocumentReader {
         switch kind {
         case .wasm: return wasm(fields, resolveModule: resolveModule).map { EngineSpec(wasm: $0) }
         case .process: return process(fields).map { EngineSpec(process: $0) }
+        case .container: return container(fields).map { EngineSpec(container: $0) }
         case nil: return nil
         }
+    }
+
+    /// `image` (required) and `command` (a list; optional).
+    private mutating func container(_ fields: Fields) -> ContainerSettings? {
+        var image: String?
+        if let node = fields["image"] {
+            if let text = string(node, at: fields.path("image")) {
+                if let problem = ImageReference.problem(in: text) {
+                    report(
+                        fields.path("image"), "\"\(Self.quote(text))\" is not an image reference: \(problem)",
+                        hint: "write name:tag or name@sha256:<64 hex>, e.g. docker.io/library/python:3.12; the node runs only images on its allow-list")
+                } else {
+                    image = text
+                }
+            }
+        } else {
+            missing("image", in: fields, hint: "name the image to run, e.g. `image: docker.io/library/python:3.12`")
+        }
+        var command: [String] = []
+        if let node = fields["command"],
+            let items = list(
+                node, at: fields.path("command"), limit: Self.maxCommand,
+                hint: "write command as a list, e.g. command: [python3, /job/main.py]; the job's args follow it")
+        {
+            for (index, item) in items.enumerated() {
+                let itemPath = Self.index(fields.path("command"), index)
+                guard let text = string(item, at: itemPath) else { continue }
+                if index == 0 && text.isEmpty {
+                    report(itemPath, "the command's program is empty", hint: "name the program to run, e.g. python3")
+                } else {
+                    command.append(text)
+                }
+            }
+        }
+        guard let image else { return nil }
+        return ContainerSettings(image: image, command: command)
     }
 
     private mutating func process(_ fields: Fields) -> ProcessSettings? {

@@ -29,7 +29,7 @@ extension NodeStatus {
 
 extension JobSpec {
     /// A job reading `datasets` (mounted at `/data/<name>`), requesting `cpu` millicores and
-    /// `memory` bytes, on `engine` (a fixed wasm module or the `true` command).
+    /// `memory` bytes, on `engine` (a fixed wasm module, the `true` command or a fixed image).
     public static func fixture(
         name: String = "job", type: JobType = .batch, count: Int = 1, datasets: [String] = [],
         constraints: [LabelConstraint] = [], engine: EngineKind = .wasm, cpu: Int = 100,
@@ -39,6 +39,7 @@ extension JobSpec {
         switch engine {
         case .wasm: engineSpec = EngineSpec(wasm: WasmSettings(module: ModuleReference(digest: FixtureDefaults.digest)))
         case .process: engineSpec = EngineSpec(process: ProcessSettings(command: "true"))
+        case .container: engineSpec = EngineSpec(container: ContainerSettings(image: "localhost/fixture:1"))
         }
         return JobSpec(
             name: name, type: type, count: count, constraints: constraints,
