@@ -38,6 +38,7 @@ public final class Agent: Service, Sendable {
         let detected = MachineResources.detect()
         var engines: [EngineKind] = [.wasm]
         if config.processEngineEnabled { engines.append(.process) }
+        if config.sqlEngineEnabled { engines.append(.sql) }
         self.epoch = UInt64.random(in: 1...UInt64.max)
         (self.outbox, self.runner, self.recoveredStarts) = try ExecutionRunner.open(config: config, logger: logger)
         self.nodeInfo = NodeInfo(

@@ -69,6 +69,11 @@ enum AssignmentValidation {
                 throw refused("engine.entrypoint \(quote(wasm.entrypoint)) is not a function name")
             }
         }
+        if let sql = spec.engine.sql {
+            guard sql.memoryLimitBytes > 0 else { throw refused("engine.memory must be positive") }
+            guard !sql.query.utf8.contains(0) else { throw refused("engine.query contains a NUL byte") }
+            if let rows = sql.maxRows, rows < 1 { throw refused("engine.maxRows must be positive") }
+        }
         if let process = spec.engine.process {
             guard !process.command.isEmpty, !process.command.utf8.contains(0) else {
                 throw refused("engine.command \(quote(process.command)) is not a command")

@@ -4,6 +4,7 @@ import InsituAPI
 import InsituExecutor
 import InsituModel
 import InsituProcess
+import InsituSQL
 import InsituWasm
 import Logging
 import Synchronization
@@ -67,7 +68,9 @@ actor ExecutionRunner {
                 logger.warning("engines.wasm.runtime is auto and wasmtime did not load: running WasmKit", metadata: ["reason": "\(reason)"])
             }
             logger.info("wasm runtime", metadata: ["runtime": "\(wasm.runtime)"])
-            self.executors = [.wasm: wasm.executor, .process: ProcessExecutor(enabled: config.processEngineEnabled)]
+            var executors: [EngineKind: any Executor] = [.wasm: wasm.executor, .process: ProcessExecutor(enabled: config.processEngineEnabled)]
+            if config.sqlEngineEnabled { executors[.sql] = try SQLEngineFactory.make(config: config) }
+            self.executors = executors
             self.wasmRuntime = wasm.runtime
         }
         for execution in recovered {

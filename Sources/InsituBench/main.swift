@@ -7,7 +7,8 @@ import WAT
 
 // Submit→result latency and throughput of trivial WebAssembly jobs on a local cluster of real
 // processes (one orchestrator, one compute node, loopback). Build with `-c release`; run through
-// scripts/bench.sh, which also prints the ratios against the targets.
+// scripts/bench.sh, which also prints the ratios against the targets. `insitu-bench sql` measures the
+// SQL engine instead (see SQLBench).
 
 let arguments = CommandLine.arguments
 func option(_ name: String, default value: Int) -> Int {
@@ -15,6 +16,10 @@ func option(_ name: String, default value: Int) -> Int {
         return value
     }
     return parsed
+}
+if arguments.dropFirst().first == "sql" {
+    try await SQLBench.run(rows: option("--rows", default: 2_000_000), runs: option("--runs", default: 3))
+    exit(0)
 }
 let latencyJobs = option("--latency-jobs", default: 300)
 let throughputJobs = option("--jobs", default: 1000)

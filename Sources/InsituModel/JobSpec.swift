@@ -101,12 +101,15 @@ public struct OutputSpec: Hashable, Codable, Sendable {
 public enum EngineKind: String, Hashable, Codable, Sendable, CaseIterable {
     case wasm
     case process
+    /// A read-only SQL query over the node's datasets (docs/ENGINES.md, `## sql`).
+    case sql
 }
 
 public struct EngineSpec: Hashable, Codable, Sendable {
     public var kind: EngineKind
     public var wasm: WasmSettings?
     public var process: ProcessSettings?
+    public var sql: SQLSettings?
 
     public init(wasm: WasmSettings) {
         self.kind = .wasm
@@ -118,6 +121,11 @@ public struct EngineSpec: Hashable, Codable, Sendable {
         self.kind = .process
         self.wasm = nil
         self.process = process
+    }
+
+    public init(sql: SQLSettings) {
+        self.kind = .sql
+        self.sql = sql
     }
 }
 
@@ -156,5 +164,22 @@ public struct ProcessSettings: Hashable, Codable, Sendable {
 
     public init(command: String) {
         self.command = command
+    }
+}
+
+public struct SQLSettings: Hashable, Codable, Sendable {
+    /// One read-only SQL statement (SQLite's dialect) over the tables the job's inputs provide.
+    public var query: String
+    /// Upper bound on the memory SQLite may allocate for this execution (imported tables,
+    /// page cache, sorting).
+    public var memoryLimitBytes: Int64
+    /// Most rows the result may have; the node's own limit (`engines.sql.max_rows`) applies too,
+    /// and the lower of the two wins. Nil: the node's limit alone.
+    public var maxRows: Int64?
+
+    public init(query: String, memoryLimitBytes: Int64 = 256 << 20, maxRows: Int64? = nil) {
+        self.query = query
+        self.memoryLimitBytes = memoryLimitBytes
+        self.maxRows = maxRows
     }
 }

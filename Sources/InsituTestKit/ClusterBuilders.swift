@@ -39,6 +39,7 @@ extension JobSpec {
         switch engine {
         case .wasm: engineSpec = EngineSpec(wasm: WasmSettings(module: ModuleReference(digest: FixtureDefaults.digest)))
         case .process: engineSpec = EngineSpec(process: ProcessSettings(command: "true"))
+        case .sql: engineSpec = EngineSpec(sql: SQLSettings(query: "SELECT 1"))
         }
         return JobSpec(
             name: name, type: type, count: count, constraints: constraints,

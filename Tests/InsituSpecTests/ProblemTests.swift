@@ -147,7 +147,7 @@ import Testing
         expectProblem(problems(minimal(engine: "engine: { type: process }")), at: "engine.command", "missing required field")
         let found = problems(minimal(engine: "engine: { type: process, command: wc, module: ./count.wasm, memory: 1Gi, entrypoint: main }"))
         expectProblem(found, at: "engine.module", "only to the wasm engine", hint: "engine.type to wasm")
-        expectProblem(found, at: "engine.memory", "only to the wasm engine")
+        expectProblem(found, at: "engine.memory", "only to the wasm and sql engines")
         expectProblem(found, at: "engine.entrypoint", "only to the wasm engine")
         #expect(found.count == 3)
         expectProblem(problems(minimal(engine: "engine: { type: wasm, module: ./count.wasm, entrypiont: main }")), at: "engine.entrypiont", "unknown key", hint: "did you mean `entrypoint`?")
