@@ -58,6 +58,10 @@ final class RunState {
     var mode = Mode.setup
     /// Why the authorizer refused the query, when it did.
     var refusal: String?
+    /// The columns the query reads, per table (names lowercased), as the authorizer saw them
+    /// while compiling it. Not complete on its own: columns that joins compare implicitly
+    /// (`USING`, `NATURAL`) are not reported (see `Run.columnsToImport`).
+    var readColumns: [String: Set<String>] = [:]
     /// Why the progress handler interrupted SQLite, when it did.
     var stop: SQLRunResult?
 
@@ -69,6 +73,8 @@ private struct CSVTable {
     var origin: String
     var mapping: MappedFile
     var columns: Int
+    /// Lowercased header names, to match the columns the query reads.
+    var columnKeys: [String]
     var insert: Statement
     var scanner: CSVScanner
 }
@@ -104,6 +110,10 @@ private struct Run {
         sqlite3_set_authorizer(db.handle, { context, action, first, second, _, _ in
             let state = Unmanaged<RunState>.fromOpaque(context!).takeUnretainedValue()
             guard state.mode == .query else { return SQLITE_OK }
+            if action == SQLITE_READ, let first, let second {
+                state.readColumns[TableNaming.asciiLowercased(String(cString: first)), default: []]
+                    .insert(TableNaming.asciiLowercased(String(cString: second)))
+            }
             let refusal = QueryPolicy.refusal(action: action, first.map { String(cString: $0) }, second.map { String(cString: $0) })
             guard let refusal else { return SQLITE_OK }
             if state.refusal == nil { state.refusal = refusal }
@@ -143,8 +153,13 @@ private struct Run {
         let begin = ContinuousClock.now
         try db.execute("BEGIN")
         for var table in csvTables {
-            let rows = try importRows(db, &table)
-            log("table \(table.name): \(rows) rows, \(table.columns) columns, from \(table.origin)")
+            // Only the columns the query reads are typed and stored; the others stay NULL, which
+            // the query cannot observe. Every row is stored, so counts are unchanged.
+            let used = columnsToImport(table)
+            let rows = try importRows(db, &table, used: used)
+            log(
+                "table \(table.name): \(rows) rows, \(table.columns) columns, from \(table.origin) "
+                    + "(the query reads \(used.filter { $0 }.count) of them)")
         }
         try db.execute("COMMIT")
         csvTables.removeAll()
@@ -207,7 +222,9 @@ private struct Run {
         try db.execute("CREATE TABLE \(quotedName) (\(columns.map(SQLiteConnection.quoted).joined(separator: ", ")))")
         let insert = try db.prepare(
             "INSERT INTO \(quotedName) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))")
-        return CSVTable(name: name, origin: origin, mapping: mapping, columns: columns.count, insert: insert, scanner: scanner)
+        return CSVTable(
+            name: name, origin: origin, mapping: mapping, columns: columns.count, columnKeys: columns.map(TableNaming.asciiLowercased),
+            insert: insert, scanner: scanner)
     }
 
     /// Attaches a SQLite input read-only and returns its tables' and views' names.
@@ -297,7 +314,17 @@ private struct Run {
 
     // MARK: Import
 
-    private func importRows(_ db: SQLiteConnection, _ table: inout CSVTable) throws -> Int {
+    /// Which columns of `table` to import: those the authorizer saw the query read, every
+    /// column whose name appears anywhere in the query's text (which covers `USING (a)`), and
+    /// all of them when the query may use a NATURAL join, whose columns are named nowhere.
+    private func columnsToImport(_ table: CSVTable) -> [Bool] {
+        let text = TableNaming.asciiLowercased(spec.query)
+        if text.contains("natural") { return table.columnKeys.map { _ in true } }
+        let read = state.readColumns[TableNaming.asciiLowercased(table.name)] ?? []
+        return table.columnKeys.map { read.contains($0) || text.contains($0) }
+    }
+
+    private func importRows(_ db: SQLiteConnection, _ table: inout CSVTable, used: [Bool]) throws -> Int {
         var fields: [CSVField] = []
         fields.reserveCapacity(table.columns)
         let insert = table.insert.handle
@@ -313,7 +340,7 @@ private struct Run {
                     "\(table.origin), line \(table.scanner.recordLine): the record has \(fields.count) fields, the header \(table.columns)")
             }
             let rc: Int32 = table.scanner.scratch.withUnsafeBytes { scratch in
-                for (index, field) in fields.enumerated() {
+                for (index, field) in fields.enumerated() where used[index] {
                     let column = Int32(index + 1)
                     let bytes = table.scanner.fieldBytes(field, scratch: scratch)
                     switch CSVValue.classify(bytes, quoted: field.quoted) {

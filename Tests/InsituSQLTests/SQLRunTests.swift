@@ -15,7 +15,7 @@ struct SQLRunTests {
             fixture.spec("SELECT condition, count(*) AS patients, avg(age) AS mean_age FROM patients GROUP BY condition ORDER BY condition"))
         #expect(result.status == .succeeded, "\(result)")
         #expect(result.rows == counts.count)
-        #expect(log.first == "table patients: 5000 rows, 5 columns, from /data/patients.csv", "\(log)")
+        #expect(log.first == "table patients: 5000 rows, 5 columns, from /data/patients.csv (the query reads 2 of them)", "\(log)")
 
         let csv = fixture.file("result.csv").split(separator: "\n").map(String.init)
         #expect(csv.first == "condition,patients,mean_age")
@@ -116,6 +116,31 @@ struct SQLRunTests {
         #expect(!FileManager.default.fileExists(atPath: "/tmp/insitu-sql-attack.db"))
         #expect(!FileManager.default.fileExists(atPath: "/tmp/insitu-sql-vacuum-copy.db"))
         #expect(!FileManager.default.fileExists(atPath: fixture.output + "/result.csv"))
+    }
+
+    /// Only the columns a query reads are imported: whatever it reads, through `*`, aliases,
+    /// joins or a bare count, it sees the file's values and rows.
+    @Test func importingOnlyTheColumnsReadChangesNoAnswer() throws {
+        let fixture = try SQLFixture()
+        defer { fixture.remove() }
+        try fixture.write("t.csv", "alpha,beta,gamma\n1,x,2.5\n2,y,\n")
+        let cases = [
+            ("SELECT * FROM t ORDER BY alpha", "alpha,beta,gamma\n1,x,2.5\n2,y,\n", "3 of them"),
+            ("SELECT count(*) AS n FROM t", "n\n2\n", "0 of them"),
+            ("SELECT q.BETA AS b FROM t AS q WHERE q.alpha = 2", "b\ny\n", "2 of them"),
+            ("SELECT t1.gamma FROM t AS t1 JOIN t AS t2 USING (alpha) WHERE t2.beta = 'x'", "gamma\n2.5\n", "3 of them"),
+            ("SELECT t1.gamma FROM t AS t1 NATURAL JOIN (SELECT * FROM t) WHERE gamma > 1", "gamma\n2.5\n", "3 of them"),
+            ("SELECT count(*) AS n FROM (SELECT 1 FROM t t1 NATURAL JOIN t t2)", "n\n1\n", "3 of them"),
+        ]
+        for (query, expected, read) in cases {
+            let output = try fixture.directory.subdirectory("out-\(UUID().uuidString)")
+            var spec = fixture.spec(query)
+            spec.outputDirectory = output
+            let (result, log) = runSQL(spec)
+            #expect(result.status == .succeeded, "\(query): \(result)")
+            #expect((try? String(contentsOfFile: output + "/result.csv", encoding: .utf8)) == expected, "\(query)")
+            #expect(log.first?.hasSuffix("(the query reads \(read))") == true, "\(query): \(log)")
+        }
     }
 
     @Test func readOnlyPragmasAndTrailingSemicolonAreAllowed() throws {
