@@ -255,7 +255,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituSQLTests",
-            dependencies: ["InsituSQL", "InsituExecutor", "InsituModel", "InsituLocalCluster"],
+            dependencies: ["InsituSQL", "InsituExecutor", "InsituModel", "InsituLocalCluster", "InsituProcess"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

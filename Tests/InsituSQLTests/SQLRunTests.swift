@@ -1,6 +1,7 @@
 import Foundation
-@testable import InsituSQL
 import InsituLocalCluster
+import InsituProcess
+@testable import InsituSQL
 import Testing
 
 /// The engine's core in this process, on real SQLite: tables from files, the query's checks,
@@ -168,7 +169,9 @@ struct SQLRunTests {
         defer { fixture.remove() }
         let control = SQLRunControl()
         let spec = fixture.spec(endlessQuery, sources: [])
-        let run = Task.detached { runSQL(spec, control: control).result }
+        // On its own thread, as an engine must: a run blocking the cooperative pool would starve
+        // the other tests' timers.
+        let run = Task { await DedicatedThread.run { runSQL(spec, control: control).result } }
         // The query is running once the scratch database exists and the result file is open.
         try await waitUntil(timeout: .seconds(10), "the query to start") {
             FileManager.default.fileExists(atPath: fixture.output + "/result.csv")
