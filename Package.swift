@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "insitu", targets: ["InsituCommand"]),
         .executable(name: "insitu-wasm-runner", targets: ["InsituWasmRunner"]),
+        .executable(name: "insitu-sql-runner", targets: ["InsituSQLRunner"]),
         .executable(name: "insitu-bench", targets: ["InsituBench"]),
         .executable(name: "insitu-scheduler-bench", targets: ["InsituSchedulerBench"]),
         .executable(name: "insitu-engine-bench", targets: ["InsituEngineBench"]),
@@ -100,6 +101,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The `sql` engine: SQLite through its C API (GRDB's system-library module), each
+        // execution in an `insitu-sql-runner` process (docs/ENGINES.md, `## sql`).
+        .target(
+            name: "CInsituSQLite",
+            dependencies: [.product(name: "GRDBSQLite", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "InsituSQL",
+            dependencies: [
+                "CInsituSQLite", "InsituExecutor", "InsituModel", "InsituProcess",
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Shells: networking, storage and processes around the pure core.
         .target(
@@ -121,6 +136,7 @@ let package = Package(
             dependencies: [
                 "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituWasmtime", "InsituProcess", "InsituSpec",
                 "InsituContainer",
+                "InsituSQL",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -177,10 +193,12 @@ let package = Package(
                 .unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims"])
             ]
         ),
+        // insitu-sql-runner: runs one SQL execution for an agent (see `SQLRunnerCommand`).
+        .executableTarget(name: "InsituSQLRunner", dependencies: ["InsituSQL"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "InsituBench",
             dependencies: [
-                "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster",
+                "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster", "InsituSQL", "InsituExecutor",
                 .product(name: "WAT", package: "WasmKit"),
             ],
             swiftSettings: swiftSettings
@@ -262,6 +280,11 @@ let package = Package(
         .testTarget(
             name: "InsituContainerTests",
             dependencies: ["InsituContainer", "InsituExecutor", "InsituModel", "InsituTestKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "InsituSQLTests",
+            dependencies: ["InsituSQL", "InsituExecutor", "InsituModel", "InsituLocalCluster", "InsituProcess"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -41,6 +41,7 @@ public final class Agent: Service, Sendable {
         if config.processEngineEnabled { engines.append(.process) }
         let container = await ContainerEngineFactory.make(config: config, logger: logger)
         if container != nil { engines.append(.container) }
+        if config.sqlEngineEnabled { engines.append(.sql) }
         self.epoch = UInt64.random(in: 1...UInt64.max)
         (self.outbox, self.runner, self.recoveredStarts) = try ExecutionRunner.open(config: config, logger: logger, container: container)
         self.nodeInfo = NodeInfo(

@@ -57,6 +57,10 @@ public struct AgentConfig: Sendable {
     public var wasmRuntime: String
     /// wasmtime's C library (`engines.wasm.wasmtime_library`); when nil, `INSITU_WASMTIME_LIB`.
     public var wasmtimeLibrary: String?
+    /// Whether this node runs `sql` jobs (`engines.sql.enabled`, default false).
+    public var sqlEngineEnabled: Bool
+    /// Most rows one SQL result may have on this node (`engines.sql.max_rows`).
+    public var sqlMaxRows: Int64
     /// Most disk one execution's output directories may use (`limits.outputs_disk`); an
     /// execution over it is stopped and fails.
     public var outputQuotaBytes: Int64
@@ -73,6 +77,7 @@ public struct AgentConfig: Sendable {
 
     public static let defaultOutputQuotaBytes: Int64 = 1 << 30
     public static let defaultHandshakeTimeoutMillis: Int64 = 10_000
+    public static let defaultSQLMaxRows: Int64 = 100_000
 
     public init(
         name: String, orchestrators: [String], dataDirectory: String, labels: Labels = [:], datasets: [Dataset] = [],
@@ -80,10 +85,13 @@ public struct AgentConfig: Sendable {
         wasmRuntime: String = "auto", wasmtimeLibrary: String? = nil,
         outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes, moduleAllowedHosts: [String]? = nil,
         moduleCrossHostRedirects: Bool = false, handshakeTimeoutMillis: Int64 = AgentConfig.defaultHandshakeTimeoutMillis,
-        processEngine: ProcessEngineConfig = ProcessEngineConfig(), container: Container? = nil
+        processEngine: ProcessEngineConfig = ProcessEngineConfig(), container: Container? = nil,
+        sqlEngineEnabled: Bool = false, sqlMaxRows: Int64 = AgentConfig.defaultSQLMaxRows
     ) {
         self.processEngine = processEngine
         self.container = container
+        self.sqlEngineEnabled = sqlEngineEnabled
+        self.sqlMaxRows = sqlMaxRows
         self.name = name
         self.orchestrators = orchestrators
         self.dataDirectory = dataDirectory
@@ -199,6 +207,20 @@ public struct AgentConfig: Sendable {
             }
         }
         let container = parseContainer(engines["container"], resolve: resolve, problems: &problems)
+        let sql = engines["sql"] as? [String: Any] ?? [:]
+        for key in sql.keys where !["enabled", "max_rows"].contains(key) {
+            problems.append("engines.sql: unknown key \"\(key)\" (allowed: enabled, max_rows)")
+        }
+        var sqlEnabled = false
+        if let value = sql["enabled"] {
+            if let flag = value as? Bool { sqlEnabled = flag } else { problems.append("engines.sql.enabled: \"\(value)\" must be true or false") }
+        }
+        var sqlMaxRows = defaultSQLMaxRows
+        if let value = sql["max_rows"] {
+            if let rows = value as? Int, rows > 0 { sqlMaxRows = Int64(rows) } else {
+                problems.append("engines.sql.max_rows: \"\(value)\" is not a positive number of rows, like 100000")
+            }
+        }
         var outputQuota = defaultOutputQuotaBytes
         let limits = root["limits"] as? [String: Any] ?? [:]
         for key in limits.keys where key != "outputs_disk" {
@@ -252,7 +274,7 @@ public struct AgentConfig: Sendable {
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
             wasmIsolation: isolation, wasmRuntime: runtime, wasmtimeLibrary: wasmtimeLibrary, outputQuotaBytes: outputQuota, moduleAllowedHosts: allowedHosts,
             moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout, processEngine: processEngine,
-            container: container)
+            container: container, sqlEngineEnabled: sqlEnabled, sqlMaxRows: sqlMaxRows)
     }
 
     /// `engines.container: {socket, allowed_images, pids_limit}`; nil (the engine is off) when absent.

@@ -73,6 +73,11 @@ enum AssignmentValidation {
             if let problem = ImageReference.problem(in: container.image) { throw refused("engine.image: \(problem)") }
             guard container.command.allSatisfy({ !$0.utf8.contains(0) }) else { throw refused("engine.command contains a NUL byte") }
         }
+        if let sql = spec.engine.sql {
+            guard sql.memoryLimitBytes > 0 else { throw refused("engine.memory must be positive") }
+            guard !sql.query.utf8.contains(0) else { throw refused("engine.query contains a NUL byte") }
+            if let rows = sql.maxRows, rows < 1 { throw refused("engine.maxRows must be positive") }
+        }
         if let process = spec.engine.process {
             guard !process.command.isEmpty, !process.command.utf8.contains(0) else {
                 throw refused("engine.command \(quote(process.command)) is not a command")

@@ -4,6 +4,7 @@ import InsituAPI
 import InsituExecutor
 import InsituModel
 import InsituProcess
+import InsituSQL
 import InsituWasm
 import Logging
 import Synchronization
@@ -74,6 +75,7 @@ actor ExecutionRunner {
             var executors: [EngineKind: any Executor] = [.wasm: wasm.executor, .process: process]
             // Present only when the node offers it (its socket answered at the agent's start).
             if let container { executors[.container] = container }
+            if config.sqlEngineEnabled { executors[.sql] = try SQLEngineFactory.make(config: config) }
             self.executors = executors
             self.wasmRuntime = wasm.runtime
         }

@@ -20,6 +20,8 @@ import WAT
 //   --isolation MODE             WasmKit's isolation (default in-process)
 //   --agent-config YAML          appended to the node's config (engine settings)
 //   --jobs 0                     latency only
+//
+// `insitu-bench sql [--rows N] [--runs N]` measures the SQL engine instead (see SQLBench).
 
 let arguments = CommandLine.arguments
 func option(_ name: String, default value: Int) -> Int {
@@ -27,6 +29,10 @@ func option(_ name: String, default value: Int) -> Int {
         return value
     }
     return parsed
+}
+if arguments.dropFirst().first == "sql" {
+    try await SQLBench.run(rows: option("--rows", default: 2_000_000), runs: option("--runs", default: 3))
+    exit(0)
 }
 let latencyJobs = option("--latency-jobs", default: 300)
 let throughputJobs = option("--jobs", default: 1000)

@@ -102,6 +102,8 @@ public enum EngineKind: String, Hashable, Codable, Sendable, CaseIterable {
     case wasm
     case process
     case container
+    /// A read-only SQL query over the node's datasets (docs/ENGINES.md, `## sql`).
+    case sql
 }
 
 public struct EngineSpec: Hashable, Codable, Sendable {
@@ -109,6 +111,7 @@ public struct EngineSpec: Hashable, Codable, Sendable {
     public var wasm: WasmSettings?
     public var process: ProcessSettings?
     public var container: ContainerSettings?
+    public var sql: SQLSettings?
 
     public init(wasm: WasmSettings) {
         self.kind = .wasm
@@ -125,6 +128,13 @@ public struct EngineSpec: Hashable, Codable, Sendable {
     public init(container: ContainerSettings) {
         self.kind = .container
         self.container = container
+        self.sql = nil
+    }
+
+    public init(sql: SQLSettings) {
+        self.kind = .sql
+        self.sql = sql
+        self.container = nil
     }
 }
 
@@ -178,5 +188,22 @@ public struct ContainerSettings: Hashable, Codable, Sendable {
     public init(image: String, command: [String] = []) {
         self.image = image
         self.command = command
+    }
+}
+
+public struct SQLSettings: Hashable, Codable, Sendable {
+    /// One read-only SQL statement (SQLite's dialect) over the tables the job's inputs provide.
+    public var query: String
+    /// Upper bound on the memory SQLite may allocate for this execution (imported tables,
+    /// page cache, sorting).
+    public var memoryLimitBytes: Int64
+    /// Most rows the result may have; the node's own limit (`engines.sql.max_rows`) applies too,
+    /// and the lower of the two wins. Nil: the node's limit alone.
+    public var maxRows: Int64?
+
+    public init(query: String, memoryLimitBytes: Int64 = 256 << 20, maxRows: Int64? = nil) {
+        self.query = query
+        self.memoryLimitBytes = memoryLimitBytes
+        self.maxRows = maxRows
     }
 }

@@ -101,6 +101,7 @@ extension DocumentReader {
     static let processKeys = ["command"]
     static let containerKeys = ["image", "command"]
     static let maxCommand = 256
+    static let sqlKeys = ["query", "memory", "maxRows"]
 
     static let maxCount: Int64 = 10_000
     static let minWasmMemory: Int64 = 64 << 10
@@ -114,6 +115,10 @@ extension DocumentReader {
     static let maxOutputs = 64
     static let maxArgs = 1_024
     static let maxEnv = 256
+    static let maxQueryBytes = 64 << 10
+    static let minSQLMemory: Int64 = 8 << 20
+    static let maxSQLMemory: Int64 = 64 << 30
+    static let maxSQLRows: Int64 = 100_000_000
 
     /// Reads the whole document. Returns nil only when nothing useful could be built; callers must
     /// still treat any recorded problem as failure.
@@ -201,7 +206,7 @@ extension DocumentReader {
             }
         }
 
-        let outputs = top["outputs"].map { self.outputs($0, at: "outputs", usedPaths: &usedPaths) } ?? []
+        var outputs = top["outputs"].map { self.outputs($0, at: "outputs", usedPaths: &usedPaths) } ?? []
         let retry = top["retry"].map { self.retry($0, at: "retry", type: type) }
         let nodeLoss = top["nodeLoss"].map { self.nodeLoss($0, at: "nodeLoss", type: type) }
         var queueTimeoutMillis: Int64?
@@ -212,7 +217,10 @@ extension DocumentReader {
             }
         }
 
-        guard let engine else { return nil }
+        guard var engine else { return nil }
+        if engine.kind == .sql {
+            sqlJob(&engine, top: top, resources: resources, outputs: &outputs, usedPaths: usedPaths)
+        }
         return JobSpec(
             version: "v1", name: name, type: type, count: count, constraints: constraints, inputs: inputs,
             engine: engine, args: args, env: env, resources: resources, timeoutMillis: timeoutMillis,
@@ -518,25 +526,25 @@ extension DocumentReader {
             report(Self.join(path, "type"), "missing required field \"type\"", hint: "one of: \(EngineKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
 
+        let keysByEngine: [(kind: EngineKind, keys: [String])] = [
+            (.wasm, Self.wasmKeys), (.process, Self.processKeys), (.container, Self.containerKeys),
+            (.sql, Self.sqlKeys),
+        ]
         let ownKeys: [String]
-        switch kind {
-        case .wasm: ownKeys = Self.engineCommonKeys + Self.wasmKeys
-        case .process: ownKeys = Self.engineCommonKeys + Self.processKeys
-        case .container: ownKeys = Self.engineCommonKeys + Self.containerKeys
-        case nil: ownKeys = Self.engineCommonKeys + Self.wasmKeys + Self.processKeys + Self.containerKeys
+        if let kind {
+            ownKeys = Self.engineCommonKeys + keysByEngine.filter { $0.kind == kind }.flatMap(\.keys)
+        } else {
+            ownKeys = Self.engineCommonKeys + keysByEngine.flatMap(\.keys)
         }
         var values: [String: Node] = [:]
         for (key, value) in entries {
+            let owners = keysByEngine.filter { $0.keys.contains(key) }.map(\.kind.rawValue)
             if ownKeys.contains(key) {
                 values[key] = value
-            } else if kind == .process, Self.wasmKeys.contains(key) {
-                report(Self.join(path, key), "\"\(key)\" applies only to the wasm engine", hint: "remove it, or set engine.type to wasm")
-            } else if kind == .wasm, Self.processKeys.contains(key) {
-                report(Self.join(path, key), "\"\(key)\" applies only to the process engine", hint: "remove it, or set engine.type to process")
-            } else if kind != .container, Self.containerKeys.contains(key) {
-                report(Self.join(path, key), "\"\(key)\" applies only to the container engine", hint: "remove it, or set engine.type to container")
-            } else if kind == .container, Self.wasmKeys.contains(key) {
-                report(Self.join(path, key), "\"\(key)\" applies only to the wasm engine", hint: "remove it, or set engine.type to wasm")
+            } else if kind != nil, let owner = owners.first {
+                report(
+                    Self.join(path, key), "\"\(key)\" applies only to the \(owners.joined(separator: " and ")) engine\(owners.count > 1 ? "s" : "")",
+                    hint: "remove it, or set engine.type to \(owner)")
             } else {
                 reportUnknownKey(key, at: path, allowed: ownKeys)
             }
@@ -547,6 +555,7 @@ extension DocumentReader {
         case .wasm: return wasm(fields, resolveModule: resolveModule).map { EngineSpec(wasm: $0) }
         case .process: return process(fields).map { EngineSpec(process: $0) }
         case .container: return container(fields).map { EngineSpec(container: $0) }
+        case .sql: return sql(fields).map { EngineSpec(sql: $0) }
         case nil: return nil
         }
     }
@@ -585,6 +594,79 @@ extension DocumentReader {
         }
         guard let image else { return nil }
         return ContainerSettings(image: image, command: command)
+    }
+
+    /// `engine: {type: sql, query, memory, maxRows}`. The memory default (the job's
+    /// `resources.memory`) is filled in by `sqlJob`, which sees the resources.
+    private mutating func sql(_ fields: Fields) -> SQLSettings? {
+        let hint = "write one SELECT over the inputs' tables, e.g. `query: \"SELECT condition, count(*) FROM patients GROUP BY condition\"`"
+        var query: String?
+        if let node = fields["query"] {
+            if let text = string(node, at: fields.path("query")) {
+                if text.allSatisfy(\.isWhitespace) {
+                    report(fields.path("query"), "query is empty", hint: hint)
+                } else if text.utf8.count > Self.maxQueryBytes {
+                    report(fields.path("query"), "query is \(text.utf8.count) bytes long; at most \(Self.maxQueryBytes) are allowed", hint: "shorten it")
+                } else if text.utf8.contains(0) {
+                    report(fields.path("query"), "query contains a NUL character", hint: "remove it")
+                } else {
+                    query = text
+                }
+            }
+        } else {
+            missing("query", in: fields, hint: hint)
+        }
+        var memory = JobSpec.defaultResources.memoryBytes
+        if let node = fields["memory"], let bytes = bytes(node, at: fields.path("memory")) {
+            if (Self.minSQLMemory...Self.maxSQLMemory).contains(bytes) {
+                memory = bytes
+            } else {
+                report(fields.path("memory"), "memory \(node.scalar?.string ?? "") is out of range", hint: "the sql memory limit must be from 8Mi to 64Gi")
+            }
+        }
+        var maxRows: Int64?
+        if let node = fields["maxRows"], let value = integer(node, at: fields.path("maxRows")) {
+            if (1...Self.maxSQLRows).contains(value) {
+                maxRows = value
+            } else {
+                report(
+                    fields.path("maxRows"), "maxRows \(value) is out of range",
+                    hint: "use 1 to \(Self.maxSQLRows); the node's own limit (engines.sql.max_rows) applies too")
+            }
+        }
+        guard let query else { return nil }
+        return SQLSettings(query: query, memoryLimitBytes: memory, maxRows: maxRows)
+    }
+
+    /// What a sql job implies beyond its engine: the memory limit defaults to the job's
+    /// `resources.memory` (at least 8Mi), the result goes to exactly one output (`result` at
+    /// `/result` when none is declared), and args and env, which a query cannot read, are refused.
+    private mutating func sqlJob(
+        _ engine: inout EngineSpec, top: Fields, resources: Resources, outputs: inout [OutputSpec], usedPaths: [String: String]
+    ) {
+        if case .mapping(let mapping) = top["engine"],
+            !mapping.contains(where: { $0.key.scalar?.string == "memory" && !Self.isNull($0.value) })
+        {
+            engine.sql?.memoryLimitBytes = min(max(resources.memoryBytes, Self.minSQLMemory), Self.maxSQLMemory)
+        }
+        for key in ["args", "env"] where top[key] != nil {
+            report(key, "\(key) are not used by the sql engine", hint: "remove them: a query reads only its inputs' tables")
+        }
+        if outputs.isEmpty {
+            if top["outputs"] != nil {
+                report("outputs", "a sql job writes its result into one output, and none is declared", hint: "remove outputs for the default (`result`), or declare one")
+            } else if let other = usedPaths["/result"] {
+                report(
+                    "outputs", "a sql job writes its result into an output, and the default path /result is already used by \(other)",
+                    hint: "declare one, e.g. outputs: [{name: result, path: /out}]")
+            } else {
+                outputs = [OutputSpec(name: "result", path: "/result")]
+            }
+        } else if outputs.count > 1 {
+            report(
+                "outputs", "a sql job writes its result into exactly one output, found \(outputs.count)",
+                hint: "keep one output (or none: the default is `result`)")
+        }
     }
 
     private mutating func process(_ fields: Fields) -> ProcessSettings? {

@@ -40,6 +40,7 @@ extension JobSpec {
         case .wasm: engineSpec = EngineSpec(wasm: WasmSettings(module: ModuleReference(digest: FixtureDefaults.digest)))
         case .process: engineSpec = EngineSpec(process: ProcessSettings(command: "true"))
         case .container: engineSpec = EngineSpec(container: ContainerSettings(image: "localhost/fixture:1"))
+        case .sql: engineSpec = EngineSpec(sql: SQLSettings(query: "SELECT 1"))
         }
         return JobSpec(
             name: name, type: type, count: count, constraints: constraints,
