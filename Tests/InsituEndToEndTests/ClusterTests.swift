@@ -289,18 +289,9 @@ struct ClusterTests {
         try await waitUntil(timeout: .seconds(10), "the module's process to be killed") { runnerProcesses(for: execution) == 0 }
     }
 
-    /// Live `insitu-wasm-runner` processes running `execution` (zombies do not count).
+    /// Live `insitu-wasm-runner` processes running `execution`.
     func runnerProcesses(for execution: String) -> Int {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.filter { pid in
-            guard pid.allSatisfy(\.isNumber),
-                let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                let status = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-            else { return false }
-            let text = String(decoding: cmdline, as: UTF8.self)
-            let state = status.split(separator: ")").last?.split(separator: " ").first
-            return text.contains("insitu-wasm-runner") && text.contains(execution) && state != "Z"
-        }.count
+        ProcessTable.live(commandContaining: ["insitu-wasm-runner", execution])
     }
 
     @Test func invalidSpecIsRejectedWithEveryProblemAndNotStored() async throws {

@@ -206,6 +206,17 @@ enum ProcessTable {
 
     static func command(_ pid: Int32) -> String? { stat(pid)?.command }
 
+    /// Live processes (zombies excluded) whose command line contains every one of `fragments`,
+    /// e.g. a runner's name and the execution it runs.
+    static func live(commandContaining fragments: [String]) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let text = String(decoding: cmdline, as: UTF8.self)
+            return fragments.allSatisfy { text.contains($0) } && isAlive(pid)
+        }.count
+    }
+
     /// Gone, or a zombie nobody has reaped yet (it runs nothing and holds no descriptors).
     static func isAlive(_ pid: Int32) -> Bool {
         guard let state = stat(pid)?.state else { return false }

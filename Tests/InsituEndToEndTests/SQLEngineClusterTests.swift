@@ -129,17 +129,8 @@ import Testing
         #expect(!node.engines.contains(.sql), "the sql engine is off by default: \(node.engines)")
     }
 
-    /// Live `insitu-sql-runner` processes working in `execution`'s directory (zombies excluded).
+    /// Live `insitu-sql-runner` processes working in `execution`'s directory.
     private func sqlRunners(for execution: String) -> Int {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.filter { pid in
-            guard pid.allSatisfy(\.isNumber),
-                let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                let status = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-            else { return false }
-            let text = String(decoding: cmdline, as: UTF8.self)
-            let state = status.split(separator: ")").last?.split(separator: " ").first
-            return text.contains("insitu-sql-runner") && text.contains(execution) && state != "Z"
-        }.count
+        ProcessTable.live(commandContaining: ["insitu-sql-runner", execution])
     }
 }
