@@ -274,7 +274,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituWasmTests",
-            dependencies: ["InsituWasm", "InsituWasmtime", "InsituExecutor", "InsituModel", "InsituProcess"],
+            dependencies: ["InsituWasm", "InsituWasmtime", "InsituExecutor", "InsituModel", "InsituProcess", "InsituLocalCluster"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -48,9 +48,12 @@ public final class LocalCluster: @unchecked Sendable {
 
     public var client: InsituClient { InsituClient(baseURL: apiURL) }
 
-    /// Finds the `insitu` executable beside the running binary (tests, benchmark) or on $INSITU_BINARY.
+    /// Finds a built product (`insitu` by default, or one of its runners) beside the running binary
+    /// (tests, benchmarks), or beside $INSITU_BINARY, which names the `insitu` executable itself.
     public static func locateExecutable(named name: String = "insitu") -> String? {
-        if let explicit = ProcessInfo.processInfo.environment["INSITU_BINARY"] { return explicit }
+        if let explicit = ProcessInfo.processInfo.environment["INSITU_BINARY"] {
+            return name == "insitu" ? explicit : URL(fileURLWithPath: explicit).deletingLastPathComponent().appendingPathComponent(name).path
+        }
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = directory.appendingPathComponent(name).path

@@ -64,18 +64,9 @@ func runSQL(_ spec: SQLRunSpec, control: SQLRunControl = SQLRunControl()) async 
 /// The `insitu-sql-runner` built next to this test bundle. Fails the test (never skips) when it
 /// is missing.
 func sqlRunnerPath(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-    var starts = [Bundle.main.bundlePath, Bundle.main.executablePath ?? "", CommandLine.arguments.first ?? ""]
-    starts += CommandLine.arguments.dropFirst().filter { $0.hasSuffix(".xctest") }
-    for start in starts where !start.isEmpty {
-        var directory = URL(fileURLWithPath: start).standardizedFileURL
-        for _ in 0..<6 {
-            let candidate = directory.appendingPathComponent("insitu-sql-runner").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-    }
+    if let path = LocalCluster.locateExecutable(named: "insitu-sql-runner") { return path }
     Issue.record(
-        "insitu-sql-runner was not found next to the test bundle (searched up from \(starts)); build it first: swift build --product insitu-sql-runner",
+        "insitu-sql-runner was not found beside the test bundle (or beside $INSITU_BINARY); build it first: swift build --product insitu-sql-runner",
         sourceLocation: sourceLocation)
     throw RunnerMissing()
 }

@@ -1,4 +1,5 @@
 import Foundation
+import InsituLocalCluster
 import InsituExecutor
 import InsituModel
 import InsituWasm
@@ -62,18 +63,9 @@ final class StreamedOutput: Sendable {
 /// The `insitu-wasm-runner` built next to this test bundle. Fails the test (never skips) when it
 /// is missing.
 func runnerPath(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-    var starts = [Bundle.main.bundlePath, Bundle.main.executablePath ?? "", CommandLine.arguments.first ?? ""]
-    starts += CommandLine.arguments.dropFirst().filter { $0.hasSuffix(".xctest") }
-    for start in starts where !start.isEmpty {
-        var directory = URL(fileURLWithPath: start).standardizedFileURL
-        for _ in 0..<6 {
-            let candidate = directory.appendingPathComponent("insitu-wasm-runner").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-    }
+    if let path = LocalCluster.locateExecutable(named: "insitu-wasm-runner") { return path }
     Issue.record(
-        "insitu-wasm-runner was not found next to the test bundle (searched up from \(starts)); build the product first: swift build --product insitu-wasm-runner",
+        "insitu-wasm-runner was not found beside the test bundle (or beside $INSITU_BINARY); build the product first: swift build --product insitu-wasm-runner",
         sourceLocation: sourceLocation)
     throw RunnerMissing()
 }
