@@ -174,6 +174,18 @@ struct ClusterTests {
         #expect(escapeJob.job.state == .failed, "a module must not open a path outside its mounts")
         let exit = escapeJob.executions.first?.exitCode
         #expect(exit != nil && exit != 0)
+
+        let network = try e2e.specFile(
+            "socket",
+            """
+            version: v1
+            name: socket
+            engine: {type: wasm, module: ./socket.wasm}
+            retry: {attempts: 1}
+            """, wat: Modules.socketOpener)
+        let networkJob = try await e2e.waitForState(try e2e.submit(network)) { $0.isTerminal }
+        #expect(networkJob.job.state == .failed, "a module that asks for a socket must not run")
+        #expect(networkJob.executions.first?.stateReason?.contains("sock_open") == true, "\(networkJob.executions)")
     }
 
     @Test func aNodeThatLosesItsOrchestratorKeepsWorkingAndReportsWhenItIsBack() async throws {

@@ -122,6 +122,62 @@ import Testing
         #expect(ContinuousClock.now - stopped < .seconds(1), "the runner outlived the stop by \(ContinuousClock.now - stopped)")
     }
 
+    /// The job's memory and time limits bind the runner on the node, and the reasons reach the
+    /// user; the node still runs queries afterwards.
+    @Test func memoryAndTimeLimitsFailTheJobWithClearReasons() async throws {
+        let (e2e, _) = try await cluster(rows: 10)
+        defer { e2e.tearDown() }
+        let hungry = try e2e.specFile(
+            "hungry",
+            """
+            version: v1
+            name: hungry
+            engine:
+              type: sql
+              memory: 8Mi
+              query: >-
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
+                SELECT length(group_concat(printf('%040d', i))) AS bytes FROM n
+            retry: {attempts: 1}
+            """)
+        let denied = try await e2e.waitForState(try e2e.submit(hungry)) { $0.isTerminal }
+        #expect(denied.job.state == .failed)
+        #expect(denied.executions.first?.state == .failed)
+        let memoryReason = denied.executions.first?.stateReason ?? ""
+        #expect(memoryReason.contains("more than 8 MiB of memory"), "\(memoryReason)")
+
+        let endless = try e2e.specFile(
+            "endless",
+            """
+            version: v1
+            name: endless
+            engine:
+              type: sql
+              query: WITH RECURSIVE f(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM f) SELECT count(*) FROM f
+            timeout: 1s
+            retry: {attempts: 1}
+            """)
+        let started = ContinuousClock.now
+        let timedOut = try await e2e.waitForState(try e2e.submit(endless)) { $0.isTerminal }
+        #expect(timedOut.job.state == .failed)
+        let timeReason = timedOut.executions.first?.stateReason ?? ""
+        #expect(timeReason.contains("exceeded its timeout of 1s"), "\(timeReason)")
+        #expect(ContinuousClock.now - started < .seconds(30))
+        let execution = try #require(timedOut.executions.first).id.rawValue
+        #expect(sqlRunners(for: execution) == 0, "the runner is gone once the node reports the timeout")
+
+        let small = try e2e.specFile(
+            "small",
+            """
+            version: v1
+            name: small
+            inputs: [{dataset: patients, target: /data}]
+            engine: {type: sql, query: SELECT count(*) AS n FROM patients}
+            """)
+        let fine = try await e2e.waitForState(try e2e.submit(small)) { $0.isTerminal }
+        #expect(fine.job.state == .completed, "\(fine.executions.map { $0.stateReason ?? "" })")
+    }
+
     @Test func aNodeWithoutTheEngineDoesNotAdvertiseIt() async throws {
         let e2e = try await E2E.withOneNode("plain")
         defer { e2e.tearDown() }

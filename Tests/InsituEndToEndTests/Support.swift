@@ -164,6 +164,15 @@ enum Modules {
           (func (export "_start") (loop $forever (br $forever))))
         """
 
+    /// Asks for a socket (WasmEdge's `sock_open`, the only way a WASI preview 1 guest could make
+    /// one): no runtime here links it, so the module must not run at all.
+    static let socketOpener = """
+        (module
+          (import "wasi_snapshot_preview1" "sock_open" (func $sock_open (param i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "_start") (drop (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0)))))
+        """
+
     /// Grows its memory by 256 MiB and traps if the host refused.
     static let memoryHog = """
         (module

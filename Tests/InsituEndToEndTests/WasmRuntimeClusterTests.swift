@@ -105,6 +105,19 @@ private let skipReason: Comment =
         let escaped = try await e2e.waitForState(try e2e.submit(escape)) { $0.isTerminal }
         #expect(escaped.job.state == .failed)
 
+        // No network: a module that asks for a socket is not linked, so it never runs.
+        let socket = try e2e.specFile(
+            "socket",
+            """
+            version: v1
+            name: socket
+            engine: {type: wasm, module: ./socket.wasm}
+            retry: {attempts: 1}
+            """, wat: Modules.socketOpener)
+        let unlinked = try await e2e.waitForState(try e2e.submit(socket)) { $0.isTerminal }
+        #expect(unlinked.job.state == .failed)
+        #expect(unlinked.executions.first?.stateReason?.contains("sock_open") == true, "\(unlinked.executions)")
+
         // Memory beyond the job's limit is refused.
         let memory = try e2e.specFile(
             "memory",
