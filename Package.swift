@@ -44,6 +44,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "InsituScheduler", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
+        // Who may call the API: tokens, scopes and namespaces, decided without I/O.
+        .target(
+            name: "InsituAuth",
+            dependencies: ["InsituModel", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // The orchestrator's decisions: inputs in, effects out (docs/ARCHITECTURE.md).
         .target(
             name: "InsituControlPlane",
@@ -53,13 +59,13 @@ let package = Package(
 
         // MARK: Contracts between the core and the shells.
         .target(name: "InsituAPI", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
-        .target(name: "InsituStore", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
+        .target(name: "InsituStore", dependencies: ["InsituModel", "InsituAuth"], swiftSettings: swiftSettings),
         .target(name: "InsituExecutor", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
 
         // MARK: Implementations of the contracts.
         .target(
             name: "InsituStoreSQLite",
-            dependencies: ["InsituStore", "InsituModel", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["InsituStore", "InsituModel", "InsituAuth", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -120,7 +126,7 @@ let package = Package(
         .target(
             name: "InsituOrchestrator",
             dependencies: [
-                "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore", "InsituControlPlane",
+                "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore", "InsituControlPlane", "InsituAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -243,6 +249,7 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "InsituModelTests", dependencies: ["InsituModel", "InsituTestKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "InsituAuthTests", dependencies: ["InsituAuth", "InsituModel"], swiftSettings: swiftSettings),
         .testTarget(name: "InsituSpecTests", dependencies: ["InsituSpec", "InsituModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "InsituSchedulerTests",
@@ -269,7 +276,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituStoreSQLiteTests",
-            dependencies: ["InsituStoreSQLite", "InsituStore", "InsituModel", "InsituTestKit"],
+            dependencies: ["InsituStoreSQLite", "InsituStore", "InsituModel", "InsituAuth", "InsituTestKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

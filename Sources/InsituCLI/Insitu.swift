@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import InsituClient
 
 /// The `insitu` command: server roles and a Nomad/Bacalhau-style client.
 public struct Insitu: AsyncParsableCommand {
@@ -9,7 +10,7 @@ public struct Insitu: AsyncParsableCommand {
         version: InsituVersion.current,
         subcommands: [
             OrchestratorCommand.self, AgentCommand.self, ServeCommand.self, JobCommand.self, NodeCommand.self,
-            DemoCommand.self,
+            TokenCommand.self, LoginCommand.self, LogoutCommand.self, DemoCommand.self,
         ]
     )
     public init() {}
@@ -21,15 +22,38 @@ public enum InsituVersion {
 
 /// Options every client command shares.
 struct ClientOptions: ParsableArguments {
-    @Option(name: .long, help: "Orchestrator API address (default: $INSITU_API or http://127.0.0.1:4646).")
+    @Option(name: .long, help: "Orchestrator API address (default: $INSITU_API, the current context of `insitu login`, or http://127.0.0.1:4646).")
     var api: String?
 
     @Option(name: [.short, .long], help: "Output format: table, json or yaml.")
     var output: OutputFormat = .table
 
-    var address: String {
-        api ?? ProcessInfo.processInfo.environment["INSITU_API"] ?? "http://127.0.0.1:4646"
+    @Option(name: .long, help: "API token (default: $INSITU_TOKEN). Not needed against an orchestrator started with --dev.")
+    var token: String?
+
+    var client: InsituClient {
+        get throws { try makeClient(api: api, token: token) }
     }
+}
+
+/// The client a command uses. The address: `--api`, else `$INSITU_API`, else the current context
+/// of `insitu login`, else the local default. The token: `--token`, else `$INSITU_TOKEN`, else the
+/// current context's token, and that only when the address is the context's own (a token is never
+/// sent to an orchestrator other than the one it was stored for).
+func makeClient(api: String?, token: String?) throws -> InsituClient {
+    let explicitAddress = api ?? ProcessInfo.processInfo.environment["INSITU_API"]
+    let explicitToken = resolvedToken(token)
+    let context = explicitAddress != nil && explicitToken != nil ? nil : try ContextFile.load().current
+    let address = explicitAddress ?? context?.api ?? "http://127.0.0.1:4646"
+    if let explicitToken { return InsituClient(baseURL: address, token: explicitToken) }
+    let sameServer = context.map { InsituClient(baseURL: $0.api).baseURL == InsituClient(baseURL: address).baseURL } ?? false
+    return InsituClient(baseURL: address, token: sameServer ? context?.token : nil)
+}
+
+/// `--token`, else `$INSITU_TOKEN`, else none; an empty value counts as none.
+func resolvedToken(_ option: String?) -> String? {
+    let value = option ?? ProcessInfo.processInfo.environment["INSITU_TOKEN"]
+    return value?.isEmpty == false ? value : nil
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {

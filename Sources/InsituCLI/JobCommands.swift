@@ -34,7 +34,7 @@ struct JobCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let client = InsituClient(baseURL: options.address)
+            let client = try options.client
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw CLIFailure("cannot read job spec \(file)")
             }
@@ -122,7 +122,7 @@ struct JobCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let jobs = try await InsituClient(baseURL: options.address).jobs(limit: limit)
+            let jobs = try await options.client.jobs(limit: limit)
             try Output.print(jobs, format: options.output) {
                 Output.table(
                     ["ID", "NAME", "TYPE", "STATE", "EXECUTIONS", "SUBMITTED"],
@@ -143,7 +143,7 @@ struct JobCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let detail = try await InsituClient(baseURL: options.address).job(id)
+            let detail = try await options.client.job(id)
             try Output.print(detail, format: options.output) {
                 var text = """
                     ID:      \(detail.job.id)
@@ -182,9 +182,10 @@ struct JobCommand: AsyncParsableCommand {
         @Flag(name: [.short, .long], help: "Keep printing new output until the job finishes.") var follow = false
         @Flag(help: "Prefix each chunk with its execution and stream.") var verbose = false
         @Option(name: .long, help: "Orchestrator API address (default: $INSITU_API or http://127.0.0.1:4646).") var api: String?
+        @Option(name: .long, help: "API token (default: $INSITU_TOKEN).") var token: String?
 
         func run() async throws {
-            let client = InsituClient(baseURL: api ?? ProcessInfo.processInfo.environment["INSITU_API"] ?? "http://127.0.0.1:4646")
+            let client = try makeClient(api: api, token: token)
             var after: Int64 = 0
             while true {
                 let page = try await client.logs(id, after: after)
@@ -212,7 +213,7 @@ struct JobCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let summary = try await InsituClient(baseURL: options.address).stop(id)
+            let summary = try await options.client.stop(id)
             try Output.print(summary, format: options.output) { "Job \(summary.id) \(summary.state)\n" }
         }
     }
@@ -224,7 +225,7 @@ struct JobCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let client = InsituClient(baseURL: options.address)
+            let client = try options.client
             let results = try await client.results(id)
             var written: [String] = []
             var refused: [String] = []
@@ -236,7 +237,7 @@ struct JobCommand: AsyncParsableCommand {
                         refused.append("partition \(result.partition): \(file.path.debugDescription): \(problem)")
                         continue
                     }
-                    let bytes = try await client.blob(file.digest)
+                    let bytes = try await client.resultFile(job: id, digest: file.digest)
                     try FileManager.default.createDirectory(
                         atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                     try bytes.write(to: URL(fileURLWithPath: path))
@@ -261,7 +262,7 @@ struct JobCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let events = try await InsituClient(baseURL: options.address).history(id)
+            let events = try await options.client.history(id)
             try Output.print(events, format: options.output) {
                 Output.table(
                     ["SEQ", "TIME", "KIND", "MESSAGE"],
@@ -280,7 +281,7 @@ struct NodeCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let nodes = try await InsituClient(baseURL: options.address).nodes()
+            let nodes = try await options.client.nodes()
             try Output.print(nodes, format: options.output) {
                 Output.table(
                     ["ID", "NAME", "STATUS", "DATASETS", "ENGINES", "ALLOCATED", "LABELS"],
@@ -303,7 +304,7 @@ struct NodeCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let node = try await InsituClient(baseURL: options.address).node(id)
+            let node = try await options.client.node(id)
             try Output.print(node, format: options.output) {
                 """
                 ID:        \(node.id)

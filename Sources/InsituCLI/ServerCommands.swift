@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import InsituAgent
+import InsituLocalCluster
 import InsituOrchestrator
 import InsituSpec
 import InsituStoreSQLite
@@ -15,6 +16,9 @@ struct ServerOptions: ParsableArguments {
     var dataDir = "./insitu-data"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(help: "How often compute nodes send heartbeats, in seconds.") var heartbeatInterval = 5.0
+    @Flag(
+        help: "Development mode: no API authentication, loopback addresses only. Without it every API request needs a token; the first start prints an administrator token.")
+    var dev = false
     @Flag(help: "Create a new, empty state even though the data directory already holds blobs (after a lost database).")
     var `init` = false
     @Option(help: "Most connections served at once; more wait in the listen backlog.") var maxConnections = 512
@@ -29,6 +33,11 @@ struct ServerOptions: ParsableArguments {
     var nodeLostAfter = "10m"
 
     func validate() throws {
+        if dev && !["127.0.0.1", "::1", "localhost"].contains(host) {
+            throw ValidationError(
+                "--dev serves the API without authentication, so it listens on loopback only; --host \(host) is not a loopback address. "
+                    + "Drop --dev to serve other hosts (every request then needs a token)")
+        }
         guard (1...1_000_000).contains(maxConnections) else {
             throw ValidationError("--max-connections \(maxConnections) is out of range: use 1 to 1000000")
         }
@@ -73,11 +82,20 @@ func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> 
                 + "Restore insitu.sqlite from a backup, or start with --init to begin with an empty state beside the old blobs.")
     }
     let store = try SQLiteStore(path: databasePath)
+    if options.dev {
+        logger.warning("--dev: the API requires no token; listening on loopback only")
+    } else if let bootstrap = try await OrchestratorServer.bootstrapAdminToken(store) {
+        // Printed once, on stdout only (not in the log): the operator stores it; the orchestrator
+        // keeps only its hash.
+        let expires = bootstrap.expiresAt.map { Output.time($0) } ?? "never"
+        FileHandle.standardOutput.write(Data(
+            "\(LocalCluster.bootstrapTokenPrefix) (shown once; expires \(expires); create others with 'insitu token create'): \(bootstrap.token)\n".utf8))
+    }
     let app = try await OrchestratorServer.make(
         configuration: .init(
             host: options.host, port: options.port, maxConnections: options.maxConnections,
             requestHeadTimeout: duration(seconds: options.requestHeadTimeout), idleTimeout: duration(seconds: options.idleTimeout)),
-        store: store, blobs: blobs,
+        store: store, blobs: blobs, tokens: store, authentication: options.dev ? .development : .tokens,
         settings: .init(
             heartbeatInterval: duration(seconds: options.heartbeatInterval),
             defaultExecutionTimeout: .milliseconds(SpecValues.parseDuration(options.defaultTimeout) ?? 3_600_000),

@@ -7,6 +7,8 @@ public import NIOCore
 /// A typed client for the orchestrator's REST API, used by the CLI, the benchmark and the tests.
 public struct InsituClient: Sendable {
     public let baseURL: String
+    /// The API token sent as `Authorization: Bearer` (nil against an orchestrator in `--dev`).
+    public let token: String?
     let http: HTTPClient
 
     /// The HTTP client every `InsituClient` in a process shares unless given another. It gives up
@@ -19,11 +21,12 @@ public struct InsituClient: Sendable {
     }()
     public static let connectTimeout = TimeAmount.seconds(5)
 
-    public init(baseURL: String, http: HTTPClient = InsituClient.sharedHTTP) {
+    public init(baseURL: String, token: String? = nil, http: HTTPClient = InsituClient.sharedHTTP) {
         var url = baseURL
         while url.hasSuffix("/") { url.removeLast() }
         if !url.contains("://") { url = "http://" + url }
         self.baseURL = url
+        self.token = token
         self.http = http
     }
 
@@ -77,7 +80,18 @@ public struct InsituClient: Sendable {
     }
     public func nodes() async throws -> [NodeSummary] { try await call("GET", "/v1/nodes") }
     public func node(_ id: String) async throws -> NodeSummary { try await call("GET", "/v1/nodes/\(id)") }
+    /// Any blob by digest: only for tokens of every namespace (and `--dev`).
     public func blob(_ digest: ContentDigest) async throws -> Data { try await raw("GET", "/v1/blobs/\(digest.rawValue)") }
+    /// A result file of one job, for any token that may read the job.
+    public func resultFile(job: String, digest: ContentDigest) async throws -> Data {
+        try await raw("GET", "/v1/jobs/\(job)/files/\(digest.rawValue)")
+    }
+    public func whoami() async throws -> WhoAmI { try await call("GET", "/v1/whoami") }
+    public func createToken(_ request: CreateTokenRequest) async throws -> CreatedToken {
+        try await call("POST", "/v1/tokens", body: try JSONEncoder().encode(request))
+    }
+    public func tokens() async throws -> [TokenInfo] { try await call("GET", "/v1/tokens") }
+    public func revokeToken(_ id: String) async throws -> TokenInfo { try await call("DELETE", "/v1/tokens/\(id)") }
     public func health() async throws -> [String: String] { try await call("GET", "/v1/health") }
 
     func call<T: Decodable>(
@@ -98,6 +112,7 @@ public struct InsituClient: Sendable {
     ) async throws -> Data {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .init(rawValue: method)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)

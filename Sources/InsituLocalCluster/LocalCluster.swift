@@ -35,18 +35,23 @@ public final class LocalCluster: @unchecked Sendable {
     public private(set) var orchestrator: ManagedProcess?
     public private(set) var agents: [String: ManagedProcess] = [:]
     public private(set) var apiURL: String = ""
+    /// Whether the orchestrator demands API tokens; otherwise it runs with `--dev`.
+    public let requireTokens: Bool
+    /// The administrator token the orchestrator printed at its first start (with `requireTokens`).
+    public private(set) var adminToken: String?
     private var orchestratorPort = 0
     private let lock = NSLock()
 
-    public init(executable: String, root: String) throws {
+    public init(executable: String, root: String, requireTokens: Bool = false) throws {
         self.executable = executable
         self.root = root
+        self.requireTokens = requireTokens
         try FileManager.default.createDirectory(atPath: root + "/logs", withIntermediateDirectories: true)
     }
 
     deinit { stopAll() }
 
-    public var client: InsituClient { InsituClient(baseURL: apiURL) }
+    public var client: InsituClient { InsituClient(baseURL: apiURL, token: adminToken) }
 
     /// Finds a built product (`insitu` by default, or one of its runners) beside the running binary
     /// (tests, benchmarks), or beside $INSITU_BINARY, which names the `insitu` executable itself.
@@ -69,7 +74,8 @@ public final class LocalCluster: @unchecked Sendable {
         let port = orchestratorPort
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["orchestrator", "--port", "\(port)", "--data-dir", root + "/orchestrator"] + extraArguments
+        process.arguments =
+            ["orchestrator", "--port", "\(port)", "--data-dir", root + "/orchestrator"] + (requireTokens ? [] : ["--dev"]) + extraArguments
         let logPath = root + "/logs/orchestrator.log"
         let stdout = Pipe()
         process.standardOutput = stdout
@@ -77,8 +83,13 @@ public final class LocalCluster: @unchecked Sendable {
         try process.run()
         let managed = ManagedProcess(name: "orchestrator", process: process, logPath: logPath)
         lock.withLock { orchestrator = managed }
-        // The orchestrator prints its address once it listens.
-        let line = try await readLine(from: stdout.fileHandleForReading, timeout: .seconds(60))
+        // The orchestrator prints its address once it listens, after the administrator token on
+        // its first start.
+        let lines = try await readLines(from: stdout.fileHandleForReading, until: "listening on", timeout: .seconds(60))
+        if let tokenLine = lines.first(where: { $0.hasPrefix(Self.bootstrapTokenPrefix) }) {
+            adminToken = tokenLine.split(separator: " ").last.map(String.init)
+        }
+        let line = lines.last ?? ""
         guard let url = line.split(separator: " ").last.map(String.init), url.hasPrefix("http://"),
             let chosen = Int(url.split(separator: ":").last ?? "")
         else {
@@ -175,19 +186,25 @@ public final class LocalCluster: @unchecked Sendable {
         return handle
     }
 
-    private func readLine(from handle: FileHandle, timeout: Duration) async throws -> String {
+    /// How `insitu orchestrator` starts the line with the administrator token it created.
+    public static let bootstrapTokenPrefix = "insitu bootstrap admin token"
+
+    /// Lines from `handle` up to and including the first that contains `marker` (or all there
+    /// were when the stream ends first).
+    private func readLines(from handle: FileHandle, until marker: String, timeout: Duration) async throws -> [String] {
         let deadline = ContinuousClock.now + timeout
         var buffer = Data()
         while ContinuousClock.now < deadline {
-            // availableData blocks; the orchestrator writes its first line within a second or two.
+            // availableData blocks; the orchestrator writes its first lines within a second or two.
             let chunk = handle.availableData
             if chunk.isEmpty { break }
             buffer.append(chunk)
-            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                return String(decoding: buffer[..<newline], as: UTF8.self)
-            }
+            // Complete lines only: a chunk may end in the middle of the address.
+            guard let lastNewline = buffer.lastIndex(of: UInt8(ascii: "\n")) else { continue }
+            let lines = String(decoding: buffer[..<lastNewline], as: UTF8.self).split(separator: "\n").map(String.init)
+            if let index = lines.firstIndex(where: { $0.contains(marker) }) { return Array(lines[...index]) }
         }
-        return String(decoding: buffer, as: UTF8.self)
+        return String(decoding: buffer, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 public import Hummingbird
 import InsituAPI
+import InsituAuth
 import InsituControlPlane
 import InsituModel
 import InsituSpec
@@ -16,51 +17,80 @@ struct HTTPAPI: Sendable {
     /// Largest `POST /v1/jobs` body (docs/JOBSPEC.md, "Limits").
     static let maxSubmitBytes = 1 << 20
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<APIRequestContext>) {
         router.get("/v1/health") { _, _ in try json(["status": "ok"]) }
-        router.post("/v1/modules") { request, _ in try await uploadModule(request) }
+        router.post("/v1/modules") { request, context in
+            try context.authorize(.jobSubmit)
+            return try await uploadModule(request)
+        }
+        // Nodes fetch modules by digest; node identity (mutual TLS) is to guard this route.
         router.get("/v1/modules/{digest}") { _, context in try await blob(context.parameters.require("digest"), context: context) }
-        router.get("/v1/blobs/{digest}") { _, context in try await blob(context.parameters.require("digest"), context: context) }
+        // Any blob, whichever job it belongs to: only for callers of every namespace. Others read
+        // result files through their job (`/v1/jobs/{id}/files/{digest}`).
+        router.get("/v1/blobs/{digest}") { _, context in
+            try context.authorize(.jobRead, namespace: Namespace.all, what: "blob \(try context.parameters.require("digest"))")
+            return try await blob(context.parameters.require("digest"), context: context)
+        }
         router.post("/v1/jobs") { request, context in try await submit(request, context: context) }
-        router.get("/v1/jobs") { request, _ in
+        router.get("/v1/jobs") { request, context in
+            let caller = try context.authorize(.jobRead)
             let limit = try QueryParameters(request).integer("limit", in: 1...10_000, default: 100)
             let jobs = try await store.jobs(limit: Int(limit))
             var summaries: [JobSummary] = []
-            for job in jobs { summaries.append(JobSummary(job: job, executions: try await store.executions(of: job.id))) }
+            for job in jobs where caller.canAccess(namespace: namespace(of: job)) {
+                summaries.append(JobSummary(job: job, executions: try await store.executions(of: job.id)))
+            }
             return try json(summaries)
         }
-        router.get("/v1/jobs/{id}") { _, context in try json(await detail(try jobID(context))) }
+        router.get("/v1/jobs/{id}") { _, context in
+            let job = try await readableJob(context)
+            return try json(await detail(job))
+        }
         router.get("/v1/jobs/{id}/history") { _, context in
-            let id = try jobID(context)
-            _ = try await existingJob(id)
-            return try json(try await store.events(of: id))
+            let job = try await readableJob(context)
+            return try json(try await store.events(of: job.id))
         }
         router.get("/v1/jobs/{id}/logs") { request, context in
-            let id = try jobID(context)
             let after = try QueryParameters(request).integer("after", in: 0...Int64.max, default: 0)
-            let job = try await existingJob(id)
+            let job = try await readableJob(context)
+            let id = job.id
             let entries = try await store.logs(of: id, after: after, limit: LogLimits.pageEntries, maxBytes: LogLimits.pageBytes)
             return try json(LogsPage(entries: entries, jobState: job.state))
         }
         router.post("/v1/jobs/{id}/stop") { _, context in
-            let job = try await orchestrator.stop(try jobID(context))
+            let id = try jobID(context)
+            try context.authorize(.jobSubmit)
+            let existing = try await existingJob(id)
+            try context.authorize(.jobSubmit, namespace: namespace(of: existing), what: "job \(id)")
+            let job = try await orchestrator.stop(id)
             return try json(JobSummary(job: job, executions: try await store.executions(of: job.id)))
         }
         router.get("/v1/jobs/{id}/results") { _, context in
-            let id = try jobID(context)
-            _ = try await existingJob(id)
-            return try json(try await store.results(of: id))
+            let job = try await readableJob(context)
+            return try json(try await store.results(of: job.id))
+        }
+        router.get("/v1/jobs/{id}/files/{digest}") { _, context in
+            let job = try await readableJob(context)
+            let hex = try context.parameters.require("digest")
+            let results = try await store.results(of: job.id)
+            guard results.contains(where: { $0.files.contains { $0.digest.rawValue == hex } }) else {
+                throw APIError.notFound("a result file sha256:\(hex) of job \(job.id)")
+            }
+            return try await blob(hex, context: context)
         }
         router.get("/v1/jobs/{id}/wait") { request, context in
-            let id = try jobID(context)
             let timeout = try QueryParameters(request).seconds("timeout", in: 0...600, default: 30)
-            _ = try await existingJob(id)
+            let id = try await readableJob(context).id
             _ = await orchestrator.waitUntilTerminal(id, timeout: timeout)
             let job = try await existingJob(id)
             return try json(JobSummary(job: job, executions: try await store.executions(of: id)))
         }
-        router.get("/v1/nodes") { _, _ in try json(await orchestrator.nodeSummaries()) }
+        router.get("/v1/nodes") { _, context in
+            try context.authorize(.nodeRead)
+            return try json(await orchestrator.nodeSummaries())
+        }
         router.get("/v1/nodes/{id}") { _, context in
+            try context.authorize(.nodeRead)
             let id = NodeID(try context.parameters.require("id"))
             guard let node = await orchestrator.nodeSummaries().first(where: { $0.id == id || $0.name == id.rawValue }) else {
                 throw APIError.notFound("node \(id)")
@@ -69,7 +99,7 @@ struct HTTPAPI: Sendable {
         }
     }
 
-    private func jobID(_ context: BasicRequestContext) throws -> JobID {
+    private func jobID(_ context: APIRequestContext) throws -> JobID {
         JobID(try context.parameters.require("id"))
     }
 
@@ -78,8 +108,22 @@ struct HTTPAPI: Sendable {
         return job
     }
 
-    private func detail(_ id: JobID) async throws -> JobDetail {
+    /// The job the route names, if the caller may read it: `job:read` first (without it nothing
+    /// is revealed), then the job's namespace (a job of another namespace answers 404, like one
+    /// that does not exist).
+    private func readableJob(_ context: APIRequestContext) async throws -> Job {
+        let id = try jobID(context)
+        try context.authorize(.jobRead)
         let job = try await existingJob(id)
+        try context.authorize(.jobRead, namespace: namespace(of: job), what: "job \(id)")
+        return job
+    }
+
+    /// The namespace a job lives in.
+    func namespace(of job: Job) -> String { Namespace.default }
+
+    private func detail(_ job: Job) async throws -> JobDetail {
+        let id = job.id
         return JobDetail(
             job: job, executions: try await store.executions(of: id).sorted { $0.id < $1.id },
             placementFailures: await orchestrator.placementFailures(of: id),
@@ -108,7 +152,7 @@ struct HTTPAPI: Sendable {
     }
 
     /// Streams a blob from disk in chunks, with backpressure, so slow readers cost no memory.
-    private func blob(_ hex: String, context: BasicRequestContext) async throws -> Response {
+    private func blob(_ hex: String, context: APIRequestContext) async throws -> Response {
         guard let digest = ContentDigest(rawValue: hex) else {
             throw APIError.badRequest("\(hex) is not a sha256 digest (64 lowercase hex digits)")
         }
@@ -117,7 +161,8 @@ struct HTTPAPI: Sendable {
         return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
     }
 
-    private func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    private func submit(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let caller = try context.authorize(.jobSubmit)
         let idempotencyKey = try Self.idempotencyKey(request)
         let body: ByteBuffer
         do {
@@ -154,6 +199,12 @@ struct HTTPAPI: Sendable {
                 message: "the job spec has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was stored",
                 problems: problems)
         case .success(let spec):
+            let jobNamespace = Namespace.default
+            guard caller.canAccess(namespace: jobNamespace) else {
+                throw APIError(
+                    .forbidden, code: "namespace_forbidden",
+                    message: "your token acts in namespace \(caller.namespace) and cannot submit into \(jobNamespace)")
+            }
             let (job, created) = try await orchestrator.submit(spec, idempotencyKey: idempotencyKey)
             return try json(SubmitJobResponse(jobID: job.id, state: job.state), status: created ? .created : .ok)
         }

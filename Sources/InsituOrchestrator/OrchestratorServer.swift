@@ -6,6 +6,7 @@ import NIOCore
 import InsituAPI
 public import InsituModel
 public import InsituStore
+import InsituAuth
 public import Logging
 
 /// Builds the orchestrator's HTTP + WebSocket application around an `Orchestrator`.
@@ -40,16 +41,18 @@ public enum OrchestratorServer {
     /// Opens the state, recovers unfinished work and returns the application to run.
     public static func make(
         configuration: Configuration, store: any OrchestratorStore, blobs: BlobStore,
-        settings: Orchestrator.Settings = .init(), logger: Logger,
+        tokens: any TokenStore, authentication: APIAuthentication, settings: Orchestrator.Settings = .init(), logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let orchestrator = Orchestrator(
             store: store, blobs: blobs, settings: settings, clock: { SystemClock.now() },
             newJobID: { RandomIDs.jobID() }, logger: logger)
         try await orchestrator.recover()
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: APIRequestContext.self)
         router.add(middleware: ErrorMiddleware(logger: logger))
+        router.add(middleware: AuthenticationMiddleware(authentication: authentication, tokens: tokens, clock: { SystemClock.now() }))
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
+        TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes).register(on: router)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, logger: logger)
         let limits = RequestHeadGuard.Limits(
             timeout: TimeAmount(configuration.requestHeadTimeout), maxRequestLineBytes: maxRequestLineBytes,
@@ -82,6 +85,17 @@ public enum OrchestratorServer {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )
+    }
+}
+
+extension OrchestratorServer {
+    /// Creates the first administrator token when `tokens` holds none, and returns its text (to
+    /// be shown once) and expiry; nil when tokens exist already.
+    public static func bootstrapAdminToken(_ tokens: any TokenStore) async throws -> (token: String, expiresAt: Timestamp?)? {
+        guard let created = try await TokenAPI.bootstrap(tokens: tokens, now: SystemClock.now(), random: SystemRandom.bytes) else {
+            return nil
+        }
+        return (created.token, created.info.expiresAt)
     }
 }
 

@@ -23,7 +23,7 @@ import Darwin
 /// One process owns the file: event and log sequences are computed inside the write transaction
 /// from the rows already stored, so they stay correct across restarts and failed batches.
 public final class SQLiteStore: OrchestratorStore {
-    private let writer: any DatabaseWriter
+    let writer: any DatabaseWriter
     private let queue = Mutex(CommitQueue())
 
     /// Upper bound on the batches that share one transaction, which bounds how long the first of
@@ -379,7 +379,7 @@ public final class SQLiteStore: OrchestratorStore {
     // MARK: Helpers
 
     /// A read on a snapshot, with database errors reported as `StoreError`.
-    private func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await writer.read(body)
         } catch let error as DatabaseError {

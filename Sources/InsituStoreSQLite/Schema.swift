@@ -97,6 +97,22 @@ enum Schema {
         migrator.registerMigration("v3: execution versions") { db in
             try db.execute(sql: "ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
         }
+        migrator.registerMigration("api tokens") { db in
+            // Only the secret's SHA-256 is stored; `scopes` is a sorted, comma-separated list.
+            try db.execute(
+                sql: """
+                    CREATE TABLE api_tokens (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        namespace TEXT NOT NULL,
+                        scopes TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        expires_at INTEGER,
+                        revoked_at INTEGER,
+                        secret_hash TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

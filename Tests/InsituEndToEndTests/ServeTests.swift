@@ -16,7 +16,7 @@ struct ServeTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: e2e.cluster.executable)
         process.arguments = [
-            "serve", "--port", "\(port)", "--data-dir", e2e.root + "/state", "--dataset", "patients=\(e2e.root)/patients",
+            "serve", "--dev", "--port", "\(port)", "--data-dir", e2e.root + "/state", "--dataset", "patients=\(e2e.root)/patients",
             "--label", "site=local",
         ]
         let log = FileHandle(forWritingAtPath: "/dev/null")

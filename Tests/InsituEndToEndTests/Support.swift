@@ -12,14 +12,16 @@ struct E2E {
     let cluster: LocalCluster
     let root: String
 
-    static func make(_ name: String = #function) throws -> E2E {
+    /// A fresh cluster; with `requireTokens` its orchestrator runs without `--dev`, so every API
+    /// request needs a token (the CLI runs with the administrator token unless told otherwise).
+    static func make(_ name: String = #function, requireTokens: Bool = false) throws -> E2E {
         guard let executable = LocalCluster.locateExecutable() else {
             Issue.record("the insitu executable was not found next to the test binary: run `swift build` first")
             throw LocalClusterError("insitu executable not found")
         }
         let safe = name.filter { $0.isLetter || $0.isNumber }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("insitu-e2e-\(safe)-\(UUID().uuidString.prefix(8))").path
-        return E2E(cluster: try LocalCluster(executable: executable, root: root), root: root)
+        return E2E(cluster: try LocalCluster(executable: executable, root: root, requireTokens: requireTokens), root: root)
     }
 
     /// A fresh cluster with its orchestrator running and one node, `name`, connected. On failure
@@ -37,14 +39,28 @@ struct E2E {
         return e2e
     }
 
-    /// Runs the `insitu` CLI against this cluster and returns its exit status and output.
+    /// Runs the `insitu` CLI against this cluster and returns its exit status and output. It
+    /// presents `token` (by default the administrator token, if the cluster has one; "" for none).
     @discardableResult
-    func cli(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// The CLI's config file is the test's own (`root/cli-config.yaml`), never the user's.
+    /// `environment` is laid over all that (nil values remove a variable).
+    func cli(
+        _ arguments: [String], token: String? = nil, environment overrides: [String: String?] = [:], stdin: String? = nil
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: cluster.executable)
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["INSITU_API"] = cluster.apiURL
+        environment["INSITU_TOKEN"] = token ?? cluster.adminToken ?? ""
+        environment["INSITU_CONFIG"] = root + "/cli-config.yaml"
+        for (name, value) in overrides { environment[name] = value }
+        if let stdin {
+            let input = Pipe()
+            process.standardInput = input
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try input.fileHandleForWriting.close()
+        }
         process.environment = environment
         let out = Pipe()
         let err = Pipe()

@@ -28,9 +28,10 @@ struct NodeLinkPipeliningTests {
         defer { gate.release() }
         let blobs = try BlobStore(root: directory + "/blobs")
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let sqlite = try SQLiteStore(path: directory + "/state.sqlite")
         let app = try await OrchestratorServer.make(
-            configuration: .init(port: 0), store: CommitHookStore(base: try SQLiteStore(path: directory + "/state.sqlite")) { await gate.pass() },
-            blobs: blobs, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+            configuration: .init(port: 0), store: CommitHookStore(base: sqlite) { await gate.pass() },
+            blobs: blobs, tokens: sqlite, authentication: .development, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
             onServerRunning: { portContinuation.yield($0) })
         let server = Task { try await app.runService() }
         defer { server.cancel() }
