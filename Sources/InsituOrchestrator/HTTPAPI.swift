@@ -153,7 +153,8 @@ struct HTTPAPI: Sendable {
                 .unprocessableContent, code: "invalid_spec",
                 message: "the job spec has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was stored",
                 problems: problems)
-        case .success(let spec):
+        case .success(let parsedSpec):
+            let spec = try Self.resolveNamespace(of: parsedSpec, request: request)
             let (job, created) = try await orchestrator.submit(spec, idempotencyKey: idempotencyKey)
             return try json(SubmitJobResponse(jobID: job.id, state: job.state), status: created ? .created : .ok)
         }
@@ -162,6 +163,14 @@ struct HTTPAPI: Sendable {
 
 extension HTTPAPI {
     static let maxIdempotencyKeyBytes = 255
+
+    /// The one place a submission's namespace is decided: today the spec's own (`default` when it
+    /// names none). Where a caller's credentials bind a namespace, this is where they override or
+    /// refuse the spec's.
+    static func resolveNamespace(of spec: JobSpec, request: Request) throws -> JobSpec {
+        _ = request
+        return spec
+    }
 
     /// The submission's `Idempotency-Key` header: 1 to 255 printable ASCII characters, no spaces.
     static func idempotencyKey(_ request: Request) throws -> String? {

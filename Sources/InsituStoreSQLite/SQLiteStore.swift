@@ -195,7 +195,7 @@ public final class SQLiteStore: OrchestratorStore {
             for (job, spec) in zip(batch.jobs, encoded.specs) {
                 let arguments: StatementArguments = [
                     job.id.rawValue, job.spec.name, job.state.rawValue, job.stateReason, spec,
-                    job.createdAt.rawValue, job.updatedAt.rawValue, job.version,
+                    job.createdAt.rawValue, job.updatedAt.rawValue, job.version, job.spec.namespace,
                 ]
                 if batch.createdJobs.contains(job.id) {
                     do {

@@ -97,6 +97,15 @@ enum Schema {
         migrator.registerMigration("v3: execution versions") { db in
             try db.execute(sql: "ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
         }
+        // Jobs stored before namespaces existed belong to `default`, as their specs decode. A
+        // column of its own (the spec holds it too) so jobs can be listed per namespace.
+        migrator.registerMigration("v4: job namespaces") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+                    CREATE INDEX jobs_namespace ON jobs (namespace, created_at, id);
+                    """)
+        }
         return migrator
     }
 }
