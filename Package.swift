@@ -43,13 +43,20 @@ let package = Package(
             dependencies: ["InsituModel", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
-        .target(name: "InsituScheduler", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
         // Who may call the API: tokens, scopes and namespaces, decided without I/O.
         .target(
             name: "InsituAuth",
             dependencies: ["InsituModel", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        // The data owner's node policy: evaluation, digest and module signatures (Crypto computes,
+        // it does no I/O). Shared by the agent, which enforces it, and the scheduler.
+        .target(
+            name: "InsituPolicy",
+            dependencies: ["InsituModel", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "InsituScheduler", dependencies: ["InsituModel", "InsituPolicy"], swiftSettings: swiftSettings),
         // The orchestrator's decisions: inputs in, effects out (docs/ARCHITECTURE.md).
         .target(
             name: "InsituControlPlane",
@@ -141,7 +148,7 @@ let package = Package(
             name: "InsituAgent",
             dependencies: [
                 "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituWasmtime", "InsituProcess", "InsituSpec",
-                "InsituContainer",
+                "InsituContainer", "InsituPolicy",
                 "InsituSQL",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -250,6 +257,11 @@ let package = Package(
         // MARK: Tests.
         .testTarget(name: "InsituModelTests", dependencies: ["InsituModel", "InsituTestKit"], swiftSettings: swiftSettings),
         .testTarget(name: "InsituAuthTests", dependencies: ["InsituAuth", "InsituModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "InsituPolicyTests",
+            dependencies: ["InsituPolicy", "InsituModel", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "InsituSpecTests", dependencies: ["InsituSpec", "InsituModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "InsituSchedulerTests",
@@ -263,7 +275,10 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituAgentTests",
-            dependencies: ["InsituAgent", "InsituAPI", "InsituModel", "InsituExecutor", "InsituTestKit"],
+            dependencies: [
+                "InsituAgent", "InsituAPI", "InsituModel", "InsituExecutor", "InsituTestKit", "InsituPolicy",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -298,7 +313,8 @@ let package = Package(
             name: "InsituEndToEndTests",
             dependencies: [
                 "InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster", "InsituSimulation",
-                "InsituContainer",
+                "InsituContainer", "InsituPolicy",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "WAT", package: "WasmKit"),
             ],
             swiftSettings: swiftSettings

@@ -67,6 +67,8 @@ public struct APIErrorBody: Codable, Sendable {
 public struct JobSummary: Codable, Sendable, Hashable {
     public var id: JobID
     public var name: String
+    /// Nil from orchestrators that predate namespaces (their jobs are all in `default`).
+    public var namespace: String?
     public var type: JobType
     public var state: JobState
     public var stateReason: String?
@@ -77,6 +79,7 @@ public struct JobSummary: Codable, Sendable, Hashable {
     public init(job: Job, executions: [Execution]) {
         self.id = job.id
         self.name = job.spec.name
+        self.namespace = job.spec.namespace
         self.type = job.spec.type
         self.state = job.state
         self.stateReason = job.stateReason
@@ -128,6 +131,9 @@ public struct NodeSummary: Codable, Sendable, Hashable {
     public var wasmRuntime: String?
     public var version: String
     public var lastSeen: Timestamp
+    /// The node's policy and its digest, as it advertised them (nil from older agents).
+    public var policy: NodePolicy?
+    public var policyDigest: String?
 
     public init(status: NodeStatus) {
         self.id = status.info.id
@@ -142,5 +148,7 @@ public struct NodeSummary: Codable, Sendable, Hashable {
         self.wasmRuntime = status.info.wasmRuntime
         self.version = status.info.version
         self.lastSeen = status.lastSeen
+        self.policy = status.info.policy
+        self.policyDigest = status.info.policyDigest
     }
 }

@@ -4,6 +4,7 @@ import HummingbirdWSClient
 public import InsituAPI
 import InsituExecutor
 public import InsituModel
+import InsituPolicy
 public import Logging
 import NIOPosix
 public import ServiceLifecycle
@@ -48,7 +49,8 @@ public final class Agent: Service, Sendable {
             id: id, name: config.name, labels: config.labels,
             resources: Resources(cpuMillis: config.cpuMillis ?? detected.cpuMillis, memoryBytes: config.memoryBytes ?? detected.memoryBytes),
             datasets: config.datasets.map { DatasetInfo(name: $0.name, description: $0.description, labels: $0.labels) },
-            engines: engines, wasmRuntime: runner.wasmRuntime, version: version)
+            engines: engines, wasmRuntime: runner.wasmRuntime, version: version, policy: config.policy.normalised(),
+            policyDigest: config.policy.digest)
     }
 
     public var nodeID: NodeID { nodeInfo.id }

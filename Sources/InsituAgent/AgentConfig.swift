@@ -64,9 +64,16 @@ public struct AgentConfig: Sendable {
     /// Most disk one execution's output directories may use (`limits.outputs_disk`); an
     /// execution over it is stopped and fails.
     public var outputQuotaBytes: Int64
-    /// Hosts (`name` or `name:port`) a job's module URL may name (`modules.allowed_hosts`);
-    /// nil allows any. The orchestrators' hosts are always allowed.
-    public var moduleAllowedHosts: [String]?
+    /// The data owner's rules for this node (`policy:`; docs/POLICY.md), enforced on every
+    /// execution and advertised in the hello.
+    public var policy: NodePolicy
+    /// Hosts (`name` or `name:port`) a job's module URL may name (`policy.module_hosts`, or
+    /// `modules.allowed_hosts`, its older name); nil allows any. The orchestrators' hosts are
+    /// always allowed.
+    public var moduleAllowedHosts: [String]? {
+        get { policy.moduleHosts }
+        set { policy.moduleHosts = newValue }
+    }
     /// Whether a module URL may redirect to another scheme, host or port
     /// (`modules.cross_host_redirects`, default false).
     public var moduleCrossHostRedirects: Bool
@@ -86,8 +93,9 @@ public struct AgentConfig: Sendable {
         outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes, moduleAllowedHosts: [String]? = nil,
         moduleCrossHostRedirects: Bool = false, handshakeTimeoutMillis: Int64 = AgentConfig.defaultHandshakeTimeoutMillis,
         processEngine: ProcessEngineConfig = ProcessEngineConfig(), container: Container? = nil,
-        sqlEngineEnabled: Bool = false, sqlMaxRows: Int64 = AgentConfig.defaultSQLMaxRows
+        sqlEngineEnabled: Bool = false, sqlMaxRows: Int64 = AgentConfig.defaultSQLMaxRows, policy: NodePolicy = NodePolicy()
     ) {
+        self.policy = policy
         self.processEngine = processEngine
         self.container = container
         self.sqlEngineEnabled = sqlEngineEnabled
@@ -104,7 +112,7 @@ public struct AgentConfig: Sendable {
         self.wasmRuntime = wasmRuntime
         self.wasmtimeLibrary = wasmtimeLibrary
         self.outputQuotaBytes = outputQuotaBytes
-        self.moduleAllowedHosts = moduleAllowedHosts
+        if let moduleAllowedHosts { self.policy.moduleHosts = moduleAllowedHosts }
         self.moduleCrossHostRedirects = moduleCrossHostRedirects
         self.handshakeTimeoutMillis = handshakeTimeoutMillis
     }
@@ -137,7 +145,7 @@ public struct AgentConfig: Sendable {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardized.path
         }
-        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines", "limits", "modules", "connection"]
+        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines", "limits", "modules", "connection", "policy"]
         for key in root.keys where !known.contains(key) {
             problems.append("unknown key \"\(key)\" (allowed: \(known.sorted().joined(separator: ", ")))")
         }
@@ -237,15 +245,12 @@ public struct AgentConfig: Sendable {
         for key in modules.keys where !["allowed_hosts", "cross_host_redirects"].contains(key) {
             problems.append("modules: unknown key \"\(key)\" (allowed: allowed_hosts, cross_host_redirects)")
         }
-        var allowedHosts: [String]?
+        var policy = PolicyConfig.parse(root["policy"], declaredDatasets: datasets.map(\.name), problems: &problems)
         if let hosts = modules["allowed_hosts"] {
-            if let list = hosts as? [Any] {
-                allowedHosts = list.map { "\($0)" }
-                for host in allowedHosts ?? [] where host.isEmpty || host.contains("/") || host.contains(" ") {
-                    problems.append("modules.allowed_hosts: \"\(host)\" is not a host name, like example.org or 10.0.0.5:8080")
-                }
+            if policy.moduleHosts != nil {
+                problems.append("modules.allowed_hosts: give the module hosts once, as policy.module_hosts (allowed_hosts is its older name)")
             } else {
-                problems.append("modules.allowed_hosts: write a list of host names, e.g. [example.org]")
+                policy.moduleHosts = PolicyConfig.moduleHosts(hosts, at: "modules.allowed_hosts", problems: &problems)
             }
         }
         var crossHostRedirects = false
@@ -272,9 +277,9 @@ public struct AgentConfig: Sendable {
         return AgentConfig(
             name: name, orchestrators: orchestrators, dataDirectory: dataDirectory, labels: labels, datasets: datasets,
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
-            wasmIsolation: isolation, wasmRuntime: runtime, wasmtimeLibrary: wasmtimeLibrary, outputQuotaBytes: outputQuota, moduleAllowedHosts: allowedHosts,
+            wasmIsolation: isolation, wasmRuntime: runtime, wasmtimeLibrary: wasmtimeLibrary, outputQuotaBytes: outputQuota,
             moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout, processEngine: processEngine,
-            container: container, sqlEngineEnabled: sqlEnabled, sqlMaxRows: sqlMaxRows)
+            container: container, sqlEngineEnabled: sqlEnabled, sqlMaxRows: sqlMaxRows, policy: policy)
     }
 
     /// `engines.container: {socket, allowed_images, pids_limit}`; nil (the engine is off) when absent.

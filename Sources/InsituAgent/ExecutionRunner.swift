@@ -209,6 +209,7 @@ actor ExecutionRunner {
         }
         do {
             try AssignmentValidation.validate(assignment)
+            try PolicyAdmission.admit(assignment, policy: config.policy, orchestrators: config.orchestrators)
         } catch {
             // Nothing was created for it, so there is nothing to clean up.
             logger.warning("refused an assignment", metadata: ["execution": "\(id)", "reason": "\(error.message)"])
@@ -222,7 +223,10 @@ actor ExecutionRunner {
         var result: ExecutionResultMessage
         do {
             let request = try await prepare(assignment, workDirectory: workDirectory)
-            let output = LiveOutput()
+            // What may not leave the node is never queued; live output stays within the policy's
+            // byte limit too.
+            let rules = config.policy.output
+            let output = LiveOutput(limit: Int(clamping: min(Int64(LiveOutput.defaultLimit), rules.maxBytes ?? Int64.max)))
             let executor = self.executors[assignment.spec.engine.kind]
             let outcome = try await withThrowingTaskGroup(of: ExecutionOutcome?.self) { group in
                 group.addTask {
@@ -230,7 +234,9 @@ actor ExecutionRunner {
                         guard let executor else {
                             throw ExecutorError("engine \(assignment.spec.engine.kind.rawValue) is not available on this node")
                         }
-                        return try await executor.run(request) { stream, bytes in output.append(stream, bytes) }
+                        return try await executor.run(request) { stream, bytes in
+                            if PolicyAdmission.mayLeave(stream, rules) { output.append(stream, bytes) }
+                        }
                     }
                 }
                 // Every 100 ms while it runs: report it running (once), then ship what it printed.
@@ -401,7 +407,7 @@ actor ExecutionRunner {
         let base = "module fetch failed (\(failure.rawValue))"
         switch failure {
         case .hostNotAllowed:
-            return base + ": this node fetches modules only over http(s) from its orchestrators and the hosts in its modules.allowed_hosts"
+            return base + ": this node fetches modules only over http(s) from its orchestrators and the hosts in its policy.module_hosts"
         case .redirectRefused:
             return base + ": the URL redirects to another host (or more than 5 times), which this node does not follow (modules.cross_host_redirects)"
         case .digestMismatch:
@@ -426,9 +432,21 @@ actor ExecutionRunner {
         }
         var files: [ResultFilePayload] = []
         var total = 0
+        let rules = config.policy.output
+        // The node's policy may set a lower limit than the protocol's; its refusal names it.
+        let limit = Int(clamping: min(Int64(Self.maxResultBytes), rules.maxBytes ?? Int64.max))
+        let policyLimit = limit < Self.maxResultBytes
+        func overPolicy(_ what: String) -> ExecutorError {
+            ExecutorError(
+                "node policy: \(what), over this node's limit of \(formatBytes(Int64(limit))) per result (policy.output.max_bytes); "
+                    + "the execution failed and none of its output left the node; write less output, or aggregate more on the node")
+        }
+        let overBudget: ((String, Int64) -> ExecutorError)? =
+            policyLimit ? { path, size in overPolicy("output file \(path) is \(formatBytes(size))") } : nil
         func add(_ path: String, _ bytes: [UInt8]) throws(ExecutorError) {
             total += bytes.count
-            guard total <= Self.maxResultBytes else {
+            guard total <= limit else {
+                if policyLimit { throw overPolicy("the result would carry at least \(formatBytes(Int64(total)))") }
                 throw ExecutorError("the execution's outputs exceed \(Self.maxResultBytes >> 20) MiB, the most a result may carry")
             }
             let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
@@ -436,12 +454,13 @@ actor ExecutionRunner {
         }
         var skipped: [String] = []
         if state == .succeeded {
-            try add("stdout", outcome.stdout)
-            try add("stderr", outcome.stderr)
+            if rules.stdout { try add("stdout", outcome.stdout) }
+            if rules.stderr { try add("stderr", outcome.stderr) }
             for output in spec.outputs {
                 let label = "outputs/\(output.name)"
                 let collected = try OutputFiles.collect(
-                    root: "\(workDirectory)/\(label)", label: label, budget: Self.maxResultBytes - total)
+                    root: "\(workDirectory)/\(label)", label: label, budget: limit - total,
+                    overBudget: overBudget)
                 for file in collected.files { try add("\(label)/\(file.path)", file.bytes) }
                 skipped += collected.skipped.map { "\(label)/\($0.path) (\($0.kind))" }
             }
@@ -450,7 +469,7 @@ actor ExecutionRunner {
         if state == .failed, reason == nil {
             reason = outcome.exitCode.map { "exited with status \($0)" } ?? "failed"
         }
-        if state == .failed, !outcome.stderr.isEmpty {
+        if state == .failed, rules.stderr, !outcome.stderr.isEmpty {
             let tail = String(decoding: outcome.stderr.suffix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if !tail.isEmpty { reason = (reason ?? "failed") + "; stderr: \(tail)" }
         }

@@ -64,7 +64,7 @@ final class LiveOutput: Sendable {
                     ship(
                         stream,
                         "\n[insitu: \(count) more bytes of \(stream.rawValue) were dropped: a node ships at most "
-                            + "\(limit >> 10) KiB of live output per stream and execution]\n")
+                            + "\(formatBytes(Int64(limit))) of live output per stream and execution]\n")
                 }
             }
             return messages

@@ -8,8 +8,9 @@ import InsituModel
 ///
 /// A job's module URL is chosen by whoever submits the job, and the node dials it from inside
 /// its own network. So:
-/// - only `http` and `https` URLs, and only to hosts the node allows (`modules.allowed_hosts` in
-///   its config; the orchestrators' hosts are always allowed; no list allows any host);
+/// - only `http` and `https` URLs, and only to hosts the node allows (`policy.module_hosts` in
+///   its config, formerly `modules.allowed_hosts`; the orchestrators' hosts are always allowed;
+///   no list allows any host), checked again here on every redirect;
 /// - redirects are followed by hand, at most 5, and only to the same scheme, host and port unless
 ///   the node sets `modules.cross_host_redirects: true` (the target's host must still be allowed);
 /// - a failure says "fetch failed" and a class (host not allowed, redirect refused, unreachable,

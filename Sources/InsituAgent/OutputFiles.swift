@@ -44,8 +44,11 @@ enum OutputFiles {
     /// Collects the regular files under `root`, in path order, up to `budget` bytes in total.
     /// Throws when the budget, the depth or the entry count is exceeded, or the root itself is
     /// not a real directory.
-    /// `label` names the directory in messages (e.g. `outputs/results`).
-    static func collect(root: String, label: String, budget: Int) throws(ExecutorError) -> Collected {
+    /// `label` names the directory in messages (e.g. `outputs/results`); `overBudget` says why a
+    /// file of this size does not fit (by default: the most a result may carry).
+    static func collect(
+        root: String, label: String, budget: Int, overBudget: ((_ path: String, _ size: Int64) -> ExecutorError)? = nil
+    ) throws(ExecutorError) -> Collected {
         let rootFD = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard rootFD >= 0 else {
             throw ExecutorError("output directory \(label) is no longer a directory the job may write (\(String(cString: strerror(errno))))")
@@ -64,6 +67,7 @@ enum OutputFiles {
                     collected.totalBytes += bytes.count
                     collected.files.append(File(path: path, bytes: bytes))
                 case .tooLarge(let size):
+                    if let overBudget { throw overBudget("\(label)/\(path)", size) }
                     throw ExecutorError(
                         "output file \(label)/\(path) is \(formatBytes(size)) but a result carries at most \(formatBytes(Int64(budget))) "
                             + "in total (including stdout and stderr): write less, or keep large data on the node")

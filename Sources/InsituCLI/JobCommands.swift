@@ -148,6 +148,7 @@ struct JobCommand: AsyncParsableCommand {
                 var text = """
                     ID:      \(detail.job.id)
                     Name:    \(detail.job.spec.name)
+                    Namespace: \(detail.job.spec.namespace)
                     Type:    \(detail.job.spec.type.rawValue)
                     State:   \(detail.job.state)\(detail.job.stateReason.map { " (\($0))" } ?? "")
                     Engine:  \(detail.job.spec.engine.kind.rawValue)
@@ -314,6 +315,7 @@ struct NodeCommand: AsyncParsableCommand {
                 Resources: \(node.resources) (allocated \(node.allocated), \(node.activeExecutions) active executions)
                 Engines:   \(node.engines.map { $0 == .wasm ? "wasm" + (node.wasmRuntime.map { " (\($0))" } ?? "") : $0.rawValue }.joined(separator: ", "))
                 Labels:    \(node.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+                Policy:    \(node.policyDigest ?? "none advertised")
                 Datasets:
                 \(node.datasets.map { "  \($0.name)\($0.description.map { ": \($0)" } ?? "")" }.joined(separator: "\n"))
 

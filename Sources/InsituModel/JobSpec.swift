@@ -5,6 +5,9 @@ public struct JobSpec: Hashable, Codable, Sendable {
     /// Version of the document format; only "v1" exists today.
     public var version: String
     public var name: String
+    /// Who the job belongs to (`default` unless the spec or, later, the submitter's token says
+    /// otherwise). Nodes decide per dataset which namespaces may read it (their policy).
+    public var namespace: String
     public var type: JobType
     /// Executions to run for a `batch` job (each one a partition). Ignored for `ops` jobs, which
     /// run once on every matching node.
@@ -28,7 +31,7 @@ public struct JobSpec: Hashable, Codable, Sendable {
     public var queueTimeoutMillis: Int64?
 
     public init(
-        version: String = "v1", name: String, type: JobType = .batch, count: Int = 1,
+        version: String = "v1", name: String, namespace: String = JobSpec.defaultNamespace, type: JobType = .batch, count: Int = 1,
         constraints: [LabelConstraint] = [], inputs: [InputSpec] = [], engine: EngineSpec,
         args: [String] = [], env: [String: String] = [:],
         resources: Resources = JobSpec.defaultResources, timeoutMillis: Int64? = nil,
@@ -40,6 +43,7 @@ public struct JobSpec: Hashable, Codable, Sendable {
         self.queueTimeoutMillis = queueTimeoutMillis
         self.version = version
         self.name = name
+        self.namespace = namespace
         self.type = type
         self.count = count
         self.constraints = constraints
@@ -56,10 +60,40 @@ public struct JobSpec: Hashable, Codable, Sendable {
     public var effectiveNodeLoss: NodeLossPolicy { nodeLoss ?? .default(for: type) }
 
     public static let defaultResources = Resources(cpuMillis: 100, memoryBytes: 64 << 20)
+    public static let defaultNamespace = "default"
 
     /// Names of node-local datasets this job reads; it may only be placed where all of them live.
     public var datasetNames: [String] {
         inputs.compactMap { if case .dataset(let name) = $0.source { return name } else { return nil } }
+    }
+}
+
+extension JobSpec {
+    private enum CodingKeys: String, CodingKey {
+        case version, name, namespace, type, count, constraints, inputs, engine, args, env, resources, timeoutMillis, outputs, retry,
+            nodeLoss, queueTimeoutMillis
+    }
+
+    /// Specs stored, or sent in assignments, before namespaces existed have none: they belong to
+    /// `default`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        version = try container.decode(String.self, forKey: .version)
+        name = try container.decode(String.self, forKey: .name)
+        namespace = try container.decodeIfPresent(String.self, forKey: .namespace) ?? JobSpec.defaultNamespace
+        type = try container.decode(JobType.self, forKey: .type)
+        count = try container.decode(Int.self, forKey: .count)
+        constraints = try container.decode([LabelConstraint].self, forKey: .constraints)
+        inputs = try container.decode([InputSpec].self, forKey: .inputs)
+        engine = try container.decode(EngineSpec.self, forKey: .engine)
+        args = try container.decode([String].self, forKey: .args)
+        env = try container.decode([String: String].self, forKey: .env)
+        resources = try container.decode(Resources.self, forKey: .resources)
+        timeoutMillis = try container.decodeIfPresent(Int64.self, forKey: .timeoutMillis)
+        outputs = try container.decode([OutputSpec].self, forKey: .outputs)
+        retry = try container.decodeIfPresent(RetryPolicy.self, forKey: .retry)
+        nodeLoss = try container.decodeIfPresent(NodeLossPolicy.self, forKey: .nodeLoss)
+        queueTimeoutMillis = try container.decodeIfPresent(Int64.self, forKey: .queueTimeoutMillis)
     }
 }
 
@@ -158,8 +192,15 @@ public struct WasmSettings: Hashable, Codable, Sendable {
     public var memoryLimitBytes: Int64
     /// Optional instruction budget (about one unit per WebAssembly operator).
     public var fuel: UInt64?
+    /// `ed25519:<base64 of 64 bytes>`: a signature of the module's 32-byte SHA-256 digest, which a
+    /// node whose policy trusts the signer's key admits where it admits that key's modules.
+    public var signature: String?
 
-    public init(module: ModuleReference, entrypoint: String = "_start", memoryLimitBytes: Int64 = 64 << 20, fuel: UInt64? = nil) {
+    public init(
+        module: ModuleReference, entrypoint: String = "_start", memoryLimitBytes: Int64 = 64 << 20, fuel: UInt64? = nil,
+        signature: String? = nil
+    ) {
+        self.signature = signature
         self.module = module
         self.entrypoint = entrypoint
         self.memoryLimitBytes = memoryLimitBytes

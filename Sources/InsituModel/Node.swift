@@ -25,11 +25,20 @@ public struct NodeInfo: Hashable, Codable, Sendable {
     /// the choice (they run WasmKit).
     public var wasmRuntime: String?
     public var version: String
+    /// The node's policy (docs/POLICY.md), so the scheduler can skip a node that would refuse a
+    /// job; nil from agents that predate policies (the node enforces its own either way).
+    public var policy: NodePolicy?
+    /// `sha256:<hex>` of the policy's canonical form (`PolicyDigest`), to tell at a glance
+    /// whether two nodes, or one node over time, run the same policy.
+    public var policyDigest: String?
 
     public init(
         id: NodeID, name: String, labels: Labels = [:], resources: Resources, datasets: [DatasetInfo] = [],
-        engines: [EngineKind] = [.wasm], wasmRuntime: String? = nil, version: String = "dev"
+        engines: [EngineKind] = [.wasm], wasmRuntime: String? = nil, version: String = "dev", policy: NodePolicy? = nil,
+        policyDigest: String? = nil
     ) {
+        self.policy = policy
+        self.policyDigest = policyDigest
         self.id = id
         self.name = name
         self.labels = labels

@@ -83,6 +83,66 @@ extension NodeInfo {
             return NodeInfoProblem(
                 field: "version", message: "must be at most \(NodeInfoLimits.maxVersionBytes) bytes without control characters")
         }
+        if let digest = policyDigest,
+            digest.utf8.count > NodePolicyLimits.maxDigestBytes || digest.unicodeScalars.contains(where: Self.isControl)
+        {
+            return NodeInfoProblem(
+                field: "policyDigest", message: "must be at most \(NodePolicyLimits.maxDigestBytes) bytes without control characters")
+        }
+        if let policy, let problem = Self.checkPolicy(policy) { return problem }
+        return nil
+    }
+
+    /// Bounded counts and texts, and every namespace, digest and host well formed: the scheduler
+    /// evaluates this policy for every job it considers for the node.
+    private static func checkPolicy(_ policy: NodePolicy) -> NodeInfoProblem? {
+        if let engines = policy.engines, engines.count > NodeInfoLimits.maxEngines {
+            return NodeInfoProblem(field: "policy.engines", message: "\(engines.count) entries, at most \(NodeInfoLimits.maxEngines) are allowed")
+        }
+        if policy.datasets.count > NodePolicyLimits.maxDatasetRules {
+            return NodeInfoProblem(
+                field: "policy.datasets", message: "\(policy.datasets.count) rules, at most \(NodePolicyLimits.maxDatasetRules) are allowed")
+        }
+        for name in policy.datasets.keys.sorted() {
+            let field = "policy.datasets.\(name.prefix(NodeInfoLimits.maxIdentifierBytes))"
+            if let problem = checkText(name, field: field, max: NodeInfoLimits.maxIdentifierBytes) { return problem }
+            let rule = policy.datasets[name] ?? NodePolicy.DatasetRule()
+            if let namespaces = rule.namespaces {
+                if namespaces.count > NodePolicyLimits.maxNamespacesPerDataset {
+                    return NodeInfoProblem(
+                        field: field + ".namespaces",
+                        message: "\(namespaces.count) entries, at most \(NodePolicyLimits.maxNamespacesPerDataset) are allowed")
+                }
+                for namespace in namespaces where Namespace.problem(in: namespace) != nil {
+                    return NodeInfoProblem(field: field + ".namespaces", message: "an entry is not a namespace")
+                }
+            }
+            if let modules = rule.modules, modules.count > NodePolicyLimits.maxModulesPerDataset {
+                return NodeInfoProblem(
+                    field: field + ".modules", message: "\(modules.count) entries, at most \(NodePolicyLimits.maxModulesPerDataset) are allowed")
+            }
+            if let keys = rule.trustedKeys {
+                if keys.count > NodePolicyLimits.maxKeysPerDataset {
+                    return NodeInfoProblem(
+                        field: field + ".trustedKeys", message: "\(keys.count) entries, at most \(NodePolicyLimits.maxKeysPerDataset) are allowed")
+                }
+                for key in keys {
+                    if let problem = checkText(key, field: field + ".trustedKeys", max: NodePolicyLimits.maxKeyBytes) { return problem }
+                }
+            }
+        }
+        if let hosts = policy.moduleHosts {
+            if hosts.count > NodePolicyLimits.maxModuleHosts {
+                return NodeInfoProblem(
+                    field: "policy.moduleHosts", message: "\(hosts.count) entries, at most \(NodePolicyLimits.maxModuleHosts) are allowed")
+            }
+            for host in hosts {
+                if let problem = checkText(host, field: "policy.moduleHosts", max: NodePolicyLimits.maxHostBytes) { return problem }
+            }
+        }
+        if let maxBytes = policy.output.maxBytes, maxBytes < 0 {
+            return NodeInfoProblem(field: "policy.output.maxBytes", message: "must not be negative")
+        }
         return nil
     }
 

@@ -35,9 +35,9 @@ struct HTTPAPI: Sendable {
         router.get("/v1/jobs") { request, context in
             let caller = try context.authorize(.jobRead)
             let limit = try QueryParameters(request).integer("limit", in: 1...10_000, default: 100)
-            let jobs = try await store.jobs(limit: Int(limit))
+            let jobs = try await store.jobs(limit: Int(limit), namespace: caller.visibleNamespace)
             var summaries: [JobSummary] = []
-            for job in jobs where caller.canAccess(namespace: namespace(of: job)) {
+            for job in jobs {
                 summaries.append(JobSummary(job: job, executions: try await store.executions(of: job.id)))
             }
             return try json(summaries)
@@ -120,7 +120,7 @@ struct HTTPAPI: Sendable {
     }
 
     /// The namespace a job lives in.
-    func namespace(of job: Job) -> String { Namespace.default }
+    func namespace(of job: Job) -> String { job.spec.namespace }
 
     private func detail(_ job: Job) async throws -> JobDetail {
         let id = job.id
@@ -198,13 +198,9 @@ struct HTTPAPI: Sendable {
                 .unprocessableContent, code: "invalid_spec",
                 message: "the job spec has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was stored",
                 problems: problems)
-        case .success(let spec):
-            let jobNamespace = Namespace.default
-            guard caller.canAccess(namespace: jobNamespace) else {
-                throw APIError(
-                    .forbidden, code: "namespace_forbidden",
-                    message: "your token acts in namespace \(caller.namespace) and cannot submit into \(jobNamespace)")
-            }
+        case .success(let parsedSpec):
+            let spec = try Self.resolveNamespace(
+                of: parsedSpec, named: JobSpecParser.namesNamespace(submission.spec), caller: caller)
             let (job, created) = try await orchestrator.submit(spec, idempotencyKey: idempotencyKey)
             return try json(SubmitJobResponse(jobID: job.id, state: job.state), status: created ? .created : .ok)
         }
@@ -213,6 +209,21 @@ struct HTTPAPI: Sendable {
 
 extension HTTPAPI {
     static let maxIdempotencyKeyBytes = 255
+
+    /// The one place a submission's namespace is decided. A caller confined to a namespace submits
+    /// into it: a spec that names none goes there, one that names another is refused (403). A
+    /// caller of every namespace (`--dev`, an administrator) gets the spec's, `default` if none.
+    static func resolveNamespace(of spec: JobSpec, named: Bool, caller: Caller) throws -> JobSpec {
+        var resolved = spec
+        if !named, let own = caller.visibleNamespace { resolved.namespace = own }
+        guard caller.canAccess(namespace: resolved.namespace) else {
+            throw APIError(
+                .forbidden, code: "namespace_forbidden",
+                message: "your token acts in namespace \(caller.namespace) and cannot submit into \(resolved.namespace); "
+                    + "remove `namespace` from the spec or use a token of that namespace")
+        }
+        return resolved
+    }
 
     /// The submission's `Idempotency-Key` header: 1 to 255 printable ASCII characters, no spaces.
     static func idempotencyKey(_ request: Request) throws -> String? {

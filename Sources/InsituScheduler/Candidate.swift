@@ -1,16 +1,18 @@
 import InsituModel
+import InsituPolicy
 
 /// A node as seen during one planning pass: its status, the reasons that do not depend on load,
 /// and what this plan has placed on it so far.
 struct Candidate {
     let node: NodeStatus
-    /// Liveness, dataset, constraint and engine reasons, in that order.
+    /// Liveness, dataset, constraint, engine and policy reasons, in that order.
     let staticReasons: [Rejection]
     var planned: Resources = .zero
     var plannedCount = 0
 
-    /// `datasets` is `spec.datasetNames`, computed once per pass rather than once per node.
-    init(node: NodeStatus, spec: JobSpec, datasets: [String]) {
+    /// `datasets` is `spec.datasetNames` and `facts` the spec's `ExecutionFacts`, computed once
+    /// per pass rather than once per node.
+    init(node: NodeStatus, spec: JobSpec, datasets: [String], facts: ExecutionFacts) {
         self.node = node
         var reasons: [Rejection] = []
         if node.liveness != .connected { reasons.append(.notConnected(node.liveness)) }
@@ -21,6 +23,7 @@ struct Candidate {
             reasons.append(.constraintMismatch(constraint, actual: node.info.labels[constraint.key]))
         }
         if !node.info.engines.contains(spec.engine.kind) { reasons.append(.engineUnsupported(spec.engine.kind)) }
+        if let refusal = node.info.policy?.admit(facts).refusal { reasons.append(.policyRefused(refusal)) }
         self.staticReasons = reasons
     }
 

@@ -1,4 +1,5 @@
 import InsituModel
+import InsituPolicy
 
 /// Where a pass finds its candidate nodes, in scan order.
 protocol CandidatePool {
@@ -39,6 +40,7 @@ struct PlacementPass<Pool: CandidatePool> {
     let job: Job
     let request: Resources
     let datasets: [String]
+    let facts: ExecutionFacts
     let pool: Pool
     let rules: PassRules
     /// Candidates in the order they were first looked at.
@@ -50,6 +52,7 @@ struct PlacementPass<Pool: CandidatePool> {
         self.job = job
         self.request = job.spec.resources
         self.datasets = job.spec.datasetNames
+        self.facts = ExecutionFacts(spec: job.spec)
         self.pool = pool
         self.rules = rules
     }
@@ -164,14 +167,14 @@ struct PlacementPass<Pool: CandidatePool> {
         guard examined.isEmpty else { return }
         examined.reserveCapacity(pool.count)
         for position in 0..<pool.count {
-            if let node = pool.node(at: position) { examined.append(Candidate(node: node, spec: job.spec, datasets: datasets)) }
+            if let node = pool.node(at: position) { examined.append(Candidate(node: node, spec: job.spec, datasets: datasets, facts: facts)) }
         }
     }
 
     private mutating func candidate(at position: Int) -> Int? {
         if let index = examinedAt[position] { return index }
         guard let node = pool.node(at: position) else { return nil }
-        examined.append(Candidate(node: node, spec: job.spec, datasets: datasets))
+        examined.append(Candidate(node: node, spec: job.spec, datasets: datasets, facts: facts))
         examinedAt[position] = examined.count - 1
         return examined.count - 1
     }

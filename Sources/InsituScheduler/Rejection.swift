@@ -1,4 +1,5 @@
 public import InsituModel
+public import InsituPolicy
 
 /// One reason a node cannot take (another) execution of a job.
 ///
@@ -20,9 +21,13 @@ public enum Rejection: Hashable, Sendable, CustomStringConvertible {
     /// `ops` job only: the node already has an execution of this job (in any state). In this version
     /// an ops job runs at most once per node; finished or failed executions are not replaced.
     case alreadyRunsJob
+    /// The node's advertised policy would refuse the execution (the node enforces it anyway).
+    case policyRefused(PolicyRefusal)
 
     public var description: String {
         switch self {
+        case .policyRefused(let refusal):
+            return refusal.message
         case .notConnected(.suspect):
             return "node is suspect (it missed heartbeats; no new work until it answers)"
         case .notConnected(.lost):
@@ -53,6 +58,7 @@ public enum Rejection: Hashable, Sendable, CustomStringConvertible {
         case .engineUnsupported(let kind): return .engineUnsupported(kind)
         case .insufficientResources(let requested, _): return .insufficientResources(requested: requested)
         case .alreadyRunsJob: return .alreadyRunsJob
+        case .policyRefused(let refusal): return .policyRefused(rule: refusal.rule)
         }
     }
 
@@ -72,9 +78,12 @@ public enum RejectionKind: Hashable, Sendable, CustomStringConvertible {
     case engineUnsupported(EngineKind)
     case insufficientResources(requested: Resources)
     case alreadyRunsJob
+    /// `PolicyRefusal.rule`: what the node's policy refuses, without its allow-lists.
+    case policyRefused(rule: String)
 
     public var description: String {
         switch self {
+        case .policyRefused(let rule): return rule
         case .disconnected: return "node is disconnected"
         case .missingDataset(let name): return "dataset \"\(name)\" not present"
         case .constraintMismatch(let constraint): return "constraint \"\(constraint)\" not met"

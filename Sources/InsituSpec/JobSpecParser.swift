@@ -44,6 +44,13 @@ public enum JobSpecParser {
     }
 
     /// The root node, or nil after reporting a syntax error or an empty document.
+    /// Whether a spec that `parse` accepted names its namespace itself (rather than taking the
+    /// default): a submitter's credentials may then decide it.
+    public static func namesNamespace(_ text: String) -> Bool {
+        guard let root = try? Yams.compose(yaml: text), let mapping = root.mapping else { return false }
+        return mapping.keys.contains { $0.string == "namespace" }
+    }
+
     private static func compose(_ text: String, _ reader: inout DocumentReader) -> Node? {
         let root: Node?
         do {
@@ -91,13 +98,13 @@ public enum JobSpecParser {
 
 extension DocumentReader {
     static let topKeys = [
-        "version", "name", "type", "count", "constraints", "inputs", "engine", "args", "env", "resources",
+        "version", "name", "namespace", "type", "count", "constraints", "inputs", "engine", "args", "env", "resources",
         "timeout", "outputs", "retry", "nodeLoss", "queueTimeout",
     ]
     static let retryKeys = ["attempts", "delay", "backoff", "maxDelay"]
     static let nodeLossKeys = ["action", "grace"]
     static let engineCommonKeys = ["type"]
-    static let wasmKeys = ["module", "sha256", "entrypoint", "memory", "fuel"]
+    static let wasmKeys = ["module", "sha256", "entrypoint", "memory", "fuel", "signature"]
     static let processKeys = ["command"]
     static let containerKeys = ["image", "command"]
     static let maxCommand = 256
@@ -150,6 +157,8 @@ extension DocumentReader {
         } else {
             missing("name", in: top, hint: "add a name such as `name: count-conditions`")
         }
+
+        let namespace = top["namespace"].flatMap { self.namespace($0, at: "namespace") } ?? JobSpec.defaultNamespace
 
         // type and count
         var type = JobType.batch
@@ -222,7 +231,7 @@ extension DocumentReader {
             sqlJob(&engine, top: top, resources: resources, outputs: &outputs, usedPaths: usedPaths)
         }
         return JobSpec(
-            version: "v1", name: name, type: type, count: count, constraints: constraints, inputs: inputs,
+            version: "v1", name: name, namespace: namespace, type: type, count: count, constraints: constraints, inputs: inputs,
             engine: engine, args: args, env: env, resources: resources, timeoutMillis: timeoutMillis,
             outputs: outputs, retry: retry, nodeLoss: nodeLoss, queueTimeoutMillis: queueTimeoutMillis)
     }
@@ -284,6 +293,18 @@ extension DocumentReader {
             }
         }
         return policy
+    }
+
+    /// `namespace: NAME`; nil after reporting a problem.
+    private mutating func namespace(_ node: Node, at path: String) -> String? {
+        guard let text = string(node, at: path) else { return nil }
+        if let problem = Namespace.problem(in: text) {
+            report(
+                path, "invalid namespace \"\(Self.quote(text))\": \(problem)",
+                hint: "use 1 to 63 lowercase letters, digits and '-', e.g. clinical-research; omit it for `default`")
+            return nil
+        }
+        return text
     }
 
     private mutating func validateJobName(_ name: String) {
@@ -726,8 +747,19 @@ extension DocumentReader {
             }
         }
 
+        var signature: String?
+        if let node = fields["signature"], let text = string(node, at: fields.path("signature")) {
+            if SpecValues.isSignature(text) {
+                signature = text
+            } else {
+                report(
+                    fields.path("signature"), "\"\(Self.quote(text))\" is not a module signature",
+                    hint: "write ed25519: followed by the base64 of the 64-byte Ed25519 signature of the module's SHA-256 digest")
+            }
+        }
+
         guard let module else { return nil }
-        return WasmSettings(module: module, entrypoint: entrypoint, memoryLimitBytes: memory, fuel: fuel)
+        return WasmSettings(module: module, entrypoint: entrypoint, memoryLimitBytes: memory, fuel: fuel, signature: signature)
     }
 
     /// Classifies `engine.module` (with `engine.sha256` for URLs), reporting what is wrong. Returns

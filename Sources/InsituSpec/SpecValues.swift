@@ -194,6 +194,17 @@ public enum SpecValues {
             && bytes.allSatisfy { lowerOrDigit($0) || $0 == UInt8(ascii: "-") }
     }
 
+    /// `ed25519:` and the base64 of 64 bytes (88 characters, two of them `=` padding). The node
+    /// verifies the signature itself; this only keeps garbage out of the job's spec.
+    static func isSignature(_ text: String) -> Bool {
+        guard text.hasPrefix("ed25519:") else { return false }
+        let encoded = Array(text.utf8.dropFirst(8))
+        guard encoded.count == 88, encoded.suffix(2) == [UInt8(ascii: "="), UInt8(ascii: "=")] else { return false }
+        return encoded.dropLast(2).allSatisfy { byte in
+            isAlphanumeric(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "/")
+        }
+    }
+
     /// `[a-zA-Z0-9][-a-zA-Z0-9_.]*`
     static func isDatasetName(_ text: String) -> Bool {
         let bytes = Array(text.utf8)

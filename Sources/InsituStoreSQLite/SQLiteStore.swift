@@ -195,7 +195,7 @@ public final class SQLiteStore: OrchestratorStore {
             for (job, spec) in zip(batch.jobs, encoded.specs) {
                 let arguments: StatementArguments = [
                     job.id.rawValue, job.spec.name, job.state.rawValue, job.stateReason, spec,
-                    job.createdAt.rawValue, job.updatedAt.rawValue, job.version,
+                    job.createdAt.rawValue, job.updatedAt.rawValue, job.version, job.spec.namespace,
                 ]
                 if batch.createdJobs.contains(job.id) {
                     do {
@@ -318,10 +318,13 @@ public final class SQLiteStore: OrchestratorStore {
         }
     }
 
-    public func jobs(limit: Int) async throws -> [Job] {
+    public func jobs(limit: Int, namespace: String?) async throws -> [Job] {
         guard limit > 0 else { return [] }
         return try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: SQL.newestJobs), arguments: [limit]).map(Decode.job)
+            if let namespace {
+                return try Row.fetchAll(db.cachedStatement(sql: SQL.newestJobsInNamespace), arguments: [namespace, limit]).map(Decode.job)
+            }
+            return try Row.fetchAll(db.cachedStatement(sql: SQL.newestJobs), arguments: [limit]).map(Decode.job)
         }
     }
 

@@ -97,7 +97,16 @@ enum Schema {
         migrator.registerMigration("v3: execution versions") { db in
             try db.execute(sql: "ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
         }
-        migrator.registerMigration("api tokens") { db in
+        // Jobs stored before namespaces existed belong to `default`, as their specs decode. A
+        // column of its own (the spec holds it too) so jobs can be listed per namespace.
+        migrator.registerMigration("v4: job namespaces") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+                    CREATE INDEX jobs_namespace ON jobs (namespace, created_at, id);
+                    """)
+        }
+        migrator.registerMigration("v5: api tokens") { db in
             // Only the secret's SHA-256 is stored; `scopes` is a sorted, comma-separated list.
             try db.execute(
                 sql: """

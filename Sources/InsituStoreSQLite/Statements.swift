@@ -5,16 +5,16 @@ enum SQL {
     // MARK: Writes
 
     static let insertJob = """
-        INSERT INTO jobs (id, name, state, state_reason, spec, created_at, updated_at, version)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO jobs (id, name, state, state_reason, spec, created_at, updated_at, version, namespace)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// Inserts or, for an existing job, updates it only when the new version is newer.
     static let updateJob = """
-        INSERT INTO jobs (id, name, state, state_reason, spec, created_at, updated_at, version)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO jobs (id, name, state, state_reason, spec, created_at, updated_at, version, namespace)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET
-            name = excluded.name, state = excluded.state, state_reason = excluded.state_reason,
+            name = excluded.name, namespace = excluded.namespace, state = excluded.state, state_reason = excluded.state_reason,
             spec = excluded.spec, created_at = excluded.created_at, updated_at = excluded.updated_at,
             version = excluded.version
         WHERE excluded.version > jobs.version
@@ -75,6 +75,8 @@ enum SQL {
         """
     static let insertIdempotencyKey = "INSERT INTO idempotency_keys (key, job_id, created_at) VALUES (?, ?, ?)"
     static let newestJobs = "SELECT \(jobColumns) FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?"
+    static let newestJobsInNamespace =
+        "SELECT \(jobColumns) FROM jobs WHERE namespace = ? ORDER BY created_at DESC, id DESC LIMIT ?"
     static let activeJobs = """
         SELECT \(jobColumns) FROM jobs WHERE state IN (\(activeJobStates)) ORDER BY created_at, id
         """

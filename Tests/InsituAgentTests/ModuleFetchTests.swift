@@ -66,9 +66,16 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: base) }
         let (origin, redirector) = try await servers()
         defer { origin.stop(); redirector.stop() }
+        // The node's policy refuses it at admission, before any fetch (`ModuleFetcher` checks
+        // the same list again on every redirect).
         let result = try await run(url: origin.url + "/m", allowedHosts: ["modules.example.org"])
         #expect(result.state == .failed)
-        #expect(result.reason?.hasPrefix("module fetch failed (host not allowed)") == true, "\(result.reason ?? "")")
+        #expect(result.reason?.hasPrefix("node policy: modules may not be fetched from host \"127.0.0.1\"") == true, "\(result.reason ?? "")")
+        #expect(origin.requestCount == 0)
+        // A redirect to a host off the list is refused by the fetcher itself.
+        let redirectorHost = String(redirector.url.dropFirst("http://".count))
+        let redirected = try await run(url: redirector.url + "/m", allowedHosts: [redirectorHost], crossHostRedirects: true)
+        #expect(redirected.reason?.hasPrefix("module fetch failed (host not allowed)") == true, "\(redirected.reason ?? "")")
         #expect(origin.requestCount == 0)
         let scheme = try await run(url: "http+unix://%2Fvar%2Frun%2Fdocker.sock/m")
         #expect(scheme.reason?.hasPrefix("module fetch failed (host not allowed)") == true, "\(scheme.reason ?? "")")

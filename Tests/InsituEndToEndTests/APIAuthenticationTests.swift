@@ -155,6 +155,32 @@ import Testing
         #expect(results.status == 0, "\(results.stderr)")
     }
 
+    /// A token confined to a namespace submits into it: a spec without `namespace` lands there,
+    /// one naming another namespace is refused; its jobs are invisible to other namespaces.
+    @Test func aNamespacedTokenSubmitsIntoItsOwnNamespaceOnly() async throws {
+        let e2e = try E2E.make(requireTokens: true)
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let research = try createToken(e2e, ["--name", "research", "--namespace", "research", "--scopes", "job:submit,job:read"])
+        let plain = try e2e.specFile("plain", "version: v1\nname: plain\nengine: {type: wasm, module: ./plain.wasm}\n", wat: Modules.hello)
+        let run = try e2e.cli(["job", "run", plain, "-o", "json"], token: research.token)
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = try JSONDecoder().decode(SubmitJobResponse.self, from: Data(run.stdout.utf8)).jobID.rawValue
+        #expect(try await e2e.cluster.client.job(id).job.spec.namespace == "research")
+        #expect(try await InsituClient(baseURL: e2e.cluster.apiURL, token: research.token).jobs().map(\.id.rawValue) == [id])
+
+        let elsewhere = try e2e.specFile(
+            "elsewhere", "version: v1\nname: elsewhere\nnamespace: clinical\nengine: {type: wasm, module: ./elsewhere.wasm}\n",
+            wat: Modules.hello)
+        let refused = try e2e.cli(["job", "run", elsewhere], token: research.token)
+        #expect(refused.status != 0 && refused.stderr.contains("cannot submit into clinical"), "\(refused.stderr)")
+
+        let clinicalReader = InsituClient(
+            baseURL: e2e.cluster.apiURL, token: try createToken(e2e, ["--name", "clinical", "--namespace", "clinical", "--scopes", "job:read"]).token)
+        #expect(try await clinicalReader.jobs().isEmpty)
+        #expect(await failure { try await clinicalReader.job(id) }?.status == 404)
+    }
+
     /// `insitu login` checks the token, keeps it in a context file only its owner can read, and
     /// later commands use it; a readable file is refused rather than trusted.
     @Test func loginKeepsTheTokenInAContextFileOnlyItsOwnerCanRead() async throws {

@@ -1,3 +1,4 @@
+import Foundation
 import InsituModel
 import Testing
 
@@ -85,5 +86,35 @@ import Testing
         #expect(a + b == Resources(cpuMillis: 2000, memoryBytes: 4 << 30))
         #expect(a - b == Resources(cpuMillis: 1000, memoryBytes: 2 << 30))
         #expect(b - a == Resources(cpuMillis: -1000, memoryBytes: -(2 << 30)))
+    }
+}
+
+/// Issue 8, item 4: a node's advertised policy is bounded like the rest of its hello.
+extension NodeInfoValidationTests {
+    @Test func anOversizedPolicyIsRefused() {
+        #expect(Self.with { $0.policy = NodePolicy(datasets: ["patients": .init(namespaces: ["clinical"])]) }.validationProblem() == nil)
+        let tooManyModules = (0...NodePolicyLimits.maxModulesPerDataset).map { ContentDigest(rawValue: String(format: "%064x", $0))! }
+        #expect(
+            Self.with { $0.policy = NodePolicy(datasets: ["patients": .init(modules: tooManyModules)]) }.validationProblem()?.field
+                == "policy.datasets.patients.modules")
+        #expect(
+            Self.with { $0.policy = NodePolicy(datasets: ["patients": .init(namespaces: ["Not A Namespace"])]) }.validationProblem()?.field
+                == "policy.datasets.patients.namespaces")
+        #expect(
+            Self.with { $0.policy = NodePolicy(datasets: ["patients": .init(trustedKeys: [String(repeating: "k", count: 500)])]) }
+                .validationProblem()?.field == "policy.datasets.patients.trustedKeys")
+        #expect(
+            Self.with { $0.policy = NodePolicy(moduleHosts: Array(repeating: "h.example", count: NodePolicyLimits.maxModuleHosts + 1)) }
+                .validationProblem()?.field == "policy.moduleHosts")
+        let manyRules = Dictionary(uniqueKeysWithValues: (0...NodePolicyLimits.maxDatasetRules).map { ("d\($0)", NodePolicy.DatasetRule()) })
+        #expect(Self.with { $0.policy = NodePolicy(datasets: manyRules) }.validationProblem()?.field == "policy.datasets")
+        #expect(Self.with { $0.policyDigest = String(repeating: "x", count: 200) }.validationProblem()?.field == "policyDigest")
+    }
+
+    /// Older agents send no policy; their hello still decodes.
+    @Test func aHelloWithoutAPolicyDecodes() throws {
+        let json = #"{"id":"n1","name":"a","labels":{},"resources":{"cpuMillis":1000,"memoryBytes":1024},"datasets":[],"engines":["wasm"],"version":"0.1"}"#
+        let info = try JSONDecoder().decode(NodeInfo.self, from: Data(json.utf8))
+        #expect(info.policy == nil && info.policyDigest == nil)
     }
 }

@@ -25,7 +25,7 @@ enum Fixture {
     /// A spec with every field set to something other than its default.
     static func richSpec(name: String = "word-count") -> JobSpec {
         JobSpec(
-            version: "v1", name: name, type: .ops, count: 3,
+            version: "v1", name: name, namespace: "clinical", type: .ops, count: 3,
             constraints: [
                 LabelConstraint(key: "region", operator: .in, values: ["eu", "us"]),
                 LabelConstraint(key: "gpu", operator: .exists, values: []),
@@ -37,7 +37,7 @@ enum Fixture {
             engine: EngineSpec(
                 wasm: WasmSettings(
                     module: ModuleReference(digest: digest, url: "https://example.com/m.wasm"),
-                    entrypoint: "run", memoryLimitBytes: 32 << 20, fuel: 1_000_000)),
+                    entrypoint: "run", memoryLimitBytes: 32 << 20, fuel: 1_000_000, signature: "ed25519:" + String(repeating: "A", count: 86) + "==")),
             args: ["--top", "10"], env: ["B": "2", "A": "1"],
             resources: Resources(cpuMillis: 250, memoryBytes: 128 << 20), timeoutMillis: 30_000,
             outputs: [OutputSpec(name: "counts", path: "/outputs")])
