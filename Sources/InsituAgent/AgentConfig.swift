@@ -74,6 +74,10 @@ public struct AgentConfig: Sendable {
     /// on it and dials again (`connection.handshake_timeout`, default 10s).
     public var handshakeTimeoutMillis: Int64
     public var container: Container?
+    /// PEM file of the CA that signed the orchestrator's certificate (`orchestrator_ca`, normally
+    /// the cluster CA's `ca.crt`); when nil, `https` orchestrators are checked against the system's
+    /// trusted CAs.
+    public var orchestratorCA: String?
 
     public static let defaultOutputQuotaBytes: Int64 = 1 << 30
     public static let defaultHandshakeTimeoutMillis: Int64 = 10_000
@@ -86,8 +90,9 @@ public struct AgentConfig: Sendable {
         outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes, moduleAllowedHosts: [String]? = nil,
         moduleCrossHostRedirects: Bool = false, handshakeTimeoutMillis: Int64 = AgentConfig.defaultHandshakeTimeoutMillis,
         processEngine: ProcessEngineConfig = ProcessEngineConfig(), container: Container? = nil,
-        sqlEngineEnabled: Bool = false, sqlMaxRows: Int64 = AgentConfig.defaultSQLMaxRows
+        sqlEngineEnabled: Bool = false, sqlMaxRows: Int64 = AgentConfig.defaultSQLMaxRows, orchestratorCA: String? = nil
     ) {
+        self.orchestratorCA = orchestratorCA
         self.processEngine = processEngine
         self.container = container
         self.sqlEngineEnabled = sqlEngineEnabled
@@ -137,7 +142,10 @@ public struct AgentConfig: Sendable {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardized.path
         }
-        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines", "limits", "modules", "connection"]
+        let known: Set = [
+            "name", "orchestrators", "orchestrator", "orchestrator_ca", "data_dir", "labels", "datasets", "resources", "engines", "limits",
+            "modules", "connection",
+        ]
         for key in root.keys where !known.contains(key) {
             problems.append("unknown key \"\(key)\" (allowed: \(known.sorted().joined(separator: ", ")))")
         }
@@ -150,6 +158,14 @@ public struct AgentConfig: Sendable {
         }
         for url in orchestrators where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             problems.append("orchestrators: \"\(url)\" must start with http:// or https://")
+        }
+        var orchestratorCA: String?
+        if let value = root["orchestrator_ca"] {
+            if let path = value as? String, !path.isEmpty {
+                orchestratorCA = resolve(path)
+            } else {
+                problems.append("orchestrator_ca: write the path of the cluster CA's PEM file (the orchestrator prints it at start)")
+            }
         }
         let dataDirectory = resolve(root["data_dir"] as? String ?? "./insitu-agent-\(name)")
         let labels = ((root["labels"] as? [String: Any]) ?? [:]).mapValues { "\($0)" }
@@ -274,7 +290,7 @@ public struct AgentConfig: Sendable {
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
             wasmIsolation: isolation, wasmRuntime: runtime, wasmtimeLibrary: wasmtimeLibrary, outputQuotaBytes: outputQuota, moduleAllowedHosts: allowedHosts,
             moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout, processEngine: processEngine,
-            container: container, sqlEngineEnabled: sqlEnabled, sqlMaxRows: sqlMaxRows)
+            container: container, sqlEngineEnabled: sqlEnabled, sqlMaxRows: sqlMaxRows, orchestratorCA: orchestratorCA)
     }
 
     /// `engines.container: {socket, allowed_images, pids_limit}`; nil (the engine is off) when absent.
