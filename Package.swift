@@ -34,6 +34,9 @@ let package = Package(
         // Pinned exactly: the memory limiter is WasmKit SPI (`@_spi(Fuzzing)`), which may change
         // in any release.
         .package(url: "https://github.com/swiftwasm/WasmKit", exact: "0.4.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // MARK: Pure core: no NIO, no I/O, no clocks; time, IDs and randomness are inputs.
@@ -129,12 +132,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The cluster CA and the certificates it issues, as files in a data directory.
+        .target(
+            name: "InsituTLS",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Shells: networking, storage and processes around the pure core.
         .target(
             name: "InsituOrchestrator",
             dependencies: [
                 "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore", "InsituControlPlane", "InsituAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -149,8 +165,9 @@ let package = Package(
             dependencies: [
                 "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituWasmtime", "InsituProcess", "InsituSpec",
                 "InsituContainer", "InsituPolicy",
-                "InsituSQL",
+                "InsituSQL", "InsituTLS",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -168,6 +185,7 @@ let package = Package(
                 "InsituAPI", "InsituModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -175,8 +193,9 @@ let package = Package(
             name: "InsituCLI",
             dependencies: [
                 "InsituClient", "InsituAPI", "InsituModel", "InsituSpec",
-                "InsituOrchestrator", "InsituStoreSQLite", "InsituAgent", "InsituWasm", "InsituLocalCluster",
+                "InsituOrchestrator", "InsituStoreSQLite", "InsituAgent", "InsituWasm", "InsituLocalCluster", "InsituTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -256,6 +275,11 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "InsituModelTests", dependencies: ["InsituModel", "InsituTestKit"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "InsituTLSTests",
+            dependencies: ["InsituTLS", .product(name: "X509", package: "swift-certificates")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "InsituAuthTests", dependencies: ["InsituAuth", "InsituModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "InsituPolicyTests",
@@ -313,7 +337,7 @@ let package = Package(
             name: "InsituEndToEndTests",
             dependencies: [
                 "InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster", "InsituSimulation",
-                "InsituContainer", "InsituPolicy",
+                "InsituContainer", "InsituPolicy", "InsituTLS",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "WAT", package: "WasmKit"),
             ],

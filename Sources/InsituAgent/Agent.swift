@@ -18,6 +18,7 @@ import Synchronization
 /// had accepted but not started.
 public final class Agent: Service, Sendable {
     let config: AgentConfig
+    let trust: OrchestratorTrust
     let nodeInfo: NodeInfo
     /// Random per process start: see `Outbox` for why it is not persisted.
     let epoch: UInt64
@@ -34,6 +35,7 @@ public final class Agent: Service, Sendable {
     public init(config: AgentConfig, logger: Logger, version: String = "dev") async throws {
         self.config = config
         self.logger = logger
+        self.trust = try OrchestratorTrust.load(config)
         let id = try NodeIdentity.loadOrCreate(dataDirectory: config.dataDirectory) {
             NodeID("n-" + String(UInt64.random(in: 0...UInt64.max), radix: 16))
         }
@@ -104,7 +106,10 @@ public final class Agent: Service, Sendable {
                 do {
                     try await WebSocketClient.connect(
                         // A close handshake over a dead link cannot finish: wait for it only briefly.
-                        url: url, configuration: .init(maxFrameSize: 1 << 20, closeTimeout: .seconds(5)), eventLoopGroup: loops,
+                        url: url,
+                        configuration: .init(
+                            maxFrameSize: 1 << 20, closeTimeout: .seconds(5), sniHostname: self.trust.serverName(forLink: url)),
+                        tlsConfiguration: self.trust.linkTLS, eventLoopGroup: loops,
                         logger: self.logger
                     ) { inbound, outbound, _ in
                         // Decided under the lock, so the loop is never shut down under a session.

@@ -81,6 +81,10 @@ public struct AgentConfig: Sendable {
     /// on it and dials again (`connection.handshake_timeout`, default 10s).
     public var handshakeTimeoutMillis: Int64
     public var container: Container?
+    /// PEM file of the CA that signed the orchestrator's certificate (`orchestrator_ca`, normally
+    /// the cluster CA's `ca.crt`); when nil, `https` orchestrators are checked against the system's
+    /// trusted CAs.
+    public var orchestratorCA: String?
 
     public static let defaultOutputQuotaBytes: Int64 = 1 << 30
     public static let defaultHandshakeTimeoutMillis: Int64 = 10_000
@@ -93,9 +97,11 @@ public struct AgentConfig: Sendable {
         outputQuotaBytes: Int64 = AgentConfig.defaultOutputQuotaBytes, moduleAllowedHosts: [String]? = nil,
         moduleCrossHostRedirects: Bool = false, handshakeTimeoutMillis: Int64 = AgentConfig.defaultHandshakeTimeoutMillis,
         processEngine: ProcessEngineConfig = ProcessEngineConfig(), container: Container? = nil,
-        sqlEngineEnabled: Bool = false, sqlMaxRows: Int64 = AgentConfig.defaultSQLMaxRows, policy: NodePolicy = NodePolicy()
+        sqlEngineEnabled: Bool = false, sqlMaxRows: Int64 = AgentConfig.defaultSQLMaxRows, policy: NodePolicy = NodePolicy(),
+        orchestratorCA: String? = nil
     ) {
         self.policy = policy
+        self.orchestratorCA = orchestratorCA
         self.processEngine = processEngine
         self.container = container
         self.sqlEngineEnabled = sqlEngineEnabled
@@ -145,7 +151,10 @@ public struct AgentConfig: Sendable {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardized.path
         }
-        let known: Set = ["name", "orchestrators", "orchestrator", "data_dir", "labels", "datasets", "resources", "engines", "limits", "modules", "connection", "policy"]
+        let known: Set = [
+            "name", "orchestrators", "orchestrator", "orchestrator_ca", "data_dir", "labels", "datasets", "resources", "engines", "limits",
+            "modules", "connection", "policy",
+        ]
         for key in root.keys where !known.contains(key) {
             problems.append("unknown key \"\(key)\" (allowed: \(known.sorted().joined(separator: ", ")))")
         }
@@ -158,6 +167,14 @@ public struct AgentConfig: Sendable {
         }
         for url in orchestrators where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             problems.append("orchestrators: \"\(url)\" must start with http:// or https://")
+        }
+        var orchestratorCA: String?
+        if let value = root["orchestrator_ca"] {
+            if let path = value as? String, !path.isEmpty {
+                orchestratorCA = resolve(path)
+            } else {
+                problems.append("orchestrator_ca: write the path of the cluster CA's PEM file (the orchestrator prints it at start)")
+            }
         }
         let dataDirectory = resolve(root["data_dir"] as? String ?? "./insitu-agent-\(name)")
         let labels = ((root["labels"] as? [String: Any]) ?? [:]).mapValues { "\($0)" }
@@ -279,7 +296,7 @@ public struct AgentConfig: Sendable {
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
             wasmIsolation: isolation, wasmRuntime: runtime, wasmtimeLibrary: wasmtimeLibrary, outputQuotaBytes: outputQuota,
             moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout, processEngine: processEngine,
-            container: container, sqlEngineEnabled: sqlEnabled, sqlMaxRows: sqlMaxRows, policy: policy)
+            container: container, sqlEngineEnabled: sqlEnabled, sqlMaxRows: sqlMaxRows, policy: policy, orchestratorCA: orchestratorCA)
     }
 
     /// `engines.container: {socket, allowed_images, pids_limit}`; nil (the engine is off) when absent.

@@ -53,7 +53,7 @@ actor ExecutionRunner {
         self.workRoot = config.dataDirectory + "/executions"
         self.fetcher = ModuleFetcher(
             allowedHosts: config.moduleAllowedHosts, crossHostRedirects: config.moduleCrossHostRedirects,
-            orchestrators: config.orchestrators)
+            orchestrators: config.orchestrators, trust: try OrchestratorTrust.load(config))
         try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
         // Executions do not outlive the agent process, so whatever is here was left by one that
         // crashed or was killed (possibly by what it wrote): start clean.

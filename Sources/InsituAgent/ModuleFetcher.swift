@@ -35,12 +35,11 @@ struct ModuleFetcher: Sendable {
     /// Hosts (`host` or `host:port`) always allowed: the orchestrators'.
     let trustedHosts: Set<String>
 
-    /// One client without automatic redirects, for the process's lifetime.
-    private static let client = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+    /// Without automatic redirects: each hop is checked here.
+    let client: HTTPClient
 
-    init(allowedHosts: [String]?, crossHostRedirects: Bool, orchestrators: [String]) {
+    init(allowedHosts: [String]?, crossHostRedirects: Bool, orchestrators: [String], trust: OrchestratorTrust = OrchestratorTrust(clusterCA: nil)) {
+        self.client = trust.fetchClient
         self.allowedHosts = allowedHosts.map { Set($0.map { $0.lowercased() }) }
         self.crossHostRedirects = crossHostRedirects
         self.trustedHosts = Set(orchestrators.compactMap { URL(string: $0).flatMap(Self.hostKeys)?.withPort })
@@ -61,7 +60,7 @@ struct ModuleFetcher: Sendable {
         for _ in 0...Self.maxRedirects {
             let response: HTTPClientResponse
             do {
-                response = try await Self.client.execute(HTTPClientRequest(url: url.absoluteString), timeout: .seconds(60))
+                response = try await client.execute(HTTPClientRequest(url: url.absoluteString), timeout: .seconds(60))
             } catch {
                 throw FetchError(.unreachable)
             }

@@ -9,6 +9,13 @@ struct ContextFile: Codable, Equatable {
     struct Context: Codable, Equatable {
         var api: String
         var token: String?
+        /// PEM of the CA that signed the orchestrator's certificate (the cluster CA).
+        var caCertificate: String?
+
+        enum CodingKeys: String, CodingKey {
+            case api, token
+            case caCertificate = "ca-certificate"
+        }
     }
 
     var currentContext: String?

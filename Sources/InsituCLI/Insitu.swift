@@ -31,8 +31,11 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: "API token (default: $INSITU_TOKEN). Not needed against an orchestrator started with --dev.")
     var token: String?
 
+    @Option(name: .long, help: "PEM file of the CA to trust for https (default: $INSITU_CA_CERT or the current context's).")
+    var caCert: String?
+
     var client: InsituClient {
-        get throws { try makeClient(api: api, token: token) }
+        get throws { try makeClient(api: api, token: token, caCert: caCert) }
     }
 }
 
@@ -40,14 +43,25 @@ struct ClientOptions: ParsableArguments {
 /// of `insitu login`, else the local default. The token: `--token`, else `$INSITU_TOKEN`, else the
 /// current context's token, and that only when the address is the context's own (a token is never
 /// sent to an orchestrator other than the one it was stored for).
-func makeClient(api: String?, token: String?) throws -> InsituClient {
-    let explicitAddress = api ?? ProcessInfo.processInfo.environment["INSITU_API"]
+func makeClient(api: String?, token: String?, caCert: String? = nil) throws -> InsituClient {
+    let environment = ProcessInfo.processInfo.environment
+    let explicitAddress = api ?? environment["INSITU_API"]
     let explicitToken = resolvedToken(token)
-    let context = explicitAddress != nil && explicitToken != nil ? nil : try ContextFile.load().current
+    let explicitCA = (caCert ?? environment["INSITU_CA_CERT"]).flatMap { $0.isEmpty ? nil : $0 }
+    let context = explicitAddress != nil && explicitToken != nil && explicitCA != nil ? nil : try ContextFile.load().current
     let address = explicitAddress ?? context?.api ?? "http://127.0.0.1:4646"
-    if let explicitToken { return InsituClient(baseURL: address, token: explicitToken) }
     let sameServer = context.map { InsituClient(baseURL: $0.api).baseURL == InsituClient(baseURL: address).baseURL } ?? false
-    return InsituClient(baseURL: address, token: sameServer ? context?.token : nil)
+    let caPEM: String?
+    if let explicitCA {
+        do {
+            caPEM = try String(contentsOfFile: explicitCA, encoding: .utf8)
+        } catch {
+            throw CLIFailure("cannot read the CA certificate \(explicitCA): \(error.localizedDescription)")
+        }
+    } else {
+        caPEM = sameServer ? context?.caCertificate : nil
+    }
+    return try InsituClient(baseURL: address, token: explicitToken ?? (sameServer ? context?.token : nil), caCertificatePEM: caPEM)
 }
 
 /// `--token`, else `$INSITU_TOKEN`, else none; an empty value counts as none.

@@ -184,9 +184,10 @@ struct JobCommand: AsyncParsableCommand {
         @Flag(help: "Prefix each chunk with its execution and stream.") var verbose = false
         @Option(name: .long, help: "Orchestrator API address (default: $INSITU_API or http://127.0.0.1:4646).") var api: String?
         @Option(name: .long, help: "API token (default: $INSITU_TOKEN).") var token: String?
+        @Option(name: .long, help: "PEM file of the CA to trust for https (default: $INSITU_CA_CERT).") var caCert: String?
 
         func run() async throws {
-            let client = try makeClient(api: api, token: token)
+            let client = try makeClient(api: api, token: token, caCert: caCert)
             var after: Int64 = 0
             while true {
                 let page = try await client.logs(id, after: after)

@@ -12,6 +12,8 @@ struct LoginCommand: AsyncParsableCommand {
     @Option(help: "Name of the context to create or replace.") var context = "default"
     @Option(help: "The token (default: $INSITU_TOKEN, else one line read from stdin, which keeps it out of the process list).")
     var token: String?
+    @Option(help: "PEM file of the cluster CA (the orchestrator prints its path at start); stored in the context.")
+    var caCert: String?
 
     func run() async throws {
         var secret = resolvedToken(token)
@@ -21,10 +23,15 @@ struct LoginCommand: AsyncParsableCommand {
         guard let secret, !secret.isEmpty else {
             throw CLIFailure("no token given: pass --token, set INSITU_TOKEN or write it to stdin")
         }
-        // Refuse a token the orchestrator does not take now rather than store it.
-        let caller = try await InsituClient(baseURL: api, token: secret).whoami()
+        let caPEM = try caCert.map { path in
+            do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw CLIFailure("cannot read the CA certificate \(path): \(error.localizedDescription)")
+            }
+        }
+        // Refuse a token (or a certificate) the orchestrator does not take now rather than store it.
+        let caller = try await InsituClient(baseURL: api, token: secret, caCertificatePEM: caPEM).whoami()
         var file = try ContextFile.load()
-        file.contexts[context] = .init(api: InsituClient(baseURL: api).baseURL, token: secret)
+        file.contexts[context] = .init(api: InsituClient(baseURL: api).baseURL, token: secret, caCertificate: caPEM)
         file.currentContext = context
         try file.save()
         print("Logged in to \(api) as \(caller.tokenName ?? caller.kind) (token \(caller.tokenID ?? "-"), namespace \(caller.namespace)); "

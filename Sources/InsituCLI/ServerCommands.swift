@@ -19,6 +19,10 @@ struct ServerOptions: ParsableArguments {
     @Flag(
         help: "Development mode: no API authentication, loopback addresses only. Without it every API request needs a token; the first start prints an administrator token.")
     var dev = false
+    @Option(help: "PEM certificate chain to serve instead of one issued by the cluster CA (with --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(name: .customLong("tls-name"), help: "Another DNS name or IP address clients dial, for the generated server certificate (repeatable).")
+    var tlsNames: [String] = []
     @Flag(help: "Create a new, empty state even though the data directory already holds blobs (after a lost database).")
     var `init` = false
     @Option(help: "Most connections served at once; more wait in the listen backlog.") var maxConnections = 512
@@ -37,6 +41,12 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError(
                 "--dev serves the API without authentication, so it listens on loopback only; --host \(host) is not a loopback address. "
                     + "Drop --dev to serve other hosts (every request then needs a token)")
+        }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give both, or neither to use the cluster CA's certificate")
+        }
+        if dev && (tlsCert != nil || !tlsNames.isEmpty) {
+            throw ValidationError("--dev serves plain HTTP: drop --tls-cert, --tls-key and --tls-name, or drop --dev")
         }
         guard (1...1_000_000).contains(maxConnections) else {
             throw ValidationError("--max-connections \(maxConnections) is out of range: use 1 to 1000000")
@@ -70,7 +80,9 @@ func makeLogger(_ label: String, level: String) -> Logger {
 
 /// Opens the orchestrator's state under `dataDirectory` and builds its server. The returned lock
 /// keeps other orchestrators off the directory for as long as it is alive.
-func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> (some ApplicationProtocol, DataDirectoryLock, SQLiteStore) {
+func makeOrchestrator(
+    _ options: ServerOptions, logger: Logger
+) async throws -> (some ApplicationProtocol, DataDirectoryLock, SQLiteStore, ServerTLS?) {
     let directory = URL(fileURLWithPath: options.dataDir).standardized.path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let lock = try DataDirectoryLock(directory: directory)
@@ -91,11 +103,18 @@ func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> 
         FileHandle.standardOutput.write(Data(
             "\(LocalCluster.bootstrapTokenPrefix) (shown once; expires \(expires); create others with 'insitu token create'): \(bootstrap.token)\n".utf8))
     }
+    let tls = try ServerTLS.make(options, dataDirectory: directory)
+    if let tls, let caPath = tls.caPath, let fingerprint = tls.caFingerprint {
+        // Clients and nodes trust this CA (insitu login --ca-cert, the node's orchestrator_ca).
+        FileHandle.standardOutput.write(Data("\(LocalCluster.clusterCAPrefix) \(fingerprint) \(caPath)\n".utf8))
+    }
+    let scheme = tls == nil ? "http" : "https"
     let app = try await OrchestratorServer.make(
         configuration: .init(
             host: options.host, port: options.port, maxConnections: options.maxConnections,
             requestHeadTimeout: duration(seconds: options.requestHeadTimeout), idleTimeout: duration(seconds: options.idleTimeout)),
         store: store, blobs: blobs, tokens: store, authentication: options.dev ? .development : .tokens,
+        tls: tls?.configuration,
         settings: .init(
             heartbeatInterval: duration(seconds: options.heartbeatInterval),
             defaultExecutionTimeout: .milliseconds(SpecValues.parseDuration(options.defaultTimeout) ?? 3_600_000),
@@ -104,9 +123,9 @@ func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> 
         logger: logger
     ) { port in
         // Printed on stdout so scripts and tests can find a port chosen with --port 0.
-        FileHandle.standardOutput.write(Data("insitu orchestrator listening on http://\(options.host):\(port)\n".utf8))
+        FileHandle.standardOutput.write(Data("insitu orchestrator listening on \(scheme)://\(options.host):\(port)\n".utf8))
     }
-    return (app, lock, store)
+    return (app, lock, store, tls)
 }
 
 struct OrchestratorCommand: AsyncParsableCommand {
@@ -116,7 +135,7 @@ struct OrchestratorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger("insitu.orchestrator", level: options.logLevel)
-        let (app, lock, store) = try await makeOrchestrator(options, logger: logger)
+        let (app, lock, store, _) = try await makeOrchestrator(options, logger: logger)
         // The lock is released when the process exits; keep it alive until then.
         defer { withExtendedLifetime(lock) {} }
         try await app.runService()
@@ -151,7 +170,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         guard options.port != 0 else { throw ValidationError("serve needs a fixed --port so its own node can dial in") }
         let logger = makeLogger("insitu.serve", level: options.logLevel)
-        let (app, lock, store) = try await makeOrchestrator(options, logger: logger)
+        let (app, lock, store, tls) = try await makeOrchestrator(options, logger: logger)
         var nodeDatasets: [AgentConfig.Dataset] = []
         for item in datasets {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
@@ -164,10 +183,12 @@ struct ServeCommand: AsyncParsableCommand {
             guard parts.count == 2 else { throw ValidationError("--label \(item): expected KEY=VALUE") }
             nodeLabels[parts[0]] = parts[1]
         }
+        // A wildcard listen address is not one to dial (nor one the certificate names).
+        let dialHost = ["0.0.0.0", "::"].contains(options.host) ? "127.0.0.1" : options.host
         let agentConfig = AgentConfig(
-            name: "local", orchestrators: ["http://\(options.host):\(options.port)"],
+            name: "local", orchestrators: ["\(tls == nil ? "http" : "https")://\(dialHost):\(options.port)"],
             dataDirectory: URL(fileURLWithPath: options.dataDir).standardized.path + "/node", labels: nodeLabels,
-            datasets: nodeDatasets)
+            datasets: nodeDatasets, orchestratorCA: tls?.caPath)
         let agent = try await Agent(config: agentConfig, logger: logger, version: InsituVersion.current)
         let group = ServiceGroup(
             configuration: .init(

@@ -3,6 +3,8 @@ public import Foundation
 public import InsituAPI
 public import InsituModel
 public import NIOCore
+import NIOSSL
+import Synchronization
 
 /// A typed client for the orchestrator's REST API, used by the CLI, the benchmark and the tests.
 public struct InsituClient: Sendable {
@@ -20,6 +22,12 @@ public struct InsituClient: Sendable {
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
     public static let connectTimeout = TimeAmount.seconds(5)
+
+    /// With `caCertificatePEM`, `https` connections trust that certificate authority (the
+    /// cluster CA) and nothing else.
+    public init(baseURL: String, token: String?, caCertificatePEM: String?) throws {
+        self.init(baseURL: baseURL, token: token, http: try caCertificatePEM.map(Self.client(trusting:)) ?? Self.sharedHTTP)
+    }
 
     public init(baseURL: String, token: String? = nil, http: HTTPClient = InsituClient.sharedHTTP) {
         var url = baseURL
@@ -122,6 +130,7 @@ public struct InsituClient: Sendable {
         do {
             response = try await http.execute(request, timeout: timeout)
         } catch {
+            if let mismatch = transportMismatch(error) { throw Failure(status: nil, code: "tls_mismatch", message: mismatch, problems: []) }
             throw Failure(
                 status: nil, code: "unreachable",
                 message: "cannot reach the orchestrator at \(baseURL) (tried for up to \(Self.connectTimeout.nanoseconds / 1_000_000_000) s): \(error). "
@@ -142,3 +151,51 @@ public struct InsituClient: Sendable {
         return data
     }
 }
+
+extension InsituClient {
+    /// One HTTP client per trusted CA, for the process's lifetime (an `HTTPClient` must be shut
+    /// down before it is released; these never are).
+    private static let clientsByCA = Mutex<[String: HTTPClient]>([:])
+
+    static func client(trusting caPEM: String) throws -> HTTPClient {
+        if let existing = clientsByCA.withLock({ $0[caPEM] }) { return existing }
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8))
+        } catch {
+            throw Failure(status: nil, code: "bad_ca", message: "the CA certificate is not PEM: \(error)", problems: [])
+        }
+        guard !certificates.isEmpty else {
+            throw Failure(status: nil, code: "bad_ca", message: "the CA file holds no certificate", problems: [])
+        }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(certificates)
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.timeout.connect = connectTimeout
+        return clientsByCA.withLock { clients in
+            if let existing = clients[caPEM] { return existing }
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+            clients[caPEM] = client
+            return client
+        }
+    }
+
+    /// A person-readable explanation when `error` shows that the client and the server disagree
+    /// about TLS (plain HTTP to a TLS port, TLS to a plain port, an untrusted certificate).
+    func transportMismatch(_ error: any Error) -> String? {
+        let text = String(describing: error)
+        let tls = baseURL.hasPrefix("https://")
+        if tls && (text.contains("WRONG_VERSION_NUMBER") || text.contains("ALERT_PROTOCOL_VERSION") || text.contains("HTTP_REQUEST")) {
+            return "\(baseURL) does not speak TLS (it answered in plain text): use http:// if the orchestrator runs with --dev"
+        }
+        if tls && (text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") || text.contains("handshakeFailed")) {
+            return "the TLS certificate of \(baseURL) is not signed by a CA this client trusts (\(text)); "
+                + "pass the cluster CA with --ca-cert or INSITU_CA_CERT (the orchestrator prints where its ca.crt is), or log in again"
+        }
+        if !tls && (text.contains("remoteConnectionClosed") || text.contains("connection reset") || text.contains("RemoteConnectionClosed")) {
+            return "\(baseURL) closed the connection without answering: if the orchestrator serves TLS (the default without --dev), use https://"
+        }
+        return nil
+    }
+}
+

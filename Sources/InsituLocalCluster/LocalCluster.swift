@@ -35,10 +35,12 @@ public final class LocalCluster: @unchecked Sendable {
     public private(set) var orchestrator: ManagedProcess?
     public private(set) var agents: [String: ManagedProcess] = [:]
     public private(set) var apiURL: String = ""
-    /// Whether the orchestrator demands API tokens; otherwise it runs with `--dev`.
+    /// Whether the orchestrator runs as in production (TLS, API tokens); otherwise with `--dev`.
     public let requireTokens: Bool
     /// The administrator token the orchestrator printed at its first start (with `requireTokens`).
     public private(set) var adminToken: String?
+    /// The cluster CA's certificate file the orchestrator printed (with `requireTokens`).
+    public private(set) var caPath: String?
     private var orchestratorPort = 0
     private let lock = NSLock()
 
@@ -51,7 +53,15 @@ public final class LocalCluster: @unchecked Sendable {
 
     deinit { stopAll() }
 
-    public var client: InsituClient { InsituClient(baseURL: apiURL, token: adminToken) }
+    public var client: InsituClient { client(token: adminToken) }
+
+    /// A client of this cluster presenting `token`, trusting the cluster CA when there is one.
+    public func client(token: String?) -> InsituClient {
+        guard let caPath, let pem = try? String(contentsOfFile: caPath, encoding: .utf8),
+            let client = try? InsituClient(baseURL: apiURL, token: token, caCertificatePEM: pem)
+        else { return InsituClient(baseURL: apiURL, token: token) }
+        return client
+    }
 
     /// Finds a built product (`insitu` by default, or one of its runners) beside the running binary
     /// (tests, benchmarks), or beside $INSITU_BINARY, which names the `insitu` executable itself.
@@ -89,8 +99,11 @@ public final class LocalCluster: @unchecked Sendable {
         if let tokenLine = lines.first(where: { $0.hasPrefix(Self.bootstrapTokenPrefix) }) {
             adminToken = tokenLine.split(separator: " ").last.map(String.init)
         }
+        if let caLine = lines.first(where: { $0.hasPrefix(Self.clusterCAPrefix) }) {
+            caPath = caLine.split(separator: " ").last.map(String.init)
+        }
         let line = lines.last ?? ""
-        guard let url = line.split(separator: " ").last.map(String.init), url.hasPrefix("http://"),
+        guard let url = line.split(separator: " ").last.map(String.init), url.hasPrefix("http://") || url.hasPrefix("https://"),
             let chosen = Int(url.split(separator: ":").last ?? "")
         else {
             managed.stop(signal: SIGKILL)
@@ -99,7 +112,7 @@ public final class LocalCluster: @unchecked Sendable {
         orchestratorPort = chosen
         apiURL = url
         try await waitUntil(timeout: .seconds(30), "orchestrator API at \(url)") {
-            (try? await InsituClient(baseURL: url).health()) != nil
+            (try? await self.client(token: nil).health()) != nil
         }
     }
 
@@ -113,16 +126,19 @@ public final class LocalCluster: @unchecked Sendable {
     /// returned process reaches the agent); `orchestratorURL` replaces the API address the agent
     /// dials (an address reachable from inside the launcher's namespace); `extraConfig` is YAML
     /// appended to the node config as it is; `processSettings` are keys written under
-    /// `engines.process` when `processEngine` is on (`sandbox: none`, `cgroup_parent: ...`).
+    /// `engines.process` when `processEngine` is on (`sandbox: none`, `cgroup_parent: ...`);
+    /// `orchestratorCA` replaces the cluster CA the node trusts.
     @discardableResult
     public func startAgent(
         name: String, labels: [String: String] = [:], datasets: [String: String] = [:], processEngine: Bool = false,
         wasmIsolation: String? = nil, wasmRuntime: String? = nil, cpu: String? = nil, memory: String? = nil, launcher: [String] = [],
-        orchestratorURL: String? = nil, extraConfig: String = "", processSettings: [String: String] = [:]
+        orchestratorURL: String? = nil, extraConfig: String = "", processSettings: [String: String] = [:],
+        orchestratorCA: String? = nil
     ) throws -> ManagedProcess {
         let directory = root + "/agents/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var yaml = "name: \(name)\norchestrator: \(orchestratorURL ?? apiURL)\ndata_dir: \(directory)/state\n"
+        if let ca = orchestratorCA ?? caPath { yaml += "orchestrator_ca: \(ca)\n" }
         if !labels.isEmpty {
             yaml += "labels:\n" + labels.sorted { $0.key < $1.key }.map { "  \($0.key): \"\($0.value)\"\n" }.joined()
         }
@@ -188,6 +204,8 @@ public final class LocalCluster: @unchecked Sendable {
 
     /// How `insitu orchestrator` starts the line with the administrator token it created.
     public static let bootstrapTokenPrefix = "insitu bootstrap admin token"
+    /// How it starts the line naming the cluster CA: the prefix, the fingerprint, the file.
+    public static let clusterCAPrefix = "insitu cluster CA"
 
     /// Lines from `handle` up to and including the first that contains `marker` (or all there
     /// were when the stream ends first).

@@ -1,7 +1,9 @@
 import Foundation
 public import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
+public import NIOSSL
 import NIOCore
 import InsituAPI
 public import InsituModel
@@ -41,7 +43,7 @@ public enum OrchestratorServer {
     /// Opens the state, recovers unfinished work and returns the application to run.
     public static func make(
         configuration: Configuration, store: any OrchestratorStore, blobs: BlobStore,
-        tokens: any TokenStore, authentication: APIAuthentication, settings: Orchestrator.Settings = .init(), logger: Logger,
+        tokens: any TokenStore, authentication: APIAuthentication, tls: TLSConfiguration? = nil, settings: Orchestrator.Settings = .init(), logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let orchestrator = Orchestrator(
@@ -63,7 +65,7 @@ public enum OrchestratorServer {
         // job (`LivenessSettings.deadAfterMillis`), fed by every message the node sends.
         let channel = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: .init(idleTimeout: TimeAmount(configuration.idleTimeout)), ws: .init(maxFrameSize: 1 << 20, autoPing: .disabled))
-        let server = HTTPServerBuilder { responder in
+        let plain = HTTPServerBuilder { responder in
             GuardedChildChannel(
                 inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: channel) { request, _, _ in
                     guard request.path == NodeProtocol.path else { return .dontUpgrade }
@@ -73,6 +75,8 @@ public enum OrchestratorServer {
                 },
                 limits: limits)
         }
+        // TLS outermost: the head guard and the WebSocket upgrade see only decrypted bytes.
+        let server = try tls.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: $0) } ?? plain
         // Ticks often enough to notice a silent node within a fraction of its heartbeat interval.
         let tickInterval = min(.seconds(1), settings.heartbeatInterval / 2)
         return Application(

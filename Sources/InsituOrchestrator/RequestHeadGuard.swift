@@ -52,6 +52,19 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !answered else { return }
         let buffer = unwrapInboundIn(data)
+        // A TLS handshake record (0x16) where an HTTP request line should start: a client speaking
+        // https to this plain (`--dev`) port. Answer with a fatal TLS alert (protocol_version) so it
+        // fails at once and can say why, instead of waiting for the head timeout.
+        if scanner.headBytes == 0, buffer.readableBytesView.first == 0x16 {
+            answered = true
+            timer?.cancel()
+            let alert: [UInt8] = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 70]
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: alert))).whenComplete { _ in
+                bound.value.close(promise: nil)
+            }
+            return
+        }
         switch scanner.scan(buffer.readableBytesView, limits: limits) {
         case .needMore:
             context.fireChannelRead(data)

@@ -32,7 +32,7 @@ import Testing
         defer { e2e.tearDown() }
         try await e2e.cluster.startOrchestrator()
         let admin = try #require(e2e.cluster.adminToken, "the first start prints an administrator token")
-        let anonymous = InsituClient(baseURL: e2e.cluster.apiURL)
+        let anonymous = e2e.cluster.client(token: nil)
 
         // The health probe needs no token; everything else does.
         #expect(try await anonymous.health()["status"] == "ok")
@@ -40,12 +40,12 @@ import Testing
         #expect(missing?.status == 401 && missing?.code == "token_missing", "\(String(describing: missing))")
         #expect(missing?.message.contains("Authorization: Bearer") == true)
 
-        let malformed = await failure { try await InsituClient(baseURL: e2e.cluster.apiURL, token: "letmein").nodes() }
+        let malformed = await failure { try await e2e.cluster.client(token: "letmein").nodes() }
         #expect(malformed?.status == 401 && malformed?.code == "token_malformed")
 
         // A well-formed token the orchestrator never issued, and the real ID with a wrong secret.
         let forged = "insitu_" + admin.dropFirst(7).prefix(16) + "_" + String(repeating: "A", count: 43)
-        let wrongSecret = await failure { try await InsituClient(baseURL: e2e.cluster.apiURL, token: forged).nodes() }
+        let wrongSecret = await failure { try await e2e.cluster.client(token: forged).nodes() }
         #expect(wrongSecret?.status == 401 && wrongSecret?.code == "token_invalid")
 
         // The CLI says the same to a person.
@@ -68,7 +68,7 @@ import Testing
         try await e2e.cluster.startOrchestrator()
 
         let revocable = try createToken(e2e, ["--name", "revocable", "--scopes", "job:read"])
-        let client = InsituClient(baseURL: e2e.cluster.apiURL, token: revocable.token)
+        let client = e2e.cluster.client(token: revocable.token)
         #expect(try await client.jobs().isEmpty)
         let revoke = try e2e.cli(["token", "revoke", revocable.info.id])
         #expect(revoke.status == 0, "\(revoke.stderr)")
@@ -77,7 +77,7 @@ import Testing
 
         // Expiry follows the orchestrator's clock; wait for it to pass the token's expiry.
         let shortLived = try createToken(e2e, ["--name", "short", "--scopes", "job:read", "--ttl", "1s"])
-        let expiring = InsituClient(baseURL: e2e.cluster.apiURL, token: shortLived.token)
+        let expiring = e2e.cluster.client(token: shortLived.token)
         let expiry = try #require(shortLived.info.expiresAt)
         try await waitUntil(timeout: .seconds(30), "the token to expire") {
             Int64(Date().timeIntervalSince1970 * 1000) > expiry.milliseconds
@@ -102,7 +102,7 @@ import Testing
         let submit = try e2e.cli(["job", "run", spec], token: reader.token)
         #expect(submit.status != 0)
         #expect(submit.stderr.contains("lacks the scope job:submit"), "\(submit.stderr)")
-        let client = InsituClient(baseURL: e2e.cluster.apiURL, token: reader.token)
+        let client = e2e.cluster.client(token: reader.token)
         #expect(await failure { try await client.nodes() }?.status == 403)
         #expect(await failure { try await client.tokens() }?.status == 403)
         #expect(await failure { try await client.stop("j-missing") }?.status == 403, "the scope is checked before the job is looked up")
@@ -129,8 +129,8 @@ import Testing
         #expect(done.job.state == .completed, "\(done.executions.map { $0.stateReason ?? "" })")
         let file = try #require(try await e2e.cluster.client.results(id).first?.files.first)
 
-        let outsider = InsituClient(
-            baseURL: e2e.cluster.apiURL, token: try createToken(e2e, ["--name", "outsider", "--namespace", "research", "--scopes", "job:read"]).token)
+        let outsider = e2e.cluster.client(
+            token: try createToken(e2e, ["--name", "outsider", "--namespace", "research", "--scopes", "job:read"]).token)
         for (what, status) in [
             ("job", await failure { try await outsider.job(id) }?.status),
             ("history", await failure { try await outsider.history(id) }?.status),
@@ -146,8 +146,8 @@ import Testing
         #expect(described.status != 0 && described.stderr.contains("does not exist in namespace research"), "\(described.stderr)")
 
         // A reader of the job's own namespace reads it all, result files through the job.
-        let insider = InsituClient(
-            baseURL: e2e.cluster.apiURL, token: try createToken(e2e, ["--name", "insider", "--namespace", "default", "--scopes", "job:read"]).token)
+        let insider = e2e.cluster.client(
+            token: try createToken(e2e, ["--name", "insider", "--namespace", "default", "--scopes", "job:read"]).token)
         #expect(try await insider.job(id).job.id.rawValue == id)
         #expect(try await insider.resultFile(job: id, digest: file.digest) == (try await e2e.cluster.client.blob(file.digest)))
         #expect(await failure { try await insider.blob(file.digest) }?.status == 404, "the digest route is for every-namespace callers")
@@ -167,7 +167,7 @@ import Testing
         #expect(run.status == 0, "\(run.stderr)")
         let id = try JSONDecoder().decode(SubmitJobResponse.self, from: Data(run.stdout.utf8)).jobID.rawValue
         #expect(try await e2e.cluster.client.job(id).job.spec.namespace == "research")
-        #expect(try await InsituClient(baseURL: e2e.cluster.apiURL, token: research.token).jobs().map(\.id.rawValue) == [id])
+        #expect(try await e2e.cluster.client(token: research.token).jobs().map(\.id.rawValue) == [id])
 
         let elsewhere = try e2e.specFile(
             "elsewhere", "version: v1\nname: elsewhere\nnamespace: clinical\nengine: {type: wasm, module: ./elsewhere.wasm}\n",
@@ -175,8 +175,8 @@ import Testing
         let refused = try e2e.cli(["job", "run", elsewhere], token: research.token)
         #expect(refused.status != 0 && refused.stderr.contains("cannot submit into clinical"), "\(refused.stderr)")
 
-        let clinicalReader = InsituClient(
-            baseURL: e2e.cluster.apiURL, token: try createToken(e2e, ["--name", "clinical", "--namespace", "clinical", "--scopes", "job:read"]).token)
+        let clinicalReader = e2e.cluster.client(
+            token: try createToken(e2e, ["--name", "clinical", "--namespace", "clinical", "--scopes", "job:read"]).token)
         #expect(try await clinicalReader.jobs().isEmpty)
         #expect(await failure { try await clinicalReader.job(id) }?.status == 404)
     }
@@ -188,13 +188,14 @@ import Testing
         defer { e2e.tearDown() }
         try await e2e.cluster.startOrchestrator()
         let reader = try createToken(e2e, ["--name", "reader", "--scopes", "job:read,node:read"])
-        let bare: [String: String?] = ["INSITU_API": nil, "INSITU_TOKEN": nil]
+        let bare: [String: String?] = ["INSITU_API": nil, "INSITU_TOKEN": nil, "INSITU_CA_CERT": nil]
+        let caPath = try #require(e2e.cluster.caPath)
 
-        let wrong = try e2e.cli(["login", "--api", e2e.cluster.apiURL], environment: bare, stdin: "insitu_0123456789abcdef_" + String(repeating: "x", count: 43) + "\n")
+        let wrong = try e2e.cli(["login", "--api", e2e.cluster.apiURL, "--ca-cert", caPath], environment: bare, stdin: "insitu_0123456789abcdef_" + String(repeating: "x", count: 43) + "\n")
         #expect(wrong.status != 0 && wrong.stderr.contains("not known"), "\(wrong.stderr)")
         #expect(!FileManager.default.fileExists(atPath: e2e.root + "/cli-config.yaml"), "a refused token is not stored")
 
-        let login = try e2e.cli(["login", "--api", e2e.cluster.apiURL, "--context", "lab"], environment: bare, stdin: reader.token + "\n")
+        let login = try e2e.cli(["login", "--api", e2e.cluster.apiURL, "--ca-cert", caPath, "--context", "lab"], environment: bare, stdin: reader.token + "\n")
         #expect(login.status == 0, "\(login.stderr)")
         let path = e2e.root + "/cli-config.yaml"
         let mode = try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
@@ -207,7 +208,7 @@ import Testing
         // The stored token goes only to the address it was stored for: the same server under
         // another name gets no token.
         let otherName = e2e.cluster.apiURL.replacingOccurrences(of: "127.0.0.1", with: "localhost")
-        let elsewhere = try e2e.cli(["node", "list", "--api", otherName], environment: bare)
+        let elsewhere = try e2e.cli(["node", "list", "--api", otherName, "--ca-cert", caPath], environment: bare)
         #expect(elsewhere.status != 0 && elsewhere.stderr.contains("needs a token"), "\(elsewhere.stderr)")
 
         chmod(path, 0o644)

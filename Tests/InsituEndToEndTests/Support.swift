@@ -54,6 +54,7 @@ struct E2E {
         environment["INSITU_API"] = cluster.apiURL
         environment["INSITU_TOKEN"] = token ?? cluster.adminToken ?? ""
         environment["INSITU_CONFIG"] = root + "/cli-config.yaml"
+        environment["INSITU_CA_CERT"] = cluster.caPath ?? ""
         for (name, value) in overrides { environment[name] = value }
         if let stdin {
             let input = Pipe()

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import InsituTLS
+import NIOSSL
+
+/// What the orchestrator serves TLS with: its own cluster CA's server certificate (created in
+/// `<data-dir>/tls/` on first start) or the operator's certificate and key.
+struct ServerTLS {
+    var configuration: TLSConfiguration
+    /// The CA file clients and nodes should trust, when the orchestrator knows it.
+    var caPath: String?
+    var caFingerprint: String?
+
+    /// nil in `--dev` (plain HTTP on loopback).
+    static func make(_ options: ServerOptions, dataDirectory: String) throws -> ServerTLS? {
+        if options.dev { return nil }
+        if let certPath = options.tlsCert, let keyPath = options.tlsKey {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(certPath)
+                let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+                return ServerTLS(
+                    configuration: .makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)),
+                    caPath: nil, caFingerprint: nil)
+            } catch {
+                throw ValidationError("cannot use --tls-cert \(certPath) with --tls-key \(keyPath): \(error)")
+            }
+        }
+        var names = ["localhost", "127.0.0.1", "::1"] + options.tlsNames
+        if let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init), !host.isEmpty {
+            names.append(ProcessInfo.processInfo.hostName)
+        }
+        if !["0.0.0.0", "::"].contains(options.host) { names.append(options.host) }
+        let material: OrchestratorTLSMaterial
+        do {
+            material = try OrchestratorTLSMaterial.loadOrCreate(directory: dataDirectory + "/tls", names: names, now: Date())
+        } catch {
+            throw ValidationError("cannot set up TLS in \(dataDirectory)/tls: \(error)")
+        }
+        let certificate = try NIOSSLCertificate(bytes: Array(try material.serverCertificate.serializeAsPEM().pemString.utf8), format: .pem)
+        let key = try NIOSSLPrivateKey(bytes: Array(material.serverKey.pemRepresentation.utf8), format: .pem)
+        return ServerTLS(
+            configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)),
+            caPath: material.caPath, caFingerprint: material.ca.fingerprint)
+    }
+}
