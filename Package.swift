@@ -44,6 +44,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "InsituScheduler", dependencies: ["InsituModel"], swiftSettings: swiftSettings),
+        // The audit log's entries, canonical form, hash chain and verifier (docs/AUDIT.md).
+        .target(
+            name: "InsituAudit",
+            dependencies: ["InsituModel", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // The orchestrator's decisions: inputs in, effects out (docs/ARCHITECTURE.md).
         .target(
             name: "InsituControlPlane",
@@ -85,6 +91,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The audit log on disk: an append-only file written one entry per write, and its check.
+        .target(name: "InsituAuditFile", dependencies: ["InsituAudit", "InsituModel"], swiftSettings: swiftSettings),
         .target(
             name: "InsituProcess",
             dependencies: ["InsituExecutor", "InsituModel"],
@@ -121,6 +129,7 @@ let package = Package(
             name: "InsituOrchestrator",
             dependencies: [
                 "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore", "InsituControlPlane",
+                "InsituAudit", "InsituAuditFile",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -137,6 +146,7 @@ let package = Package(
                 "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituWasmtime", "InsituProcess", "InsituSpec",
                 "InsituContainer",
                 "InsituSQL",
+                "InsituAudit", "InsituAuditFile",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -163,6 +173,7 @@ let package = Package(
             dependencies: [
                 "InsituClient", "InsituAPI", "InsituModel", "InsituSpec",
                 "InsituOrchestrator", "InsituStoreSQLite", "InsituAgent", "InsituWasm", "InsituLocalCluster",
+                "InsituAudit", "InsituAuditFile",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -243,6 +254,7 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "InsituModelTests", dependencies: ["InsituModel", "InsituTestKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "InsituAuditTests", dependencies: ["InsituAudit", "InsituAuditFile", "InsituModel"], swiftSettings: swiftSettings),
         .testTarget(name: "InsituSpecTests", dependencies: ["InsituSpec", "InsituModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "InsituSchedulerTests",
@@ -256,7 +268,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituAgentTests",
-            dependencies: ["InsituAgent", "InsituAPI", "InsituModel", "InsituExecutor", "InsituTestKit"],
+            dependencies: ["InsituAgent", "InsituAPI", "InsituModel", "InsituExecutor", "InsituTestKit", "InsituAudit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -291,7 +303,7 @@ let package = Package(
             name: "InsituEndToEndTests",
             dependencies: [
                 "InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster", "InsituSimulation",
-                "InsituContainer",
+                "InsituContainer", "InsituAudit", "InsituAuditFile",
                 .product(name: "WAT", package: "WasmKit"),
             ],
             swiftSettings: swiftSettings

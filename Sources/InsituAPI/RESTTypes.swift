@@ -128,6 +128,12 @@ public struct NodeSummary: Codable, Sendable, Hashable {
     public var wasmRuntime: String?
     public var version: String
     public var lastSeen: Timestamp
+    /// The newest head of the node's audit log the orchestrator has seen; nil until the node
+    /// sent one.
+    public var auditHead: AuditHead?
+    /// Set, and kept, once a head the node sent contradicted an earlier one: the node's audit log
+    /// was rewritten (docs/AUDIT.md).
+    public var auditAlert: String?
 
     public init(status: NodeStatus) {
         self.id = status.info.id

@@ -9,7 +9,7 @@ public struct Insitu: AsyncParsableCommand {
         version: InsituVersion.current,
         subcommands: [
             OrchestratorCommand.self, AgentCommand.self, ServeCommand.self, JobCommand.self, NodeCommand.self,
-            DemoCommand.self,
+            DemoCommand.self, AuditCommand.self,
         ]
     )
     public init() {}

@@ -73,6 +73,7 @@ func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> 
                 + "Restore insitu.sqlite from a backup, or start with --init to begin with an empty state beside the old blobs.")
     }
     let store = try SQLiteStore(path: databasePath)
+    let audit = try AuditTrail(directory: directory, logger: logger)
     let app = try await OrchestratorServer.make(
         configuration: .init(
             host: options.host, port: options.port, maxConnections: options.maxConnections,
@@ -83,7 +84,7 @@ func makeOrchestrator(_ options: ServerOptions, logger: Logger) async throws -> 
             defaultExecutionTimeout: .milliseconds(SpecValues.parseDuration(options.defaultTimeout) ?? 3_600_000),
             defaultQueueTimeout: .milliseconds(SpecValues.parseDuration(options.defaultQueueTimeout) ?? 86_400_000),
             nodeLostAfter: .milliseconds(SpecValues.parseDuration(options.nodeLostAfter) ?? 600_000)),
-        logger: logger
+        logger: logger, audit: audit
     ) { port in
         // Printed on stdout so scripts and tests can find a port chosen with --port 0.
         FileHandle.standardOutput.write(Data("insitu orchestrator listening on http://\(options.host):\(port)\n".utf8))

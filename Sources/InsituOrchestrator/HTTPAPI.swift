@@ -1,6 +1,7 @@
 import Foundation
 public import Hummingbird
 import InsituAPI
+import InsituAudit
 import InsituControlPlane
 import InsituModel
 import InsituSpec
@@ -18,9 +19,13 @@ struct HTTPAPI: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/health") { _, _ in try json(["status": "ok"]) }
-        router.post("/v1/modules") { request, _ in try await uploadModule(request) }
-        router.get("/v1/modules/{digest}") { _, context in try await blob(context.parameters.require("digest"), context: context) }
-        router.get("/v1/blobs/{digest}") { _, context in try await blob(context.parameters.require("digest"), context: context) }
+        router.post("/v1/modules") { request, context in try await uploadModule(request, context: context) }
+        router.get("/v1/modules/{digest}") { request, context in
+            try await blob(context.parameters.require("digest"), request: request, context: context)
+        }
+        router.get("/v1/blobs/{digest}") { request, context in
+            try await blob(context.parameters.require("digest"), request: request, context: context)
+        }
         router.post("/v1/jobs") { request, context in try await submit(request, context: context) }
         router.get("/v1/jobs") { request, _ in
             let limit = try QueryParameters(request).integer("limit", in: 1...10_000, default: 100)
@@ -42,8 +47,9 @@ struct HTTPAPI: Sendable {
             let entries = try await store.logs(of: id, after: after, limit: LogLimits.pageEntries, maxBytes: LogLimits.pageBytes)
             return try json(LogsPage(entries: entries, jobState: job.state))
         }
-        router.post("/v1/jobs/{id}/stop") { _, context in
+        router.post("/v1/jobs/{id}/stop") { request, context in
             let job = try await orchestrator.stop(try jobID(context))
+            try orchestrator.audit?.log.append(event(request, context, "job.stop", ["job": .string(job.id.rawValue)]))
             return try json(JobSummary(job: job, executions: try await store.executions(of: job.id)))
         }
         router.get("/v1/jobs/{id}/results") { _, context in
@@ -86,7 +92,12 @@ struct HTTPAPI: Sendable {
             results: try await store.results(of: id))
     }
 
-    private func uploadModule(_ request: Request) async throws -> Response {
+    /// An audit event for a request that did what it asked, now, by whoever made it.
+    private func event(_ request: Request, _ context: BasicRequestContext, _ action: String, _ details: [String: AuditValue]) -> AuditEvent {
+        AuditEvent(time: SystemClock.now(), actor: auditActor(request, context: context), action: action, details: details)
+    }
+
+    private func uploadModule(_ request: Request, context: BasicRequestContext) async throws -> Response {
         // Streamed to disk while hashing: memory stays at one chunk per upload, whatever its size.
         let writer = try blobs.writer(limit: Int64(Self.maxModuleBytes))
         defer { writer.discard() }
@@ -104,16 +115,20 @@ struct HTTPAPI: Sendable {
         }
         let size = writer.size
         let digest = try writer.finish()
+        try orchestrator.audit?.log.append(event(request, context, "module.upload", ["sha256": .string(digest.rawValue), "size": .int(size)]))
         return try json(UploadModuleResponse(digest: digest, size: size), status: .created)
     }
 
     /// Streams a blob from disk in chunks, with backpressure, so slow readers cost no memory.
-    private func blob(_ hex: String, context: BasicRequestContext) async throws -> Response {
+    private func blob(_ hex: String, request: Request, context: BasicRequestContext) async throws -> Response {
         guard let digest = ContentDigest(rawValue: hex) else {
             throw APIError.badRequest("\(hex) is not a sha256 digest (64 lowercase hex digits)")
         }
         guard blobs.contains(digest) else { throw APIError.notFound("blob sha256:\(hex)") }
         let body = try await FileIO().loadFile(path: blobs.path(for: digest), context: context)
+        // Results and modules leaving the orchestrator, by digest (a result file's path and job are
+        // in the `result.accept` entry that stored it).
+        try orchestrator.audit?.log.append(event(request, context, "blob.read", ["sha256": .string(digest.rawValue)]))
         return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
     }
 
@@ -155,6 +170,12 @@ struct HTTPAPI: Sendable {
                 problems: problems)
         case .success(let spec):
             let (job, created) = try await orchestrator.submit(spec, idempotencyKey: idempotencyKey)
+            // After the commit: a job that exists is recorded even if the answer never arrives, and
+            // a failure to record fails the request (the client retries with its idempotency key).
+            var details = AuditDetails.job(job.spec)
+            details["job"] = .string(job.id.rawValue)
+            details["created"] = .int(created ? 1 : 0)
+            try orchestrator.audit?.log.append(event(request, context, "job.submit", details))
             return try json(SubmitJobResponse(jobID: job.id, state: job.state), status: created ? .created : .ok)
         }
     }

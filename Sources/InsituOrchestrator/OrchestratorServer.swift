@@ -40,15 +40,16 @@ public enum OrchestratorServer {
     /// Opens the state, recovers unfinished work and returns the application to run.
     public static func make(
         configuration: Configuration, store: any OrchestratorStore, blobs: BlobStore,
-        settings: Orchestrator.Settings = .init(), logger: Logger,
+        settings: Orchestrator.Settings = .init(), logger: Logger, audit: AuditTrail? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let orchestrator = Orchestrator(
             store: store, blobs: blobs, settings: settings, clock: { SystemClock.now() },
-            newJobID: { RandomIDs.jobID() }, logger: logger)
+            newJobID: { RandomIDs.jobID() }, logger: logger, audit: audit)
         try await orchestrator.recover()
+        audit?.record(.system, "orchestrator.start")
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ErrorMiddleware(logger: logger))
+        router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, logger: logger)
         let limits = RequestHeadGuard.Limits(
