@@ -59,7 +59,7 @@ actor ExecutionRunner {
             allowedHosts: config.moduleAllowedHosts, crossHostRedirects: config.moduleCrossHostRedirects,
             orchestrators: config.orchestrators)
         try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
-        self.audit = try AuditLog(path: config.dataDirectory + "/" + AuditLog.fileName, onFailure: { error in
+        self.audit = try AuditLog.shared(path: config.dataDirectory + "/" + AuditLog.fileName, onFailure: { error in
             logger.error("could not write an audit entry", metadata: ["error": "\(error)"])
         })
         // Executions do not outlive the agent process, so whatever is here was left by one that

@@ -25,7 +25,31 @@ public final class AuditLog: Sendable {
         var failed: String?
     }
 
-    /// Opens (creating) the log at `path`. `onFailure` hears of entries `record` could not write.
+    /// The log at `path`, shared with any part of this process that has it open already: two
+    /// writers in one process (an agent's runner reopened by a restart in tests, `insitu serve`)
+    /// then append to one chain instead of the second being refused by the lock.
+    public static func shared(
+        path: String, clock: @escaping @Sendable () -> Timestamp = AuditLog.systemTime,
+        onFailure: @escaping @Sendable (any Error) -> Void = { _ in }
+    ) throws -> AuditLog {
+        let key = URL(fileURLWithPath: path).standardizedFileURL.path
+        return try openLogs.withLock { logs in
+            if let log = logs[key]?.log { return log }
+            let log = try AuditLog(path: key, clock: clock, onFailure: onFailure)
+            logs[key] = WeakLog(log)
+            return log
+        }
+    }
+
+    private final class WeakLog {
+        weak var log: AuditLog?
+        init(_ log: AuditLog) { self.log = log }
+    }
+
+    private static let openLogs = Mutex<[String: WeakLog]>([:])
+
+    /// Opens (creating) the log at `path`, refused while any other writer has it open (use
+    /// `shared` to share one within a process). `onFailure` hears of entries `record` could not write.
     public init(
         path: String, clock: @escaping @Sendable () -> Timestamp = AuditLog.systemTime,
         onFailure: @escaping @Sendable (any Error) -> Void = { _ in }

@@ -22,7 +22,7 @@ public final class AuditTrail: Sendable {
     /// Opens (creating) both files under `directory`.
     public init(directory: String, logger: Logger) throws {
         self.logger = logger
-        self.log = try AuditLog(path: directory + "/" + AuditLog.fileName, onFailure: { error in
+        self.log = try AuditLog.shared(path: directory + "/" + AuditLog.fileName, onFailure: { error in
             logger.error("could not write an audit entry", metadata: ["error": "\(error)"])
         })
         self.headsPath = directory + "/audit-heads.json"

@@ -62,6 +62,17 @@ struct AuditLogFileTests {
         withExtendedLifetime(first) {}
     }
 
+    @Test func writersOfOneLogInOneProcessShareItsChain() throws {
+        let path = try Self.directory() + "/audit.log"
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let first = try AuditLog.shared(path: path)
+        let second = try AuditLog.shared(path: path)
+        #expect(first === second)
+        try first.append(Self.event("one"))
+        try second.append(Self.event("two"))
+        #expect(try AuditFileCheck.verify(path: path).entries == 2)
+    }
+
     @Test func aLogLongerThanOneReadChunkVerifiesLineByLine() throws {
         let path = try Self.directory() + "/audit.log"
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
