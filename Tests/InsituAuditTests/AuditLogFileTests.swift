@@ -73,6 +73,24 @@ struct AuditLogFileTests {
         #expect(try AuditFileCheck.verify(path: path).entries == 2)
     }
 
+    /// Appends from many threads at once (their flushes shared) still make one valid chain with
+    /// every entry in it.
+    @Test func concurrentAppendsMakeOneValidChain() async throws {
+        let path = try Self.directory() + "/audit.log"
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let log = try AuditLog(path: path)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask { for index in 0..<40 { try log.append(Self.event("w\(writer)-\(index)")) } }
+            }
+            try await group.waitForAll()
+        }
+        let report = try AuditFileCheck.verify(path: path)
+        #expect(report.problem == nil)
+        #expect(report.entries == 320)
+        #expect(report.head == log.head)
+    }
+
     @Test func aLogLongerThanOneReadChunkVerifiesLineByLine() throws {
         let path = try Self.directory() + "/audit.log"
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
