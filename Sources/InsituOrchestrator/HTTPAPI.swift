@@ -2,6 +2,7 @@ import Foundation
 public import Hummingbird
 import InsituAPI
 import InsituAudit
+import InsituAuditFile
 import InsituControlPlane
 import InsituModel
 import InsituSpec
@@ -65,6 +66,7 @@ struct HTTPAPI: Sendable {
             let job = try await existingJob(id)
             return try json(JobSummary(job: job, executions: try await store.executions(of: id)))
         }
+        router.get("/v1/audit") { request, context in try readAudit(request, context: context) }
         router.get("/v1/nodes") { _, _ in try json(await orchestrator.nodeSummaries()) }
         router.get("/v1/nodes/{id}") { _, context in
             let id = NodeID(try context.parameters.require("id"))
@@ -95,6 +97,24 @@ struct HTTPAPI: Sendable {
     /// An audit event for a request that did what it asked, now, by whoever made it.
     private func event(_ request: Request, _ context: BasicRequestContext, _ action: String, _ details: [String: AuditValue]) -> AuditEvent {
         AuditEvent(time: SystemClock.now(), actor: auditActor(request, context: context), action: action, details: details)
+    }
+
+    /// `GET /v1/audit?after=SEQ&limit=N`: entries `after + 1` onwards (at most `limit`, 1 to
+    /// 1000), as the log's own lines (NDJSON), so a reader can check their hashes and chain.
+    private func readAudit(_ request: Request, context: BasicRequestContext) throws -> Response {
+        guard let audit = orchestrator.audit else { throw APIError.notFound("the audit log (this orchestrator keeps none)") }
+        let parameters = try QueryParameters(request)
+        let after = try parameters.integer("after", in: 0...Int64.max, default: 0)
+        let limit = try parameters.integer("limit", in: 1...1000, default: 100)
+        let page = try AuditFileCheck.page(path: audit.log.path, after: UInt64(after), limit: Int(limit))
+        if let problem = page.problem {
+            throw APIError(
+                .internalServerError, code: "audit_damaged",
+                message: "the orchestrator's audit log is damaged at \(problem); an operator must look at it (`insitu audit verify`)")
+        }
+        try audit.log.append(event(request, context, "audit.read", ["after": .int(after), "limit": .int(limit)]))
+        return Response(
+            status: .ok, headers: [.contentType: "application/x-ndjson"], body: .init(byteBuffer: ByteBuffer(bytes: page.lines)))
     }
 
     private func uploadModule(_ request: Request, context: BasicRequestContext) async throws -> Response {

@@ -133,6 +133,27 @@ struct AuditTrailTests {
         }
     }
 
+    /// `GET /v1/audit` pages through the log's own lines, which a reader can check.
+    @Test func theAuditLogIsReadablePageByPageOverTheAPI() async throws {
+        try await withNode { e2e in
+            for _ in 0..<3 {
+                _ = try? await e2e.cluster.client.submit(SubmitJobRequest(spec: "version: v1\nname: broken\nengine: {type: teleport}\n"))
+            }
+            let lines = try String(contentsOfFile: orchestratorLog(e2e), encoding: .utf8).split(separator: "\n").map(String.init)
+            let port = try #require(Int(e2e.cluster.apiURL.split(separator: ":").last ?? ""))
+            let connection = try RawConnection(port: port)
+            try connection.send("GET /v1/audit?after=1&limit=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let response = String(decoding: connection.read(timeout: .seconds(10)).bytes, as: UTF8.self)
+            #expect(response.hasPrefix("HTTP/1.1 200"), "\(response)")
+            let body = response.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+            #expect(body == lines[1] + "\n" + lines[2] + "\n", "\(body)")
+            #expect(try entries(orchestratorLog(e2e)).contains { $0.event.action == "audit.read" })
+            let refused = try RawConnection(port: port)
+            try refused.send("GET /v1/audit?limit=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(statusCode(of: refused.read(timeout: .seconds(10)).bytes) == 400)
+        }
+    }
+
     /// `insitu audit verify` as a command: ok on the untouched log, and a non-zero exit naming the
     /// line once one byte is changed or one entry removed.
     @Test func auditVerifyPassesOnTheUntouchedLogAndNamesTheLineOfAChangedByteOrARemovedEntry() async throws {
