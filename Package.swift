@@ -60,6 +60,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "InsituScheduler", dependencies: ["InsituModel", "InsituPolicy"], swiftSettings: swiftSettings),
+        // The audit log's entries, canonical form, hash chain and verifier (docs/AUDIT.md).
+        .target(
+            name: "InsituAudit",
+            dependencies: ["InsituModel", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // The orchestrator's decisions: inputs in, effects out (docs/ARCHITECTURE.md).
         .target(
             name: "InsituControlPlane",
@@ -101,6 +107,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The audit log on disk: an append-only file written one entry per write, and its check.
+        .target(name: "InsituAuditFile", dependencies: ["InsituAudit", "InsituModel"], swiftSettings: swiftSettings),
         .target(
             name: "InsituProcess",
             dependencies: ["InsituExecutor", "InsituModel"],
@@ -148,6 +156,7 @@ let package = Package(
             name: "InsituOrchestrator",
             dependencies: [
                 "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore", "InsituControlPlane", "InsituAuth",
+                "InsituAudit", "InsituAuditFile",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -166,6 +175,7 @@ let package = Package(
                 "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituWasmtime", "InsituProcess", "InsituSpec",
                 "InsituContainer", "InsituPolicy",
                 "InsituSQL", "InsituTLS",
+                "InsituAudit", "InsituAuditFile",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -194,6 +204,7 @@ let package = Package(
             dependencies: [
                 "InsituClient", "InsituAPI", "InsituModel", "InsituSpec",
                 "InsituOrchestrator", "InsituStoreSQLite", "InsituAgent", "InsituWasm", "InsituLocalCluster", "InsituTLS",
+                "InsituAudit", "InsituAuditFile",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -286,6 +297,7 @@ let package = Package(
             dependencies: ["InsituPolicy", "InsituModel", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "InsituAuditTests", dependencies: ["InsituAudit", "InsituAuditFile", "InsituModel"], swiftSettings: swiftSettings),
         .testTarget(name: "InsituSpecTests", dependencies: ["InsituSpec", "InsituModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "InsituSchedulerTests",
@@ -300,7 +312,7 @@ let package = Package(
         .testTarget(
             name: "InsituAgentTests",
             dependencies: [
-                "InsituAgent", "InsituAPI", "InsituModel", "InsituExecutor", "InsituTestKit", "InsituPolicy",
+                "InsituAgent", "InsituAPI", "InsituModel", "InsituExecutor", "InsituTestKit", "InsituPolicy", "InsituAudit",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -337,7 +349,7 @@ let package = Package(
             name: "InsituEndToEndTests",
             dependencies: [
                 "InsituTestKit", "InsituClient", "InsituAPI", "InsituModel", "InsituLocalCluster", "InsituSimulation",
-                "InsituContainer", "InsituPolicy", "InsituTLS",
+                "InsituContainer", "InsituPolicy", "InsituTLS", "InsituAudit", "InsituAuditFile",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "WAT", package: "WasmKit"),
             ],

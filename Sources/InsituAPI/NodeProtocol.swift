@@ -46,10 +46,14 @@ public struct AgentHello: Codable, Sendable {
     /// Executions the node is running or holds unreported results for, so the orchestrator can
     /// reconcile after either side restarted.
     public var knownExecutions: [ExecutionID]
-    public init(node: NodeInfo, epoch: UInt64, knownExecutions: [ExecutionID]) {
+    /// The newest entry of the node's audit log, so the orchestrator can tell when that log was
+    /// rewritten. Nil from agents that predate the audit log.
+    public var auditHead: AuditHead?
+    public init(node: NodeInfo, epoch: UInt64, knownExecutions: [ExecutionID], auditHead: AuditHead? = nil) {
         self.node = node
         self.epoch = epoch
         self.knownExecutions = knownExecutions
+        self.auditHead = auditHead
     }
 }
 
@@ -64,7 +68,12 @@ public struct Welcome: Codable, Sendable {
 
 public struct Heartbeat: Codable, Sendable {
     public var runningExecutions: [ExecutionID]
-    public init(runningExecutions: [ExecutionID]) { self.runningExecutions = runningExecutions }
+    /// As in `AgentHello`: the node's audit head now. Nil from agents that predate it.
+    public var auditHead: AuditHead?
+    public init(runningExecutions: [ExecutionID], auditHead: AuditHead? = nil) {
+        self.runningExecutions = runningExecutions
+        self.auditHead = auditHead
+    }
 }
 
 /// Work for a node: everything it needs except the module bytes, which it fetches by digest

@@ -134,6 +134,12 @@ public struct NodeSummary: Codable, Sendable, Hashable {
     /// The node's policy and its digest, as it advertised them (nil from older agents).
     public var policy: NodePolicy?
     public var policyDigest: String?
+    /// The newest head of the node's audit log the orchestrator has seen; nil until the node
+    /// sent one.
+    public var auditHead: AuditHead?
+    /// Set, and kept, once a head the node sent contradicted an earlier one: the node's audit log
+    /// was rewritten (docs/AUDIT.md).
+    public var auditAlert: String?
 
     public init(status: NodeStatus) {
         self.id = status.info.id

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HummingbirdWSClient
 public import InsituAPI
+import InsituAudit
 import InsituExecutor
 public import InsituModel
 import InsituPolicy
@@ -53,6 +54,12 @@ public final class Agent: Service, Sendable {
             datasets: config.datasets.map { DatasetInfo(name: $0.name, description: $0.description, labels: $0.labels) },
             engines: engines, wasmRuntime: runner.wasmRuntime, version: version, policy: config.policy.normalised(),
             policyDigest: config.policy.digest)
+        runner.audit.record(
+            .system, "agent.start", .ok,
+            [
+                "node": .string(id.rawValue), "name": .string(config.name), "version": .string(version),
+                "datasets": .list(config.datasets.map { .string($0.name) }), "engines": .list(engines.map { .string($0.rawValue) }),
+            ])
     }
 
     public var nodeID: NodeID { nodeInfo.id }
@@ -205,7 +212,9 @@ public final class Agent: Service, Sendable {
                 }
             }
             group.addTask {
-                let hello = AgentHello(node: self.nodeInfo, epoch: self.epoch, knownExecutions: await self.runner.knownExecutions())
+                let hello = AgentHello(
+                    node: self.nodeInfo, epoch: self.epoch, knownExecutions: await self.runner.knownExecutions(),
+                    auditHead: self.runner.audit.head)
                 let helloFrame = Frame<AgentMessage>(seq: 0, ack: await self.outbox.lastReceivedSeq, body: .hello(hello))
                 try await outbound.writeTextMessage(String(decoding: try encoder.encode(helloFrame), as: UTF8.self))
                 var sentUpTo: UInt64 = 0
@@ -222,7 +231,8 @@ public final class Agent: Service, Sendable {
                 await welcomed.wait()
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(self.heartbeatMillis.load(ordering: .relaxed)))
-                    await self.outbox.sendOnce(.heartbeat(Heartbeat(runningExecutions: await self.runner.runningExecutions())))
+                    await self.outbox.sendOnce(
+                        .heartbeat(Heartbeat(runningExecutions: await self.runner.runningExecutions(), auditHead: self.runner.audit.head)))
                 }
             }
             // Frames with a body are handled in order by the handler below: the reader queues an

@@ -1,6 +1,8 @@
 import Crypto
 import Foundation
 import InsituAPI
+import InsituAudit
+import InsituAuditFile
 import InsituExecutor
 import InsituModel
 import InsituProcess
@@ -24,6 +26,8 @@ actor ExecutionRunner {
     let moduleDirectory: String
     let fetcher: ModuleFetcher
     let workRoot: String
+    /// The node's audit log (`audit.log` in its data directory).
+    nonisolated let audit: AuditLog
     /// The runtime of the `wasm` engine (`wasmtime` or `wasmkit`), which the node advertises;
     /// nil when the engines were given (tests).
     nonisolated let wasmRuntime: String?
@@ -55,6 +59,9 @@ actor ExecutionRunner {
             allowedHosts: config.moduleAllowedHosts, crossHostRedirects: config.moduleCrossHostRedirects,
             orchestrators: config.orchestrators, trust: try OrchestratorTrust.load(config))
         try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
+        self.audit = try AuditLog.shared(path: config.dataDirectory + "/" + AuditLog.fileName, onFailure: { error in
+            logger.error("could not write an audit entry", metadata: ["error": "\(error)"])
+        })
         // Executions do not outlive the agent process, so whatever is here was left by one that
         // crashed or was killed (possibly by what it wrote): start clean.
         try? FileManager.default.removeItem(atPath: workRoot)
@@ -198,26 +205,32 @@ actor ExecutionRunner {
             try await store.markStarted(id)
         } catch {
             logger.error("cannot record an execution's start", metadata: ["execution": "\(id)", "error": "\(error)"])
-            await outbox.send(
-                .executionResult(
-                    ExecutionResultMessage(
-                        executionID: id, state: .failed, exitCode: nil,
-                        reason: "the node cannot record the execution's start in its data directory (\(error)); it did not run it",
-                        files: [])))
+            let result = ExecutionResultMessage(
+                executionID: id, state: .failed, exitCode: nil,
+                reason: "the node cannot record the execution's start in its data directory (\(error)); it did not run it",
+                files: [])
+            audit.record(.orchestrator, "result.send", .failed, Self.auditDetails(result, assignment))
+            await outbox.send(.executionResult(result))
             finished(id)
             return
         }
+        // The admission point: every reason this node refuses an assignment is thrown in here,
+        // and every refusal leaves an audit entry.
         do {
             try AssignmentValidation.validate(assignment)
             try PolicyAdmission.admit(assignment, policy: config.policy, orchestrators: config.orchestrators)
         } catch {
             // Nothing was created for it, so there is nothing to clean up.
             logger.warning("refused an assignment", metadata: ["execution": "\(id)", "reason": "\(error.message)"])
+            var details = Self.auditDetails(assignment)
+            details["reason"] = .string(error.message)
+            audit.record(.orchestrator, "execution.refuse", .refused, details)
             await outbox.send(
                 .executionResult(ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: error.message, files: [])))
             finished(id)
             return
         }
+        audit.record(.orchestrator, "execution.admit", .ok, Self.auditDetails(assignment))
         let signal = cancelled[id] ?? CancellationSignal()
         let workDirectory = "\(workRoot)/\(id.rawValue)"
         var result: ExecutionResultMessage
@@ -284,6 +297,7 @@ actor ExecutionRunner {
             logger.info("execution stopped by the agent's shutdown", metadata: ["execution": "\(id)"])
             return
         }
+        audit.record(.orchestrator, "result.send", result.state == .succeeded ? .ok : .failed, Self.auditDetails(result, assignment))
         await outbox.send(.executionResult(result))
         finished(id)
         try? FileManager.default.removeItem(atPath: workDirectory)
@@ -306,6 +320,43 @@ actor ExecutionRunner {
                 "the job's outputs use \(formatBytes(used)) of disk, over this node's quota of \(formatBytes(quota)) per execution "
                     + "(limits.outputs_disk in the node config): the execution was stopped; write less to the outputs")
         }
+    }
+
+    // MARK: Audit
+
+    /// What the node was asked to run: job, execution, partition, engine, the code's digest and
+    /// the datasets it mounts (`AuditDetails.job`: never env values or arguments).
+    static func auditDetails(_ assignment: ExecutionAssignment) -> [String: AuditValue] {
+        var details = AuditDetails.job(assignment.spec)
+        details["job"] = .string(assignment.jobID.rawValue)
+        details["execution"] = .string(assignment.executionID.rawValue)
+        details["partition"] = .int(Int64(assignment.partition))
+        return details
+    }
+
+    /// What leaves the node: each file's path, sha256 and size. A failure's reason is kept up to
+    /// the stderr tail it carries for the job's author (the job's output, not an audit fact).
+    static func auditDetails(_ result: ExecutionResultMessage, _ assignment: ExecutionAssignment) -> [String: AuditValue] {
+        var details: [String: AuditValue] = [
+            "job": .string(assignment.jobID.rawValue), "execution": .string(result.executionID.rawValue),
+            "state": .string(result.state.rawValue),
+        ]
+        if let exitCode = result.exitCode { details["exit_code"] = .int(Int64(exitCode)) }
+        if let reason = result.reason, result.state != .succeeded {
+            details["reason"] = .string(reason.components(separatedBy: "; stderr: ").first ?? reason)
+        }
+        if !result.files.isEmpty {
+            details["files"] = .list(
+                result.files.map { AuditDetails.file(path: $0.path, sha256: $0.sha256, size: Int64(base64DecodedCount($0.base64))) })
+        }
+        return details
+    }
+
+    /// The length of what `text` (padded base64, as the node encodes it) decodes to.
+    static func base64DecodedCount(_ text: String) -> Int {
+        let utf8 = text.utf8
+        let padding = utf8.reversed().prefix(2).prefix { $0 == UInt8(ascii: "=") }.count
+        return utf8.count / 4 * 3 - padding
     }
 
     // MARK: Preparation

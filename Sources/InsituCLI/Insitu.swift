@@ -10,7 +10,7 @@ public struct Insitu: AsyncParsableCommand {
         version: InsituVersion.current,
         subcommands: [
             OrchestratorCommand.self, AgentCommand.self, ServeCommand.self, JobCommand.self, NodeCommand.self,
-            TokenCommand.self, LoginCommand.self, LogoutCommand.self, DemoCommand.self,
+            TokenCommand.self, LoginCommand.self, LogoutCommand.self, DemoCommand.self, AuditCommand.self,
         ]
     )
     public init() {}

@@ -317,6 +317,7 @@ struct NodeCommand: AsyncParsableCommand {
                 Engines:   \(node.engines.map { $0 == .wasm ? "wasm" + (node.wasmRuntime.map { " (\($0))" } ?? "") : $0.rawValue }.joined(separator: ", "))
                 Labels:    \(node.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
                 Policy:    \(node.policyDigest ?? "none advertised")
+                Audit:     \(node.auditHead.map { "head entry \($0.seq), sha256 \($0.hash)" } ?? "no head reported")\(node.auditAlert.map { "\n  ALERT: \($0)" } ?? "")
                 Datasets:
                 \(node.datasets.map { "  \($0.name)\($0.description.map { ": \($0)" } ?? "")" }.joined(separator: "\n"))
 

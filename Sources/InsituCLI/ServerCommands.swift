@@ -109,6 +109,7 @@ func makeOrchestrator(
         FileHandle.standardOutput.write(Data("\(LocalCluster.clusterCAPrefix) \(fingerprint) \(caPath)\n".utf8))
     }
     let scheme = tls == nil ? "http" : "https"
+    let audit = try AuditTrail(directory: directory, logger: logger)
     let app = try await OrchestratorServer.make(
         configuration: .init(
             host: options.host, port: options.port, maxConnections: options.maxConnections,
@@ -120,7 +121,7 @@ func makeOrchestrator(
             defaultExecutionTimeout: .milliseconds(SpecValues.parseDuration(options.defaultTimeout) ?? 3_600_000),
             defaultQueueTimeout: .milliseconds(SpecValues.parseDuration(options.defaultQueueTimeout) ?? 86_400_000),
             nodeLostAfter: .milliseconds(SpecValues.parseDuration(options.nodeLostAfter) ?? 600_000)),
-        logger: logger
+        logger: logger, audit: audit
     ) { port in
         // Printed on stdout so scripts and tests can find a port chosen with --port 0.
         FileHandle.standardOutput.write(Data("insitu orchestrator listening on \(scheme)://\(options.host):\(port)\n".utf8))

@@ -1,4 +1,6 @@
 import Hummingbird
+import InsituAudit
+import InsituAuditFile
 import InsituAuth
 import InsituModel
 import InsituStore
@@ -18,6 +20,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
     let authentication: APIAuthentication
     let tokens: any TokenStore
     let clock: @Sendable () -> Timestamp
+    var audit: AuditTrail? = nil
 
     /// Routes anyone may call: a load balancer's health probe carries no token, and nodes
     /// download modules by digest without one (they have no API token; node identity through
@@ -44,6 +47,13 @@ struct AuthenticationMiddleware: RouterMiddleware {
             case .success(let caller):
                 context.caller = caller
             case .failure(let failure):
+                // The presented token's ID (public) says which credential was tried; never its secret.
+                var details: [String: AuditValue] = [
+                    "method": .string(request.method.rawValue), "path": .string(request.uri.path), "status": .int(401),
+                    "code": .string(failure.code), "reason": .string(failure.message),
+                ]
+                if let value = header, let presented = Authorization.presentedToken(in: value) { details["token"] = .string(presented.id) }
+                audit?.record(.anonymous, "request.refused", .refused, details)
                 var response = try APIError(failure).response(from: request, context: context)
                 // RFC 6750: a 401 names the scheme the client should use.
                 response.headers[.wwwAuthenticate] = "Bearer realm=\"insitu\""

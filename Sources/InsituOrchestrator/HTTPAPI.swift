@@ -2,6 +2,8 @@ import Foundation
 public import Hummingbird
 import InsituAPI
 import InsituAuth
+import InsituAudit
+import InsituAuditFile
 import InsituControlPlane
 import InsituModel
 import InsituSpec
@@ -21,15 +23,17 @@ struct HTTPAPI: Sendable {
         router.get("/v1/health") { _, _ in try json(["status": "ok"]) }
         router.post("/v1/modules") { request, context in
             try context.authorize(.jobSubmit)
-            return try await uploadModule(request)
+            return try await uploadModule(request, context: context)
         }
         // Nodes fetch modules by digest; node identity (mutual TLS) is to guard this route.
-        router.get("/v1/modules/{digest}") { _, context in try await blob(context.parameters.require("digest"), context: context) }
+        router.get("/v1/modules/{digest}") { request, context in
+            try await blob(context.parameters.require("digest"), request: request, context: context)
+        }
         // Any blob, whichever job it belongs to: only for callers of every namespace. Others read
         // result files through their job (`/v1/jobs/{id}/files/{digest}`).
-        router.get("/v1/blobs/{digest}") { _, context in
+        router.get("/v1/blobs/{digest}") { request, context in
             try context.authorize(.jobRead, namespace: Namespace.all, what: "blob \(try context.parameters.require("digest"))")
-            return try await blob(context.parameters.require("digest"), context: context)
+            return try await blob(context.parameters.require("digest"), request: request, context: context)
         }
         router.post("/v1/jobs") { request, context in try await submit(request, context: context) }
         router.get("/v1/jobs") { request, context in
@@ -57,26 +61,27 @@ struct HTTPAPI: Sendable {
             let entries = try await store.logs(of: id, after: after, limit: LogLimits.pageEntries, maxBytes: LogLimits.pageBytes)
             return try json(LogsPage(entries: entries, jobState: job.state))
         }
-        router.post("/v1/jobs/{id}/stop") { _, context in
+        router.post("/v1/jobs/{id}/stop") { request, context in
             let id = try jobID(context)
             try context.authorize(.jobSubmit)
             let existing = try await existingJob(id)
             try context.authorize(.jobSubmit, namespace: namespace(of: existing), what: "job \(id)")
             let job = try await orchestrator.stop(id)
+            try orchestrator.audit?.log.append(event(request, context, "job.stop", ["job": .string(job.id.rawValue)]))
             return try json(JobSummary(job: job, executions: try await store.executions(of: job.id)))
         }
         router.get("/v1/jobs/{id}/results") { _, context in
             let job = try await readableJob(context)
             return try json(try await store.results(of: job.id))
         }
-        router.get("/v1/jobs/{id}/files/{digest}") { _, context in
+        router.get("/v1/jobs/{id}/files/{digest}") { request, context in
             let job = try await readableJob(context)
             let hex = try context.parameters.require("digest")
             let results = try await store.results(of: job.id)
             guard results.contains(where: { $0.files.contains { $0.digest.rawValue == hex } }) else {
                 throw APIError.notFound("a result file sha256:\(hex) of job \(job.id)")
             }
-            return try await blob(hex, context: context)
+            return try await blob(hex, request: request, context: context)
         }
         router.get("/v1/jobs/{id}/wait") { request, context in
             let timeout = try QueryParameters(request).seconds("timeout", in: 0...600, default: 30)
@@ -84,6 +89,11 @@ struct HTTPAPI: Sendable {
             _ = await orchestrator.waitUntilTerminal(id, timeout: timeout)
             let job = try await existingJob(id)
             return try json(JobSummary(job: job, executions: try await store.executions(of: id)))
+        }
+        router.get("/v1/audit") { request, context in
+            // Entries of every namespace: for auditors of the whole cluster.
+            try context.authorize(.auditRead, namespace: Namespace.all, what: "the audit log")
+            return try readAudit(request, context: context)
         }
         router.get("/v1/nodes") { _, context in
             try context.authorize(.nodeRead)
@@ -130,7 +140,30 @@ struct HTTPAPI: Sendable {
             results: try await store.results(of: id))
     }
 
-    private func uploadModule(_ request: Request) async throws -> Response {
+    /// An audit event for a request that did what it asked, now, by whoever made it.
+    private func event(_ request: Request, _ context: APIRequestContext, _ action: String, _ details: [String: AuditValue]) -> AuditEvent {
+        AuditEvent(time: SystemClock.now(), actor: auditActor(request, context: context), action: action, details: details)
+    }
+
+    /// `GET /v1/audit?after=SEQ&limit=N`: entries `after + 1` onwards (at most `limit`, 1 to
+    /// 1000), as the log's own lines (NDJSON), so a reader can check their hashes and chain.
+    private func readAudit(_ request: Request, context: APIRequestContext) throws -> Response {
+        guard let audit = orchestrator.audit else { throw APIError.notFound("the audit log (this orchestrator keeps none)") }
+        let parameters = try QueryParameters(request)
+        let after = try parameters.integer("after", in: 0...Int64.max, default: 0)
+        let limit = try parameters.integer("limit", in: 1...1000, default: 100)
+        let page = try AuditFileCheck.page(path: audit.log.path, after: UInt64(after), limit: Int(limit))
+        if let problem = page.problem {
+            throw APIError(
+                .internalServerError, code: "audit_damaged",
+                message: "the orchestrator's audit log is damaged at \(problem); an operator must look at it (`insitu audit verify`)")
+        }
+        try audit.log.append(event(request, context, "audit.read", ["after": .int(after), "limit": .int(limit)]))
+        return Response(
+            status: .ok, headers: [.contentType: "application/x-ndjson"], body: .init(byteBuffer: ByteBuffer(bytes: page.lines)))
+    }
+
+    private func uploadModule(_ request: Request, context: APIRequestContext) async throws -> Response {
         // Streamed to disk while hashing: memory stays at one chunk per upload, whatever its size.
         let writer = try blobs.writer(limit: Int64(Self.maxModuleBytes))
         defer { writer.discard() }
@@ -148,16 +181,20 @@ struct HTTPAPI: Sendable {
         }
         let size = writer.size
         let digest = try writer.finish()
+        try orchestrator.audit?.log.append(event(request, context, "module.upload", ["sha256": .string(digest.rawValue), "size": .int(size)]))
         return try json(UploadModuleResponse(digest: digest, size: size), status: .created)
     }
 
     /// Streams a blob from disk in chunks, with backpressure, so slow readers cost no memory.
-    private func blob(_ hex: String, context: APIRequestContext) async throws -> Response {
+    private func blob(_ hex: String, request: Request, context: APIRequestContext) async throws -> Response {
         guard let digest = ContentDigest(rawValue: hex) else {
             throw APIError.badRequest("\(hex) is not a sha256 digest (64 lowercase hex digits)")
         }
         guard blobs.contains(digest) else { throw APIError.notFound("blob sha256:\(hex)") }
         let body = try await FileIO().loadFile(path: blobs.path(for: digest), context: context)
+        // Results and modules leaving the orchestrator, by digest (a result file's path and job are
+        // in the `result.accept` entry that stored it).
+        try orchestrator.audit?.log.append(event(request, context, "blob.read", ["sha256": .string(digest.rawValue)]))
         return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
     }
 
@@ -202,6 +239,12 @@ struct HTTPAPI: Sendable {
             let spec = try Self.resolveNamespace(
                 of: parsedSpec, named: JobSpecParser.namesNamespace(submission.spec), caller: caller)
             let (job, created) = try await orchestrator.submit(spec, idempotencyKey: idempotencyKey)
+            // After the commit: a job that exists is recorded even if the answer never arrives, and
+            // a failure to record fails the request (the client retries with its idempotency key).
+            var details = AuditDetails.job(job.spec)
+            details["job"] = .string(job.id.rawValue)
+            details["created"] = .int(created ? 1 : 0)
+            try orchestrator.audit?.log.append(event(request, context, "job.submit", details))
             return try json(SubmitJobResponse(jobID: job.id, state: job.state), status: created ? .created : .ok)
         }
     }

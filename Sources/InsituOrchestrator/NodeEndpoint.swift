@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdWebSocket
 import InsituAPI
+import InsituAudit
 import InsituControlPlane
 import InsituModel
 import Logging
@@ -29,10 +30,13 @@ final class NodeEndpoint: Sendable {
         guard let first = try await messages.next(), let hello = Self.decodeFrame(first, decoder)?.body,
             case .hello(let helloBody) = hello
         else {
+            orchestrator.audit?.record(
+                AuditActor(kind: .node), "node.connect", .refused, ["reason": "the first message was not a hello"])
             try await outbound.close(.protocolError, reason: "the first message must be a hello")
             return
         }
         let orchestrator = self.orchestrator
+        let audit = orchestrator.audit
         let nodeID = helloBody.node.id
         let logger: Logger = {
             var logger = self.logger
@@ -49,12 +53,17 @@ final class NodeEndpoint: Sendable {
             welcome = try await orchestrator.nodeConnected(helloBody, connection: connection)
         } catch let problem as NodeInfoProblem {
             logger.warning("refused a node's hello", metadata: ["problem": "\(problem)"])
+            audit?.record(.node(nodeID), "node.connect", .refused, ["reason": .string("invalid hello: \(problem)")])
             try await outbound.close(.policyViolation, reason: Self.closeReason("invalid hello: \(problem)"))
             return
         }
 
+        audit?.record(.node(nodeID), "node.connect", .ok, Self.auditDetails(helloBody))
+        audit?.observe(helloBody.auditHead, from: nodeID)
+
         // Messages queued in the orchestrator's mailbox, in arrival order, with their numbers.
-        let (queued, queuedContinuation) = AsyncStream<(seq: UInt64, pending: Orchestrator.PendingMessage)>.makeStream()
+        let (queued, queuedContinuation) = AsyncStream<(seq: UInt64, pending: Orchestrator.PendingMessage, report: NodeReport)>
+            .makeStream()
         await withTaskGroup(of: Void.self) { group in
             // Writer: numbers every outgoing frame and piggybacks the latest acknowledgement.
             group.addTask {
@@ -97,9 +106,10 @@ final class NodeEndpoint: Sendable {
             // that was not applied: that one and everything after it are sent again.
             group.addTask {
                 var failed = false
-                for await (seq, pending) in queued {
+                for await (seq, pending, report) in queued {
                     do {
-                        try await orchestrator.applied(pending)
+                        let fresh = try await orchestrator.applied(pending)
+                        if fresh, case .result(let result) = report { audit?.record(.node(nodeID), result.auditAction, result.auditOutcome, result.auditDetails) }
                     } catch {
                         if !failed {
                             failed = true
@@ -141,6 +151,7 @@ final class NodeEndpoint: Sendable {
                         continue
                     }
                     guard let body = frame.body else { continue }
+                    if case .heartbeat(let beat) = body { audit?.observe(beat.auditHead, from: nodeID) }
                     let report: NodeReport
                     do {
                         guard let verified = try orchestrator.report(from: body) else { continue }
@@ -156,7 +167,7 @@ final class NodeEndpoint: Sendable {
                         break
                     }
                     let pending = await orchestrator.enqueue(report, seq: frame.seq, from: nodeID, connection: connectionID)
-                    queuedContinuation.yield((frame.seq, pending))
+                    queuedContinuation.yield((frame.seq, pending, report))
                 }
             } catch {
                 logger.info("node reader stopped", metadata: ["error": "\(error)"])
@@ -166,6 +177,18 @@ final class NodeEndpoint: Sendable {
             await group.waitForAll()
         }
         await orchestrator.nodeDisconnected(nodeID, connectionID: connectionID)
+        audit?.record(.node(nodeID), "node.disconnect")
+    }
+
+    /// What a node said about itself when it connected (validated by then, so bounded).
+    static func auditDetails(_ hello: AgentHello) -> [String: AuditValue] {
+        var details: [String: AuditValue] = [
+            "node": .string(hello.node.id.rawValue), "name": .string(hello.node.name), "version": .string(hello.node.version),
+            "datasets": .list(hello.node.datasets.map { .string($0.name) }),
+            "engines": .list(hello.node.engines.map { .string($0.rawValue) }),
+        ]
+        if let head = hello.auditHead { details["audit_head"] = AuditTrail.value(head) }
+        return details
     }
 
     static func decodeFrame(_ message: WebSocketMessage, _ decoder: JSONDecoder) -> Frame<AgentMessage>? {

@@ -83,6 +83,8 @@ public actor Orchestrator {
     let newJobID: @Sendable () -> JobID
     public let settings: Settings
     let logger: Logger
+    /// The audit log and the nodes' audit heads; nil in tests that do not audit.
+    public nonisolated let audit: AuditTrail?
 
     var core: ControlPlane
     var mailbox: [(ticket: UInt64, input: Input)] = []
@@ -101,8 +103,10 @@ public actor Orchestrator {
 
     public init(
         store: any OrchestratorStore, blobs: BlobStore, settings: Settings = Settings(),
-        clock: @escaping @Sendable () -> Timestamp, newJobID: @escaping @Sendable () -> JobID, logger: Logger
+        clock: @escaping @Sendable () -> Timestamp, newJobID: @escaping @Sendable () -> JobID, logger: Logger,
+        audit: AuditTrail? = nil
     ) {
+        self.audit = audit
         self.store = store
         self.intake = ResultIntake(blobs: blobs)
         self.settings = settings
@@ -291,7 +295,14 @@ public actor Orchestrator {
     }
 
     public func nodeSummaries() -> [NodeSummary] {
-        core.nodeStatuses().map(NodeSummary.init(status:))
+        core.nodeStatuses().map { status in
+            var summary = NodeSummary(status: status)
+            if let (head, alert) = audit?.status(of: status.info.id) {
+                summary.auditHead = head
+                summary.auditAlert = alert
+            }
+            return summary
+        }
     }
 
     /// Lets time pass for the control plane: liveness, grace periods, retry delays and queue

@@ -43,16 +43,20 @@ public enum OrchestratorServer {
     /// Opens the state, recovers unfinished work and returns the application to run.
     public static func make(
         configuration: Configuration, store: any OrchestratorStore, blobs: BlobStore,
-        tokens: any TokenStore, authentication: APIAuthentication, tls: TLSConfiguration? = nil, settings: Orchestrator.Settings = .init(), logger: Logger,
+        tokens: any TokenStore, authentication: APIAuthentication, tls: TLSConfiguration? = nil, settings: Orchestrator.Settings = .init(),
+        logger: Logger, audit: AuditTrail? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let orchestrator = Orchestrator(
             store: store, blobs: blobs, settings: settings, clock: { SystemClock.now() },
-            newJobID: { RandomIDs.jobID() }, logger: logger)
+            newJobID: { RandomIDs.jobID() }, logger: logger, audit: audit)
         try await orchestrator.recover()
+        audit?.record(.system, "orchestrator.start")
         let router = Router(context: APIRequestContext.self)
-        router.add(middleware: ErrorMiddleware(logger: logger))
-        router.add(middleware: AuthenticationMiddleware(authentication: authentication, tokens: tokens, clock: { SystemClock.now() }))
+        // Authentication outermost, so the error middleware (which audits refusals) knows the
+        // caller; the authentication middleware answers and audits its own 401s.
+        router.add(middleware: AuthenticationMiddleware(authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit))
+        router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
         TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes).register(on: router)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, logger: logger)

@@ -1,5 +1,6 @@
 import Foundation
 import InsituAPI
+import InsituAudit
 import InsituClient
 import InsituLocalCluster
 import InsituModel
@@ -19,6 +20,13 @@ import Testing
             Issue.record("unexpected error \(error)")
             return nil
         }
+    }
+
+    /// The orchestrator's audit entries for refused requests with `code`.
+    private func refusals(_ e2e: E2E, code: String) throws -> [AuditEntry] {
+        let read = AuditVerifier.entries(Array(try Data(contentsOf: URL(fileURLWithPath: e2e.root + "/orchestrator/audit.log"))))
+        #expect(read.problem == nil)
+        return read.entries.filter { $0.event.action == "request.refused" && $0.event.details["code"]?.string == code }
     }
 
     private func createToken(_ e2e: E2E, _ arguments: [String], token: String? = nil) throws -> CreatedToken {
@@ -53,6 +61,14 @@ import Testing
         #expect(cli.status != 0)
         #expect(cli.stderr.contains("needs a token") && cli.stderr.contains("insitu token create"), "\(cli.stderr)")
 
+        // Each refusal left an audit entry; the presented token's ID, never its secret.
+        #expect(try refusals(e2e, code: "token_missing").count >= 2)
+        #expect(try refusals(e2e, code: "token_malformed").count == 1)
+        let invalid = try refusals(e2e, code: "token_invalid")
+        #expect(invalid.count == 1 && invalid.first?.event.details["token"]?.string == String(admin.dropFirst(7).prefix(16)))
+        let auditText = try String(contentsOfFile: e2e.root + "/orchestrator/audit.log", encoding: .utf8)
+        #expect(!auditText.contains(String(admin.suffix(43))) && !auditText.contains(String(repeating: "A", count: 43)))
+
         // The administrator token works, and the orchestrator never prints it again.
         #expect(try e2e.cli(["node", "list"]).status == 0)
         e2e.cluster.killOrchestrator(signal: SIGTERM)
@@ -85,6 +101,9 @@ import Testing
         let expired = await failure { try await expiring.jobs() }
         #expect(expired?.status == 401 && expired?.code == "token_expired", "\(String(describing: expired))")
 
+        #expect(try refusals(e2e, code: "token_revoked").first?.event.details["token"]?.string == revocable.info.id)
+        #expect(try refusals(e2e, code: "token_expired").first?.event.details["token"]?.string == shortLived.info.id)
+
         let listed = try await e2e.cluster.client.tokens()
         #expect(listed.first { $0.id == revocable.info.id }?.state == .revoked)
         #expect(listed.first { $0.id == shortLived.info.id }?.state == .expired)
@@ -106,6 +125,11 @@ import Testing
         #expect(await failure { try await client.nodes() }?.status == 403)
         #expect(await failure { try await client.tokens() }?.status == 403)
         #expect(await failure { try await client.stop("j-missing") }?.status == 403, "the scope is checked before the job is looked up")
+        // The refusals name the token that tried.
+        let scopeRefusals = try refusals(e2e, code: "scope_missing")
+        #expect(scopeRefusals.count >= 4)
+        #expect(scopeRefusals.allSatisfy { $0.event.actor == AuditActor(kind: .token, id: reader.info.id, namespace: "default") })
+
         // A token administrator cannot hand out more than it holds.
         let tokenAdmin = try createToken(e2e, ["--name", "delegate", "--namespace", "clinical", "--scopes", "token:admin,job:read"])
         let escalate = try e2e.cli(
@@ -142,6 +166,13 @@ import Testing
             #expect(status == 404, "\(what) of another namespace's job answered \(String(describing: status))")
         }
         #expect(try await outsider.jobs().isEmpty, "the list shows no other namespace's jobs")
+        let hidden = try refusals(e2e, code: "not_found").filter { $0.event.actor.namespace == "research" }
+        #expect(hidden.count >= 6, "each refused read of another namespace's job is audited")
+
+        // The submission was recorded with the administrator's token.
+        let audit = AuditVerifier.entries(Array(try Data(contentsOf: URL(fileURLWithPath: e2e.root + "/orchestrator/audit.log")))).entries
+        let submit = try #require(audit.first { $0.event.action == "job.submit" })
+        #expect(submit.event.actor.kind == .token && submit.event.actor.id == String(e2e.cluster.adminToken!.dropFirst(7).prefix(16)))
         let described = try e2e.cli(["job", "describe", id], token: try createToken(e2e, ["--name", "o2", "--namespace", "research", "--scopes", "job:read"]).token)
         #expect(described.status != 0 && described.stderr.contains("does not exist in namespace research"), "\(described.stderr)")
 
