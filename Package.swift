@@ -342,7 +342,10 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituSQLTests",
-            dependencies: ["InsituSQL", "InsituExecutor", "InsituModel", "InsituLocalCluster", "InsituProcess"],
+            dependencies: [
+                "InsituSQL", "InsituExecutor", "InsituModel", "InsituLocalCluster", "InsituProcess",
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -12,6 +12,26 @@ struct CSVField: Hashable, Sendable {
 struct CSVError: Error, Hashable, Sendable {
     var line: Int
     var problem: String
+
+    /// The same words whichever reader (this scanner or the `insitu_csv` virtual table) met it.
+    static func unclosedQuote(line: Int) -> CSVError {
+        CSVError(line: line, problem: "a field opened with a double quote on this line is never closed")
+    }
+
+    static func textAfterClosingQuote(line: Int, byte: UInt8) -> CSVError {
+        CSVError(
+            line: line,
+            problem: "a closing double quote is followed by \(describe(byte)) instead of a comma or a line break "
+                + "(inside a quoted field, write a double quote as \"\")")
+    }
+
+    static func ragged(line: Int, fields: Int, columns: Int) -> CSVError {
+        CSVError(line: line, problem: "the record has \(fields) fields, the header \(columns)")
+    }
+
+    private static func describe(_ byte: UInt8) -> String {
+        (0x21...0x7E).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "the byte 0x\(String(byte, radix: 16))"
+    }
 }
 
 /// Splits RFC 4180 CSV bytes into records, without copying unquoted fields.
@@ -84,10 +104,7 @@ struct CSVScanner {
                 line += 1
                 return true
             } else {
-                throw CSVError(
-                    line: line,
-                    problem: "a closing double quote is followed by \(Self.describe(byte)) instead of a comma or a line break "
-                        + "(inside a quoted field, write a double quote as \"\")")
+                throw CSVError.textAfterClosingQuote(line: line, byte: byte)
             }
         }
     }
@@ -121,11 +138,7 @@ struct CSVScanner {
             if byte == Self.lf { line += 1 }
             position += 1
         }
-        throw CSVError(line: opening, problem: "a field opened with a double quote on this line is never closed")
-    }
-
-    private static func describe(_ byte: UInt8) -> String {
-        (0x21...0x7E).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "the byte 0x\(String(byte, radix: 16))"
+        throw CSVError.unclosedQuote(line: opening)
     }
 
     /// The bytes of `field`; valid until the next call to `next`.

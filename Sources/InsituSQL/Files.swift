@@ -10,6 +10,7 @@ final class MappedFile {
     let bytes: UnsafeRawBufferPointer
     private let base: UnsafeMutableRawPointer?
     private let length: Int
+    private var owned = true
 
     /// `origin` names the file in errors (the job's path for it, not the node's).
     init(path: String, origin: String) throws(SQLRunError) {
@@ -34,8 +35,14 @@ final class MappedFile {
         bytes = UnsafeRawBufferPointer(start: mapped, count: length)
     }
 
+    /// Hands the mapping to whoever unmaps it from now on (`bytes` stays valid until they do).
+    func transferMapping() -> (base: UnsafeMutableRawPointer?, length: Int) {
+        owned = false
+        return (base, length)
+    }
+
     deinit {
-        if let base { munmap(base, length) }
+        if owned, let base { munmap(base, length) }
     }
 }
 

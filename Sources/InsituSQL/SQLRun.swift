@@ -7,31 +7,42 @@ import FoundationEssentials
 import GRDBSQLite
 
 /// Runs one SQL execution in this process: makes the inputs' files tables, checks the query,
-/// imports the CSV rows, runs the query and writes `result.csv`, `result.jsonl` and
-/// `schema.json` into the output directory.
+/// runs it over the CSV files read in place (or imported, see below) and writes `result.csv`,
+/// `result.jsonl` and `schema.json` into the output directory.
 ///
-/// The order matters for the refusals: the tables are created (empty) and the SQLite inputs
-/// attached first, then the query is compiled under the authorizer (`QueryPolicy`), so a query
-/// that would write, attach or load an extension, or that holds several statements, is refused
-/// before any row is imported. Only then are the CSV rows imported, with statements compiled
-/// before the authorizer was armed, and the query run with `PRAGMA query_only` on.
+/// The order matters for the refusals: the tables are declared (a CSV file's header is read, no
+/// record) and the SQLite inputs attached first, then the query is compiled under the authorizer
+/// (`QueryPolicy`), so a query that would write, attach or load an extension, or that holds
+/// several statements, is refused before any row is read. Then it runs with `PRAGMA query_only` on.
+///
+/// CSV files are `insitu_csv` virtual tables (`CSVVirtualTables`): the query reads the mapped
+/// file in place, and a GROUP BY over one groups its rows in memory instead of sorting them.
+/// Where SQLite's plan would read a CSV table again for every row of another (a join, a
+/// correlated or recursive subquery), the rows are imported into a real table first, which
+/// SQLite can index. Either way every record is read and checked with the same rules
+/// (`CSVScanner`, `CSVValue`), and a malformed file fails the run naming its line.
 ///
 /// Inputs are never modified: CSV files are mapped read-only, SQLite files attached with
 /// `mode=ro&immutable=1` (no locks, no journal, no `-wal`/`-shm` files created beside them).
 ///
 /// The memory limit is not set here: SQLite's only limit is process-wide
-/// (`sqlite3_hard_heap_limit64`), so the runner process sets it (see `SQLRunnerCommand`).
+/// (`sqlite3_hard_heap_limit64`), so the runner process sets it (see `SQLRunnerCommand`). The
+/// in-memory grouping allocates through SQLite, so it counts against that limit too.
 public enum SQLRun {
     public static let resultCSV = "result.csv"
     public static let resultJSONL = "result.jsonl"
     public static let schemaFile = "schema.json"
 
-    /// `log` receives one line per imported table and one for the result (the execution's
+    /// `log` receives one line per CSV table and one for the result (the execution's
     /// stdout). Never throws: every failure is a result.
     public static func run(_ spec: SQLRunSpec, control: SQLRunControl, log: (String) -> Void = { _ in }) -> SQLRunResult {
+        run(spec, control: control, options: SQLRunOptions(), log: log)
+    }
+
+    package static func run(_ spec: SQLRunSpec, control: SQLRunControl, options: SQLRunOptions, log: (String) -> Void = { _ in }) -> SQLRunResult {
         let state = RunState(control: control)
         do {
-            return try withoutActuallyEscaping(log) { log in try Run(spec: spec, state: state, log: log).execute() }
+            return try withoutActuallyEscaping(log) { log in try Run(spec: spec, options: options, state: state, log: log).execute() }
         } catch let error as SQLRunError {
             return SQLRunResult(status: .failed, reason: error.message)
         } catch let failure as SQLiteFailure {
@@ -51,6 +62,20 @@ public enum SQLRun {
 
 struct Stopped: Error { var result: SQLRunResult }
 
+/// How a run reads its CSV inputs, for tests and the benchmark, which compare the two ways on
+/// the same files.
+package struct SQLRunOptions: Sendable {
+    /// Import every CSV input into a table, as for a join, even when the query could read it in place.
+    package var alwaysImport: Bool
+    /// Most bytes a GROUP BY over a CSV table may hold in memory; nil for half the memory limit.
+    package var groupingBudget: Int64?
+
+    package init(alwaysImport: Bool = false, groupingBudget: Int64? = nil) {
+        self.alwaysImport = alwaysImport
+        self.groupingBudget = groupingBudget
+    }
+}
+
 /// What SQLite's callbacks share with the run (one thread; the pointer lives as long as the run).
 final class RunState {
     enum Mode { case setup, query }
@@ -68,19 +93,29 @@ final class RunState {
     init(control: SQLRunControl) { self.control = control }
 }
 
-private struct CSVTable {
+/// A CSV input whose header has been read: a virtual table until the query needs it imported.
+private struct CSVInput {
     var name: String
     var origin: String
-    var mapping: MappedFile
-    var columns: Int
+    var columns: [String]
     /// Lowercased header names, to match the columns the query reads.
     var columnKeys: [String]
+    /// Positioned after the header.
+    var scanner: CSVScanner
+    /// The table's index among the run's virtual tables.
+    var index: Int
+}
+
+/// A CSV input imported into a real table (see `Run.importTables`).
+private struct CSVTable {
+    var input: CSVInput
     var insert: Statement
     var scanner: CSVScanner
 }
 
 private struct Run {
     let spec: SQLRunSpec
+    let options: SQLRunOptions
     let state: RunState
     let log: (String) -> Void
 
@@ -119,9 +154,14 @@ private struct Run {
             if state.refusal == nil { state.refusal = refusal }
             return SQLITE_DENY
         }, context)
+        let virtualTables = try CSVVirtualTables(db, state: state, groupingBudget: options.groupingBudget)
+        // The tables point into the connection's memory: it must stay open while they are used.
+        return try withExtendedLifetime(db) { try execute(db, virtualTables) }
+    }
 
-        // Tables, empty, and the SQLite inputs.
-        var csvTables: [CSVTable] = []
+    private func execute(_ db: SQLiteConnection, _ virtualTables: CSVVirtualTables) throws -> SQLRunResult {
+        // Tables (CSV files as virtual tables: only their headers are read) and the SQLite inputs.
+        var inputs: [CSVInput] = []
         var names: [TableNaming.Table] = []
         for (index, source) in spec.sources.enumerated() {
             for entry in try listing(source) {
@@ -131,7 +171,8 @@ private struct Run {
                     let name = TableNaming.csvTableName(entry.name)
                     names.append(TableNaming.Table(name: name, origin: origin))
                     try TableNaming.check(names)
-                    csvTables.append(try openCSV(db, hostPath: source.hostPath + "/" + entry.name, origin: origin, name: name))
+                    inputs.append(
+                        try openCSV(virtualTables, hostPath: source.hostPath + "/" + entry.name, origin: origin, name: name, index: inputs.count))
                 case .sqlite:
                     let schema = "input\(index + 1)_\(names.count + 1)"
                     for table in try attach(db, hostPath: source.hostPath + "/" + entry.name, origin: origin, schema: schema) {
@@ -143,35 +184,154 @@ private struct Run {
         }
         try TableNaming.check(names)
 
-        // The query, checked before anything is imported.
+        // The query, checked before any row is read.
         state.mode = .query
-        let query = try prepareQuery(db)
+        var query = try prepareQuery(db)
         let columnCount = Int(sqlite3_column_count(query.handle))
 
-        // The rows.
+        // The CSV rows: read in place by the query when it reads each table once; imported when
+        // a table would be read again per row of another (a join, a correlated subquery), where
+        // SQLite needs a real table to index. Either way every record of every CSV input is read
+        // and checked, and a malformed one fails the run, as the import always did.
         state.mode = .setup
-        let begin = ContinuousClock.now
-        try db.execute("BEGIN")
-        for var table in csvTables {
-            // Only the columns the query reads are typed and stored; the others stay NULL, which
-            // the query cannot observe. Every row is stored, so counts are unchanged.
-            let used = columnsToImport(table)
-            let rows = try importRows(db, &table, used: used)
-            log(
-                "table \(table.name): \(rows) rows, \(table.columns) columns, from \(table.origin) "
-                    + "(the query reads \(used.filter { $0 }.count) of them)")
+        var tableLines: [String] = []
+        let inPlace = inputs.isEmpty || (!options.alwaysImport && readsEachTableOnce(db, query))
+        let reading: String
+        if inPlace {
+            reading = "CSV read in place"
+            // Tables the query scans are checked by that scan before it returns their first row.
+            for input in inputs where !virtualTables.planned(input.index) {
+                _ = try checked(virtualTables, inputs) { try virtualTables.validate(input.index) }
+            }
+        } else {
+            let begin = ContinuousClock.now
+            query = try importTables(db, inputs, lines: &tableLines)
+            reading = "import \(milliseconds(ContinuousClock.now - begin)) ms"
         }
-        try db.execute("COMMIT")
-        csvTables.removeAll()
+        state.mode = .setup
         try db.execute("PRAGMA query_only = 1")
         state.mode = .query
-        let imported = ContinuousClock.now - begin
 
         // The result.
         let started = ContinuousClock.now
-        let rows = try writeResult(db, query, columns: columnCount)
-        log("result: \(rows) rows, \(columnCount) columns (import \(milliseconds(imported)) ms, query \(milliseconds(ContinuousClock.now - started)) ms)")
+        let rows: Int
+        do {
+            rows = try checked(virtualTables, inputs) { try writeResult(db, query, columns: columnCount) }
+        } catch CSVTableFailure.groupingTooLarge {
+            // Too many groups to hold within the memory limit: SQLite's sorter groups them
+            // instead, spilling to disk. No row was returned yet (grouping comes first).
+            unlink(spec.outputDirectory + "/" + SQLRun.resultCSV)
+            unlink(spec.outputDirectory + "/" + SQLRun.resultJSONL)
+            virtualTables.disableGrouping()
+            query = try prepareQuery(db)
+            rows = try checked(virtualTables, inputs) { try writeResult(db, query, columns: columnCount) }
+        }
+        let elapsed = ContinuousClock.now - started
+        if inPlace {
+            for input in inputs {
+                let count = try checked(virtualTables, inputs) { try virtualTables.validate(input.index) }
+                tableLines.append(tableLine(input, rows: count))
+            }
+        }
+        for line in tableLines { log(line) }
+        log("result: \(rows) rows, \(columnCount) columns (\(reading), query \(milliseconds(elapsed)) ms)")
         return SQLRunResult(status: .succeeded, rows: rows)
+    }
+
+    private func tableLine(_ input: CSVInput, rows: Int) -> String {
+        let used = columnsToImport(input)
+        return "table \(input.name): \(rows) rows, \(input.columns.count) columns, from \(input.origin) "
+            + "(the query reads \(used.filter { $0 }.count) of them)"
+    }
+
+    /// Runs `body`, turning a CSV table's failure (malformed, too many groups, stopped) into the
+    /// run's terms, including when SQLite reports it as a failed statement.
+    private func checked<T>(_ virtualTables: CSVVirtualTables, _ inputs: [CSVInput], _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let failure as SQLiteFailure {
+            guard let tableFailure = virtualTables.lastFailure else { throw failure }
+            throw try runError(tableFailure, inputs)
+        } catch let failure as CSVTableFailure {
+            throw try runError(failure, inputs)
+        }
+    }
+
+    private func runError(_ failure: CSVTableFailure, _ inputs: [CSVInput]) throws -> any Error {
+        func origin(_ table: Int) -> String { inputs.indices.contains(table) ? inputs[table].origin : "a CSV input" }
+        switch failure {
+        case .malformed, .ragged, .changed:
+            // As when the rows were imported first: a malformed input leaves no result behind
+            // (the files may hold the header, opened before the table's first row was read).
+            unlink(spec.outputDirectory + "/" + SQLRun.resultCSV)
+            unlink(spec.outputDirectory + "/" + SQLRun.resultJSONL)
+        case .groupingTooLarge, .stopped, .outOfMemory:
+            break
+        }
+        switch failure {
+        case .malformed(let table, let error):
+            return SQLRunError("\(origin(table)), line \(error.line): \(error.problem)")
+        case .ragged(let table, let line, let fields):
+            let error = CSVError.ragged(line: line, fields: fields, columns: inputs.indices.contains(table) ? inputs[table].columns.count : 0)
+            return SQLRunError("\(origin(table)), line \(error.line): \(error.problem)")
+        case .changed(let table):
+            return SQLRunError("\(origin(table)) changed while the query read it: run the job again once the file is no longer being written")
+        case .groupingTooLarge:
+            return failure
+        case .stopped:
+            return Stopped(result: state.stop ?? SQLRunResult(status: .cancelled, reason: "cancelled"))
+        case .outOfMemory:
+            return SQLiteFailure(code: SQLITE_NOMEM, message: "out of memory reading a CSV input")
+        }
+    }
+
+    /// Whether the query reads every CSV table at most once, judged from SQLite's plan: no CSV
+    /// table inside a join but as its outermost loop, and no correlated or recursive subquery.
+    private func readsEachTableOnce(_ db: SQLiteConnection, _ query: Statement) -> Bool {
+        guard let sql = sqlite3_sql(query.handle) else { return false }
+        state.mode = .query
+        defer {
+            state.mode = .setup
+            state.refusal = nil
+        }
+        guard let plan = try? db.prepare("EXPLAIN QUERY PLAN " + String(cString: sql)) else { return false }
+        var loops: [Int32: [Bool]] = [:]
+        while true {
+            let rc = sqlite3_step(plan.handle)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { return false }
+            let parent = sqlite3_column_int(plan.handle, 1)
+            let detail = sqlite3_column_text(plan.handle, 3).map { String(cString: $0) } ?? ""
+            if detail.hasPrefix("CORRELATED") || detail.hasPrefix("RECURSIVE STEP") { return false }
+            if detail.hasPrefix("SCAN ") || detail.hasPrefix("SEARCH ") {
+                loops[parent, default: []].append(detail.contains(" VIRTUAL TABLE "))
+            }
+        }
+        return !loops.values.contains { $0.dropFirst().contains(true) }
+    }
+
+    /// Replaces the virtual tables by real ones holding the rows, and compiles the query again.
+    private func importTables(_ db: SQLiteConnection, _ inputs: [CSVInput], lines: inout [String]) throws -> Statement {
+        var tables: [CSVTable] = []
+        for input in inputs {
+            let quotedName = SQLiteConnection.quoted(input.name)
+            try db.execute("DROP TABLE main.\(quotedName)")
+            try db.execute("CREATE TABLE main.\(quotedName) (\(input.columns.map(SQLiteConnection.quoted).joined(separator: ", ")))")
+            let insert = try db.prepare(
+                "INSERT INTO main.\(quotedName) VALUES (\(Array(repeating: "?", count: input.columns.count).joined(separator: ", ")))")
+            tables.append(CSVTable(input: input, insert: insert, scanner: input.scanner))
+        }
+        try db.execute("BEGIN")
+        for var table in tables {
+            // Only the columns the query reads are typed and stored; the others stay NULL, which
+            // the query cannot observe. Every row is stored, so counts are unchanged.
+            let used = columnsToImport(table.input)
+            let rows = try importRows(db, &table, used: used)
+            lines.append(tableLine(table.input, rows: rows))
+        }
+        try db.execute("COMMIT")
+        state.mode = .query
+        return try prepareQuery(db)
     }
 
     // MARK: Inputs
@@ -194,7 +354,7 @@ private struct Run {
         return entries.sorted { $0.name < $1.name }
     }
 
-    private func openCSV(_ db: SQLiteConnection, hostPath: String, origin: String, name: String) throws -> CSVTable {
+    private func openCSV(_ virtualTables: CSVVirtualTables, hostPath: String, origin: String, name: String, index: Int) throws -> CSVInput {
         let mapping = try MappedFile(path: hostPath, origin: origin)
         var scanner = CSVScanner(mapping.bytes)
         var fields: [CSVField] = []
@@ -218,13 +378,10 @@ private struct Run {
             seen[key] = index
             columns.append(column)
         }
-        let quotedName = SQLiteConnection.quoted(name)
-        try db.execute("CREATE TABLE \(quotedName) (\(columns.map(SQLiteConnection.quoted).joined(separator: ", ")))")
-        let insert = try db.prepare(
-            "INSERT INTO \(quotedName) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))")
-        return CSVTable(
-            name: name, origin: origin, mapping: mapping, columns: columns.count, columnKeys: columns.map(TableNaming.asciiLowercased),
-            insert: insert, scanner: scanner)
+        try virtualTables.add(name: name, columns: columns, mapping: mapping, dataStart: scanner.position, dataLine: scanner.line)
+        return CSVInput(
+            name: name, origin: origin, columns: columns, columnKeys: columns.map(TableNaming.asciiLowercased),
+            scanner: scanner, index: index)
     }
 
     /// Attaches a SQLite input read-only and returns its tables' and views' names.
@@ -317,27 +474,27 @@ private struct Run {
     /// Which columns of `table` to import: those the authorizer saw the query read, every
     /// column whose name appears anywhere in the query's text (which covers `USING (a)`), and
     /// all of them when the query may use a NATURAL join, whose columns are named nowhere.
-    private func columnsToImport(_ table: CSVTable) -> [Bool] {
+    private func columnsToImport(_ input: CSVInput) -> [Bool] {
         let text = TableNaming.asciiLowercased(spec.query)
-        if text.contains("natural") { return table.columnKeys.map { _ in true } }
-        let read = state.readColumns[TableNaming.asciiLowercased(table.name)] ?? []
-        return table.columnKeys.map { read.contains($0) || text.contains($0) }
+        if text.contains("natural") { return input.columnKeys.map { _ in true } }
+        let read = state.readColumns[TableNaming.asciiLowercased(input.name)] ?? []
+        return input.columnKeys.map { read.contains($0) || text.contains($0) }
     }
 
     private func importRows(_ db: SQLiteConnection, _ table: inout CSVTable, used: [Bool]) throws -> Int {
         var fields: [CSVField] = []
-        fields.reserveCapacity(table.columns)
+        fields.reserveCapacity(table.input.columns.count)
         let insert = table.insert.handle
         var rows = 0
         while true {
             let more: Bool
             do throws(CSVError) { more = try table.scanner.next(&fields) } catch {
-                throw SQLRunError("\(table.origin), line \(error.line): \(error.problem)")
+                throw SQLRunError("\(table.input.origin), line \(error.line): \(error.problem)")
             }
             guard more else { break }
-            guard fields.count == table.columns else {
-                throw SQLRunError(
-                    "\(table.origin), line \(table.scanner.recordLine): the record has \(fields.count) fields, the header \(table.columns)")
+            guard fields.count == table.input.columns.count else {
+                let error = CSVError.ragged(line: table.scanner.recordLine, fields: fields.count, columns: table.input.columns.count)
+                throw SQLRunError("\(table.input.origin), line \(error.line): \(error.problem)")
             }
             let rc: Int32 = table.scanner.scratch.withUnsafeBytes { scratch in
                 for (index, field) in fields.enumerated() where used[index] {
@@ -362,7 +519,7 @@ private struct Run {
             }
             guard rc == SQLITE_DONE else {
                 if let stop = state.stop { throw Stopped(result: stop) }
-                throw db.failure(rc, "importing \(table.origin), line \(table.scanner.recordLine)")
+                throw db.failure(rc, "importing \(table.input.origin), line \(table.scanner.recordLine)")
             }
             rows += 1
             if rows & 4095 == 0, let stop = state.control.stopReason() { throw Stopped(result: stop) }

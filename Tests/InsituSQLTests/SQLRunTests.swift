@@ -105,6 +105,9 @@ struct SQLRunTests {
         ("BEGIN", "transaction"),
         ("VACUUM INTO '/tmp/insitu-sql-vacuum-copy.db'", "refused"),
         ("SELECT x AS a, x AS a FROM t", "two columns named"),
+        // The engine's own CSV module: a query may not declare a table with it.
+        ("CREATE VIRTUAL TABLE u USING insitu_csv(0)", "change the schema"),
+        ("SELECT * FROM t; CREATE VIRTUAL TABLE u USING insitu_csv(0)", "more than one statement"),
     ])
     func queriesThatWouldChangeStateAreRefusedBeforeAnythingRuns(query: String, expected: String) async throws {
         let fixture = try SQLFixture()
