@@ -31,28 +31,28 @@ public struct OrchestratorTLSMaterial: Sendable {
         let serverCertPath = directory + "/server.crt", serverKeyPath = directory + "/server.key"
 
         let ca: ClusterCA
-        if PEMFiles.exists(caCertPath) || PEMFiles.exists(caKeyPath) {
+        if SecretFiles.exists(caCertPath) || SecretFiles.exists(caKeyPath) {
             do {
-                let certificate = try Certificate(pemEncoded: try PEMFiles.read(caCertPath, secret: false))
-                let key = try P256.Signing.PrivateKey(pemRepresentation: try PEMFiles.read(caKeyPath, secret: true))
+                let certificate = try Certificate(pemEncoded: try SecretFiles.read(caCertPath, secret: false))
+                let key = try P256.Signing.PrivateKey(pemRepresentation: try SecretFiles.read(caKeyPath, secret: true))
                 guard certificate.publicKey == Certificate.PublicKey(key.publicKey) else {
-                    throw PEMFiles.Failure("\(caKeyPath) is not the key of \(caCertPath)")
+                    throw SecretFiles.Failure("\(caKeyPath) is not the key of \(caCertPath)")
                 }
                 ca = ClusterCA(certificate: certificate, privateKey: key)
             } catch {
-                throw PEMFiles.Failure(
+                throw SecretFiles.Failure(
                     "the cluster CA in \(directory) cannot be read (\(error)); restore ca.crt and ca.key from a backup "
                         + "(a new CA would make every node and client distrust this orchestrator)")
             }
         } else {
             ca = try ClusterCA.create(now: now)
-            try PEMFiles.write(ca.privateKey.pemRepresentation, to: caKeyPath, mode: 0o600)
-            try PEMFiles.write(try ca.certificate.serializeAsPEM().pemString, to: caCertPath, mode: 0o644)
+            try SecretFiles.write(ca.privateKey.pemRepresentation, to: caKeyPath, mode: 0o600)
+            try SecretFiles.write(try ca.certificate.serializeAsPEM().pemString, to: caCertPath, mode: 0o644)
         }
 
-        if PEMFiles.exists(serverCertPath), PEMFiles.exists(serverKeyPath),
-            let certificate = try? Certificate(pemEncoded: try PEMFiles.read(serverCertPath, secret: false)),
-            let key = try? P256.Signing.PrivateKey(pemRepresentation: try PEMFiles.read(serverKeyPath, secret: true)),
+        if SecretFiles.exists(serverCertPath), SecretFiles.exists(serverKeyPath),
+            let certificate = try? Certificate(pemEncoded: try SecretFiles.read(serverCertPath, secret: false)),
+            let key = try? P256.Signing.PrivateKey(pemRepresentation: try SecretFiles.read(serverKeyPath, secret: true)),
             certificate.publicKey == Certificate.PublicKey(key.publicKey),
             certificate.issuer == ca.certificate.subject,
             certificate.notValidAfter.timeIntervalSince(now) > renewBefore,
@@ -61,8 +61,8 @@ public struct OrchestratorTLSMaterial: Sendable {
             return OrchestratorTLSMaterial(ca: ca, serverCertificate: certificate, serverKey: key, directory: directory)
         }
         let (certificate, key) = try ca.issueServerCertificate(names: names + [clusterServerName], now: now)
-        try PEMFiles.write(key.pemRepresentation, to: serverKeyPath, mode: 0o600)
-        try PEMFiles.write(try certificate.serializeAsPEM().pemString, to: serverCertPath, mode: 0o644)
+        try SecretFiles.write(key.pemRepresentation, to: serverKeyPath, mode: 0o600)
+        try SecretFiles.write(try certificate.serializeAsPEM().pemString, to: serverCertPath, mode: 0o644)
         return OrchestratorTLSMaterial(ca: ca, serverCertificate: certificate, serverKey: key, directory: directory)
     }
 

@@ -10,18 +10,6 @@ import Testing
 /// every request, and each way a request can fall short is refused with the right status and a
 /// message that says what to do.
 @Suite(.serialized) struct APIAuthenticationTests {
-    private func failure(_ call: () async throws -> some Any) async -> InsituClient.Failure? {
-        do {
-            _ = try await call()
-            return nil
-        } catch let failure as InsituClient.Failure {
-            return failure
-        } catch {
-            Issue.record("unexpected error \(error)")
-            return nil
-        }
-    }
-
     /// The orchestrator's audit entries for refused requests with `code`.
     private func refusals(_ e2e: E2E, code: String) throws -> [AuditEntry] {
         let read = AuditVerifier.entries(Array(try Data(contentsOf: URL(fileURLWithPath: e2e.root + "/orchestrator/audit.log"))))
@@ -44,16 +32,16 @@ import Testing
 
         // The health probe needs no token; everything else does.
         #expect(try await anonymous.health()["status"] == "ok")
-        let missing = await failure { try await anonymous.jobs() }
+        let missing = await apiFailure { try await anonymous.jobs() }
         #expect(missing?.status == 401 && missing?.code == "token_missing", "\(String(describing: missing))")
         #expect(missing?.message.contains("Authorization: Bearer") == true)
 
-        let malformed = await failure { try await e2e.cluster.client(token: "letmein").nodes() }
+        let malformed = await apiFailure { try await e2e.cluster.client(token: "letmein").nodes() }
         #expect(malformed?.status == 401 && malformed?.code == "token_malformed")
 
         // A well-formed token the orchestrator never issued, and the real ID with a wrong secret.
         let forged = "insitu_" + admin.dropFirst(7).prefix(16) + "_" + String(repeating: "A", count: 43)
-        let wrongSecret = await failure { try await e2e.cluster.client(token: forged).nodes() }
+        let wrongSecret = await apiFailure { try await e2e.cluster.client(token: forged).nodes() }
         #expect(wrongSecret?.status == 401 && wrongSecret?.code == "token_invalid")
 
         // The CLI says the same to a person.
@@ -88,7 +76,7 @@ import Testing
         #expect(try await client.jobs().isEmpty)
         let revoke = try e2e.cli(["token", "revoke", revocable.info.id])
         #expect(revoke.status == 0, "\(revoke.stderr)")
-        let revoked = await failure { try await client.jobs() }
+        let revoked = await apiFailure { try await client.jobs() }
         #expect(revoked?.status == 401 && revoked?.code == "token_revoked", "\(String(describing: revoked))")
 
         // Expiry follows the orchestrator's clock; wait for it to pass the token's expiry.
@@ -98,7 +86,7 @@ import Testing
         try await waitUntil(timeout: .seconds(30), "the token to expire") {
             Int64(Date().timeIntervalSince1970 * 1000) > expiry.milliseconds
         }
-        let expired = await failure { try await expiring.jobs() }
+        let expired = await apiFailure { try await expiring.jobs() }
         #expect(expired?.status == 401 && expired?.code == "token_expired", "\(String(describing: expired))")
 
         #expect(try refusals(e2e, code: "token_revoked").first?.event.details["token"]?.string == revocable.info.id)
@@ -122,9 +110,9 @@ import Testing
         #expect(submit.status != 0)
         #expect(submit.stderr.contains("lacks the scope job:submit"), "\(submit.stderr)")
         let client = e2e.cluster.client(token: reader.token)
-        #expect(await failure { try await client.nodes() }?.status == 403)
-        #expect(await failure { try await client.tokens() }?.status == 403)
-        #expect(await failure { try await client.stop("j-missing") }?.status == 403, "the scope is checked before the job is looked up")
+        #expect(await apiFailure { try await client.nodes() }?.status == 403)
+        #expect(await apiFailure { try await client.tokens() }?.status == 403)
+        #expect(await apiFailure { try await client.stop("j-missing") }?.status == 403, "the scope is checked before the job is looked up")
         // The refusals name the token that tried.
         let scopeRefusals = try refusals(e2e, code: "scope_missing")
         #expect(scopeRefusals.count >= 4)
@@ -156,12 +144,12 @@ import Testing
         let outsider = e2e.cluster.client(
             token: try createToken(e2e, ["--name", "outsider", "--namespace", "research", "--scopes", "job:read"]).token)
         for (what, status) in [
-            ("job", await failure { try await outsider.job(id) }?.status),
-            ("history", await failure { try await outsider.history(id) }?.status),
-            ("logs", await failure { try await outsider.logs(id, after: 0) }?.status),
-            ("results", await failure { try await outsider.results(id) }?.status),
-            ("result file", await failure { try await outsider.resultFile(job: id, digest: file.digest) }?.status),
-            ("blob", await failure { try await outsider.blob(file.digest) }?.status),
+            ("job", await apiFailure { try await outsider.job(id) }?.status),
+            ("history", await apiFailure { try await outsider.history(id) }?.status),
+            ("logs", await apiFailure { try await outsider.logs(id, after: 0) }?.status),
+            ("results", await apiFailure { try await outsider.results(id) }?.status),
+            ("result file", await apiFailure { try await outsider.resultFile(job: id, digest: file.digest) }?.status),
+            ("blob", await apiFailure { try await outsider.blob(file.digest) }?.status),
         ] {
             #expect(status == 404, "\(what) of another namespace's job answered \(String(describing: status))")
         }
@@ -181,7 +169,7 @@ import Testing
             token: try createToken(e2e, ["--name", "insider", "--namespace", "default", "--scopes", "job:read"]).token)
         #expect(try await insider.job(id).job.id.rawValue == id)
         #expect(try await insider.resultFile(job: id, digest: file.digest) == (try await e2e.cluster.client.blob(file.digest)))
-        #expect(await failure { try await insider.blob(file.digest) }?.status == 404, "the digest route is for every-namespace callers")
+        #expect(await apiFailure { try await insider.blob(file.digest) }?.status == 404, "the digest route is for every-namespace callers")
         let results = try e2e.cli(["job", "results", id, "--dest", e2e.root + "/fetched"], token: try createToken(e2e, ["--name", "i2", "--scopes", "job:read"]).token)
         #expect(results.status == 0, "\(results.stderr)")
     }
@@ -209,7 +197,7 @@ import Testing
         let clinicalReader = e2e.cluster.client(
             token: try createToken(e2e, ["--name", "clinical", "--namespace", "clinical", "--scopes", "job:read"]).token)
         #expect(try await clinicalReader.jobs().isEmpty)
-        #expect(await failure { try await clinicalReader.job(id) }?.status == 404)
+        #expect(await apiFailure { try await clinicalReader.job(id) }?.status == 404)
     }
 
     /// `insitu login` checks the token, keeps it in a context file only its owner can read, and

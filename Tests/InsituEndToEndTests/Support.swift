@@ -233,3 +233,17 @@ enum Modules {
             (call $proc_exit (local.get $errno))))
         """
 }
+
+/// The API failure `call` ends with, or nil when it succeeds; any other error is a test failure.
+func apiFailure(_ call: () async throws -> some Any) async -> InsituClient.Failure? {
+    do {
+        _ = try await call()
+        return nil
+    } catch let failure as InsituClient.Failure {
+        return failure
+    } catch {
+        Issue.record("unexpected error \(error)")
+        return nil
+    }
+}
+

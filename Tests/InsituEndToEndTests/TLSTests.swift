@@ -10,18 +10,6 @@ import Testing
 /// certificate from the cluster CA it created in its data directory; clients and nodes that trust
 /// that CA connect, everything else is refused with a message that says why.
 @Suite(.serialized) struct TLSTests {
-    private func failure(_ call: () async throws -> some Any) async -> InsituClient.Failure? {
-        do {
-            _ = try await call()
-            return nil
-        } catch let failure as InsituClient.Failure {
-            return failure
-        } catch {
-            Issue.record("unexpected error \(error)")
-            return nil
-        }
-    }
-
     @Test func theOrchestratorServesTLSWithItsClusterCAAndNodesConnectOverIt() async throws {
         let e2e = try E2E.make(requireTokens: true)
         defer { e2e.tearDown() }
@@ -57,14 +45,14 @@ import Testing
 
         // Plain HTTP to the TLS port: no answer, and the client says to use https.
         let plain = InsituClient(baseURL: https.replacingOccurrences(of: "https://", with: "http://"), token: e2e.cluster.adminToken)
-        let plainFailure = await failure { try await plain.nodes() }
+        let plainFailure = await apiFailure { try await plain.nodes() }
         #expect(plainFailure?.message.contains("use https://") == true, "\(String(describing: plainFailure))")
 
         // A client that trusts another CA refuses the orchestrator's certificate.
         let stranger = try ClusterCA.create(now: Date())
         let strangerPEM = try stranger.certificate.serializeAsPEM().pemString
         let distrustful = try InsituClient(baseURL: https, token: e2e.cluster.adminToken, caCertificatePEM: strangerPEM)
-        let untrusted = await failure { try await distrustful.nodes() }
+        let untrusted = await apiFailure { try await distrustful.nodes() }
         #expect(untrusted?.code == "tls_mismatch" && untrusted?.message.contains("--ca-cert") == true, "\(String(describing: untrusted))")
         let cli = try e2e.cli(["node", "list"], environment: ["INSITU_CA_CERT": ""])
         #expect(cli.status != 0 && cli.stderr.contains("not signed by a CA this client trusts"), "\(cli.stderr)")
@@ -90,7 +78,7 @@ import Testing
         let client = try InsituClient(
             baseURL: e2e.cluster.apiURL.replacingOccurrences(of: "http://", with: "https://"), token: nil,
             caCertificatePEM: try stranger.certificate.serializeAsPEM().pemString)
-        let mismatch = await failure { try await client.nodes() }
+        let mismatch = await apiFailure { try await client.nodes() }
         #expect(mismatch?.message.contains("does not speak TLS") == true, "\(String(describing: mismatch))")
     }
 }

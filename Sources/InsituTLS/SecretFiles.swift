@@ -1,22 +1,22 @@
-import Foundation
+public import Foundation
 
-/// Reads and writes the PEM files of the orchestrator's TLS material. Private keys are written
-/// 0600 (created that way, never chmod-ed after the fact) and refused when others may read them;
-/// every file is opened without following links and is bounded in size.
-enum PEMFiles {
-    static let maxBytes = 1 << 20
+/// Small files that may hold secrets (TLS keys, the CLI's tokens). Secret files are written 0600
+/// (created that way, never chmod-ed after the fact) and refused when others may read them; every
+/// file is opened without following links and is bounded in size.
+public enum SecretFiles {
+    public static let maxBytes = 1 << 20
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
         init(_ description: String) { self.description = description }
     }
 
-    static func exists(_ path: String) -> Bool {
+    public static func exists(_ path: String) -> Bool {
         var status = stat()
         return lstat(path, &status) == 0
     }
 
-    static func read(_ path: String, secret: Bool) throws -> String {
+    public static func read(_ path: String, secret: Bool) throws -> String {
         let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw Failure("cannot open \(path): \(String(cString: strerror(errno)))\(errno == ELOOP ? " (it is a symbolic link)" : "")")
@@ -27,9 +27,9 @@ enum PEMFiles {
             throw Failure("\(path) is not a regular file")
         }
         if secret && status.st_mode & 0o077 != 0 {
-            throw Failure("\(path) holds a private key but others may read it (mode \(String(status.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)")
+            throw Failure("\(path) holds secrets but others may read it (mode \(String(status.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)")
         }
-        guard status.st_size <= maxBytes else { throw Failure("\(path) is larger than 1 MiB; it is not a PEM file") }
+        guard status.st_size <= maxBytes else { throw Failure("\(path) is larger than 1 MiB, which no file of this kind is") }
         var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
         var offset = 0
         while offset < bytes.count {
@@ -42,7 +42,7 @@ enum PEMFiles {
 
     /// Writes `text` to `path` atomically: a new file created with `mode` beside it, synced, then
     /// renamed over the old one.
-    static func write(_ text: String, to path: String, mode: mode_t) throws {
+    public static func write(_ text: String, to path: String, mode: mode_t) throws {
         let temporary = path + ".tmp-\(getpid())"
         unlink(temporary)
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
