@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import InsituAPI
+import InsituAudit
 import InsituClient
 import InsituLocalCluster
 import InsituModel
@@ -138,6 +139,13 @@ struct NodePolicyClusterTests {
         let streamed = try #require(logs.components(separatedBy: "\n[insitu: ").first)
         #expect(streamed.utf8.count <= 64, "\(logs)")
         #expect(logs.contains("were dropped: a node ships at most 64 bytes of live output per stream"), "\(logs)")
+
+        // The node's audit log records the failed result and why, and no file of it as sent.
+        let audit = AuditVerifier.entries(Array(try Data(contentsOf: URL(fileURLWithPath: e2e.root + "/agents/hospital/state/audit.log"))))
+        #expect(audit.problem == nil)
+        let sent = try #require(audit.entries.last { $0.event.action == "result.send" })
+        #expect(sent.event.outcome == .failed)
+        #expect(sent.event.details["reason"]?.string?.hasPrefix("node policy: ") == true, "\(sent.event.details)")
     }
 
     /// (4) A node that keeps stdout: the job succeeds, its output files come back, its stdout
@@ -203,5 +211,12 @@ struct NodePolicyClusterTests {
         #expect(module.reason?.hasPrefix("node policy: module \(other) may not read dataset \"patients\"") == true, "\(module.reason ?? "")")
         #expect(results["j-allowed-p0-a1"]?.state == .succeeded, "\(results["j-allowed-p0-a1"]?.reason ?? "")")
         #expect(agent.log.contains("refused an assignment"))
+
+        // Each refusal is in the node's own audit log, with its reason.
+        let audit = AuditVerifier.entries(Array(try Data(contentsOf: URL(fileURLWithPath: root + "/hospital/state/audit.log"))))
+        #expect(audit.problem == nil)
+        let refused = audit.entries.filter { $0.event.action == "execution.refuse" }
+        #expect(Set(refused.compactMap { $0.event.details["execution"]?.string }) == ["j-namespace-p0-a1", "j-module-p0-a1"])
+        #expect(refused.allSatisfy { $0.event.details["reason"]?.string?.hasPrefix("node policy: ") == true }, "\(refused)")
     }
 }
