@@ -58,7 +58,7 @@ public enum OrchestratorServer {
         router.add(middleware: AuthenticationMiddleware(authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit))
         router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
-        TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes).register(on: router)
+        TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, logger: logger)
         let limits = RequestHeadGuard.Limits(
             timeout: TimeAmount(configuration.requestHeadTimeout), maxRequestLineBytes: maxRequestLineBytes,

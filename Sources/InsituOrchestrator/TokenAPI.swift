@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import InsituAPI
+import InsituAudit
 import InsituAuth
 import InsituModel
 import InsituStore
@@ -12,6 +13,7 @@ struct TokenAPI: Sendable {
     let tokens: any TokenStore
     let clock: @Sendable () -> Timestamp
     let random: @Sendable (Int) -> [UInt8]
+    var audit: AuditTrail? = nil
 
     static let defaultTTLSeconds: Int64 = 30 * 24 * 3600
     static let maxTTLSeconds: Int64 = 10 * 365 * 24 * 3600
@@ -26,11 +28,11 @@ struct TokenAPI: Sendable {
                     kind: caller.kind.rawValue, tokenID: caller.tokenID, tokenName: caller.tokenName, namespace: caller.namespace,
                     scopes: caller.scopes.sorted().map(\.rawValue)))
         }
-        router.post("/v1/tokens") { request, context in
+        router.post("/v1/tokens") { httpRequest, context in
             let caller = try context.authorize(.tokenAdmin)
             let body: ByteBuffer
             do {
-                body = try await request.body.collect(upTo: Self.maxCreateBytes)
+                body = try await httpRequest.body.collect(upTo: Self.maxCreateBytes)
             } catch {
                 throw APIError(.contentTooLarge, code: "request_too_large", message: "a token request is limited to 64 KiB")
             }
@@ -42,6 +44,11 @@ struct TokenAPI: Sendable {
                     "the body must be JSON {\"name\": \"...\", \"namespace\": \"...\", \"scopes\": [\"job:read\"], \"ttlSeconds\": 86400}: \(error)")
             }
             let created = try await create(request, by: caller)
+            // Recorded before the secret is handed out; if the entry cannot be written, the request fails.
+            try audit?.log.append(
+                AuditEvent(
+                    time: clock(), actor: auditActor(httpRequest, context: context), action: "token.create",
+                    details: Self.auditDetails(created.info)))
             return try json(created, status: .created)
         }
         router.get("/v1/tokens") { _, context in
@@ -49,13 +56,15 @@ struct TokenAPI: Sendable {
             let now = clock()
             return try json(try await tokens.tokens().filter { caller.canAccess(namespace: $0.namespace) }.map { Self.info($0, now: now) })
         }
-        router.delete("/v1/tokens/{id}") { _, context in
+        router.delete("/v1/tokens/{id}") { httpRequest, context in
             let id = try context.parameters.require("id")
             // The scope first: without it, the answer must not tell whether the token exists.
             try context.authorize(.tokenAdmin)
             guard let existing = try await tokens.token(id: id) else { throw APIError.notFound("token \(id)") }
             try context.authorize(.tokenAdmin, namespace: existing.namespace, what: "token \(id)")
             guard let revoked = try await tokens.revokeToken(id: id, at: clock()) else { throw APIError.notFound("token \(id)") }
+            try audit?.log.append(
+                AuditEvent(time: clock(), actor: auditActor(httpRequest, context: context), action: "token.revoke", details: Self.auditDetails(revoked)))
             return try json(Self.info(revoked, now: clock()))
         }
     }
@@ -103,6 +112,20 @@ struct TokenAPI: Sendable {
             expiresAt: ttl == 0 ? nil : Timestamp(milliseconds: now.milliseconds + ttl * 1000), secretHash: presented.secretHash)
         try await tokens.insertToken(record)
         return CreatedToken(token: presented.text, info: Self.info(record, now: now))
+    }
+
+    /// What the audit log keeps of a token: never its secret nor the secret's hash.
+    static func auditDetails(_ info: TokenInfo) -> [String: AuditValue] {
+        var details: [String: AuditValue] = [
+            "token": .string(info.id), "name": .string(info.name), "namespace": .string(info.namespace),
+            "scopes": .list(info.scopes.map { .string($0) }),
+        ]
+        if let expires = info.expiresAt { details["expires_at"] = .int(expires.milliseconds) }
+        return details
+    }
+
+    static func auditDetails(_ record: TokenRecord) -> [String: AuditValue] {
+        auditDetails(info(record, now: record.createdAt))
     }
 
     static func info(_ record: TokenRecord, now: Timestamp) -> TokenInfo {

@@ -90,6 +90,11 @@ import Testing
         #expect(expired?.status == 401 && expired?.code == "token_expired", "\(String(describing: expired))")
 
         #expect(try refusals(e2e, code: "token_revoked").first?.event.details["token"]?.string == revocable.info.id)
+        // Creating and revoking were recorded, with the administrator's token as the actor.
+        let trail = AuditVerifier.entries(Array(try Data(contentsOf: URL(fileURLWithPath: e2e.root + "/orchestrator/audit.log")))).entries
+        let adminID = String(e2e.cluster.adminToken!.dropFirst(7).prefix(16))
+        #expect(trail.contains { $0.event.action == "token.create" && $0.event.details["token"]?.string == revocable.info.id && $0.event.actor.id == adminID })
+        #expect(trail.contains { $0.event.action == "token.revoke" && $0.event.details["token"]?.string == revocable.info.id && $0.event.actor.id == adminID })
         #expect(try refusals(e2e, code: "token_expired").first?.event.details["token"]?.string == shortLived.info.id)
 
         let listed = try await e2e.cluster.client.tokens()
