@@ -75,32 +75,41 @@ public struct InsituClient: Sendable {
     }
 
     public func jobs(limit: Int = 100) async throws -> [JobSummary] { try await call("GET", "/v1/jobs?limit=\(limit)") }
-    public func job(_ id: String) async throws -> JobDetail { try await call("GET", "/v1/jobs/\(id)") }
-    public func history(_ id: String) async throws -> [JobEvent] { try await call("GET", "/v1/jobs/\(id)/history") }
+    public func job(_ id: String) async throws -> JobDetail { try await call("GET", "/v1/jobs/\(Self.pathComponent(id))") }
+    public func history(_ id: String) async throws -> [JobEvent] { try await call("GET", "/v1/jobs/\(Self.pathComponent(id))/history") }
     public func logs(_ id: String, after: Int64) async throws -> LogsPage {
-        try await call("GET", "/v1/jobs/\(id)/logs?after=\(after)")
+        try await call("GET", "/v1/jobs/\(Self.pathComponent(id))/logs?after=\(after)")
     }
-    public func stop(_ id: String) async throws -> JobSummary { try await call("POST", "/v1/jobs/\(id)/stop") }
-    public func results(_ id: String) async throws -> [ResultRecord] { try await call("GET", "/v1/jobs/\(id)/results") }
+    public func stop(_ id: String) async throws -> JobSummary { try await call("POST", "/v1/jobs/\(Self.pathComponent(id))/stop") }
+    public func results(_ id: String) async throws -> [ResultRecord] { try await call("GET", "/v1/jobs/\(Self.pathComponent(id))/results") }
     /// Long-polls until the job is terminal or `timeoutSeconds` pass, then returns its summary.
     public func wait(_ id: String, timeoutSeconds: Double = 30) async throws -> JobSummary {
-        try await call("GET", "/v1/jobs/\(id)/wait?timeout=\(timeoutSeconds)", timeout: .seconds(Int64(timeoutSeconds) + 30))
+        try await call("GET", "/v1/jobs/\(Self.pathComponent(id))/wait?timeout=\(timeoutSeconds)", timeout: .seconds(Int64(timeoutSeconds) + 30))
     }
     public func nodes() async throws -> [NodeSummary] { try await call("GET", "/v1/nodes") }
-    public func node(_ id: String) async throws -> NodeSummary { try await call("GET", "/v1/nodes/\(id)") }
+    public func node(_ id: String) async throws -> NodeSummary { try await call("GET", "/v1/nodes/\(Self.pathComponent(id))") }
     /// Any blob by digest: only for tokens of every namespace (and `--dev`).
     public func blob(_ digest: ContentDigest) async throws -> Data { try await raw("GET", "/v1/blobs/\(digest.rawValue)") }
     /// A result file of one job, for any token that may read the job.
     public func resultFile(job: String, digest: ContentDigest) async throws -> Data {
-        try await raw("GET", "/v1/jobs/\(job)/files/\(digest.rawValue)")
+        try await raw("GET", "/v1/jobs/\(Self.pathComponent(job))/files/\(digest.rawValue)")
     }
     public func whoami() async throws -> WhoAmI { try await call("GET", "/v1/whoami") }
     public func createToken(_ request: CreateTokenRequest) async throws -> CreatedToken {
         try await call("POST", "/v1/tokens", body: try JSONEncoder().encode(request))
     }
     public func tokens() async throws -> [TokenInfo] { try await call("GET", "/v1/tokens") }
-    public func revokeToken(_ id: String) async throws -> TokenInfo { try await call("DELETE", "/v1/tokens/\(id)") }
+    public func revokeToken(_ id: String) async throws -> TokenInfo { try await call("DELETE", "/v1/tokens/\(Self.pathComponent(id))") }
     public func health() async throws -> [String: String] { try await call("GET", "/v1/health") }
+
+    /// `text` as one path segment: percent-encoded so that `/`, `?`, `#` or `%` in an ID a user
+    /// typed stay part of the ID instead of changing the request (`job describe 'x?limit=1'`
+    /// must look up that ID, not job `x`).
+    static func pathComponent(_ text: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/?#%;")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
 
     func call<T: Decodable>(
         _ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",

@@ -1,3 +1,4 @@
+import Foundation
 public import Hummingbird
 import InsituAuth
 
@@ -38,3 +39,16 @@ extension APIError {
         self.init(status, code: failure.code, message: failure.message)
     }
 }
+
+extension APIRequestContext {
+    /// A path parameter as the client meant it: clients percent-encode IDs so that `/`, `?` or `#`
+    /// in one stay inside its segment, and the router hands the segment over still encoded.
+    func pathParameter(_ name: String) throws -> String {
+        let raw = try parameters.require(name)
+        guard let decoded = raw.removingPercentEncoding else {
+            throw APIError.badRequest("path parameter \(name) is not valid percent-encoding: \(raw.prefix(100))")
+        }
+        return decoded
+    }
+}
+

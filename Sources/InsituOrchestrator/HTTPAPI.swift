@@ -101,7 +101,7 @@ struct HTTPAPI: Sendable {
         }
         router.get("/v1/nodes/{id}") { _, context in
             try context.authorize(.nodeRead)
-            let id = NodeID(try context.parameters.require("id"))
+            let id = NodeID(try context.pathParameter("id"))
             guard let node = await orchestrator.nodeSummaries().first(where: { $0.id == id || $0.name == id.rawValue }) else {
                 throw APIError.notFound("node \(id)")
             }
@@ -110,7 +110,7 @@ struct HTTPAPI: Sendable {
     }
 
     private func jobID(_ context: APIRequestContext) throws -> JobID {
-        JobID(try context.parameters.require("id"))
+        JobID(try context.pathParameter("id"))
     }
 
     private func existingJob(_ id: JobID) async throws -> Job {

@@ -57,7 +57,7 @@ struct TokenAPI: Sendable {
             return try json(try await tokens.tokens().filter { caller.canAccess(namespace: $0.namespace) }.map { Self.info($0, now: now) })
         }
         router.delete("/v1/tokens/{id}") { httpRequest, context in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             // The scope first: without it, the answer must not tell whether the token exists.
             try context.authorize(.tokenAdmin)
             guard let existing = try await tokens.token(id: id) else { throw APIError.notFound("token \(id)") }

@@ -57,6 +57,23 @@ struct APIHardeningTests {
         #expect(try await get("/v1/jobs/j-1/wait?timeout=0.05").status == 404)
     }
 
+    /// An ID a user typed is one path segment, whatever it contains: `x?limit=1` is looked up as
+    /// that ID (and not found), not as job `x` with a query; `a/b` does not reach another route.
+    @Test func idsWithReservedCharactersStayOnePathSegment() async throws {
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        for id in ["x?limit=1", "a/b", "j#frag", "50%", "n-1/stop"] {
+            let describe = try e2e.cli(["job", "describe", id])
+            #expect(describe.status != 0)
+            #expect(describe.stderr.contains("job \(id) does not exist"), "\(id): \(describe.stderr)")
+            let node = try e2e.cli(["node", "describe", id])
+            #expect(node.stderr.contains("node \(id) does not exist"), "\(id): \(node.stderr)")
+        }
+        // A stop of such an ID stops nothing else.
+        let stop = try e2e.cli(["job", "stop", "j-1/../../jobs"])
+        #expect(stop.status != 0 && stop.stderr.contains("does not exist"), "\(stop.stderr)")
+    }
+
     // MARK: Item 10
 
     @Test func uploadsAndDownloadsStreamThroughBoundedMemory() async throws {
