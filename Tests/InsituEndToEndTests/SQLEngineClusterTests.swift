@@ -10,6 +10,18 @@ import Testing
 @Suite(.serialized) struct SQLEngineClusterTests {
     private static let enableSQL = "engines:\n  sql:\n    enabled: true\n"
 
+    /// A SQL job whose query never ends (a recursive CTE without a bound), plus `extra` YAML.
+    private static func endlessQuery(extra: String = "") -> String {
+        """
+        version: v1
+        name: endless
+        engine:
+          type: sql
+          query: WITH RECURSIVE f(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM f) SELECT count(*) FROM f
+
+        """ + extra
+    }
+
     private func cluster(rows: Int, test: String = #function) async throws -> (E2E, [String: Int]) {
         let e2e = try E2E.make(test)
         do {
@@ -101,16 +113,7 @@ import Testing
     @Test func stoppingAnEndlessQueryKillsItsRunnerWithinOneSecond() async throws {
         let (e2e, _) = try await cluster(rows: 10)
         defer { e2e.tearDown() }
-        let spec = try e2e.specFile(
-            "endless",
-            """
-            version: v1
-            name: endless
-            engine:
-              type: sql
-              query: WITH RECURSIVE f(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM f) SELECT count(*) FROM f
-            """)
-        let id = try e2e.submit(spec)
+        let id = try e2e.submit(try e2e.specFile("endless", Self.endlessQuery()))
         let running = try await e2e.waitForState(id) { $0 == .running }
         let execution = try #require(running.executions.first).id.rawValue
         try await waitUntil(timeout: .seconds(30), "the runner to start") { sqlRunners(for: execution) > 0 }
@@ -146,17 +149,7 @@ import Testing
         let memoryReason = denied.executions.first?.stateReason ?? ""
         #expect(memoryReason.contains("more than 8 MiB of memory"), "\(memoryReason)")
 
-        let endless = try e2e.specFile(
-            "endless",
-            """
-            version: v1
-            name: endless
-            engine:
-              type: sql
-              query: WITH RECURSIVE f(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM f) SELECT count(*) FROM f
-            timeout: 1s
-            retry: {attempts: 1}
-            """)
+        let endless = try e2e.specFile("endless", Self.endlessQuery(extra: "timeout: 1s\nretry: {attempts: 1}\n"))
         let started = ContinuousClock.now
         let timedOut = try await e2e.waitForState(try e2e.submit(endless)) { $0.isTerminal }
         #expect(timedOut.job.state == .failed)
