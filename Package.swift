@@ -156,7 +156,9 @@ let package = Package(
             name: "InsituOrchestrator",
             dependencies: [
                 "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore", "InsituControlPlane", "InsituAuth",
-                "InsituAudit", "InsituAuditFile",
+                "InsituAudit", "InsituAuditFile", "InsituTLS",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -176,6 +178,8 @@ let package = Package(
                 "InsituContainer", "InsituPolicy",
                 "InsituSQL", "InsituTLS",
                 "InsituAudit", "InsituAuditFile",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -219,7 +223,7 @@ let package = Package(
         // end-to-end tests.
         .target(
             name: "InsituLocalCluster",
-            dependencies: ["InsituClient", "InsituModel"],
+            dependencies: ["InsituClient", "InsituModel", "InsituAPI"],
             swiftSettings: swiftSettings
         ),
 
@@ -275,6 +279,7 @@ let package = Package(
                 "InsituModel", "InsituScheduler", "InsituExecutor", "InsituClient", "InsituLocalCluster", "InsituAPI",
                 "InsituSimulation", "InsituContainer",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -288,7 +293,9 @@ let package = Package(
         .testTarget(name: "InsituModelTests", dependencies: ["InsituModel", "InsituTestKit"], swiftSettings: swiftSettings),
         .testTarget(
             name: "InsituTLSTests",
-            dependencies: ["InsituTLS", .product(name: "X509", package: "swift-certificates")],
+            dependencies: [
+                "InsituTLS", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "InsituAuthTests", dependencies: ["InsituAuth", "InsituModel"], swiftSettings: swiftSettings),
@@ -355,6 +362,12 @@ let package = Package(
                 "InsituContainer", "InsituPolicy", "InsituTLS", "InsituAudit", "InsituAuditFile",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "WAT", package: "WasmKit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings
         ),

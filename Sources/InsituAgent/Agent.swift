@@ -6,6 +6,7 @@ import InsituAudit
 import InsituExecutor
 public import InsituModel
 import InsituPolicy
+import NIOSSL
 public import Logging
 import NIOPosix
 public import ServiceLifecycle
@@ -20,7 +21,12 @@ import Synchronization
 public final class Agent: Service, Sendable {
     let config: AgentConfig
     let trust: OrchestratorTrust
-    let nodeInfo: NodeInfo
+    /// What the node advertises; its ID is the certificate's once the node holds one.
+    let advertised: NodeInfo
+    /// The node's key and certificate when it dials `https` orchestrators (nil in development,
+    /// where a node names itself with the ID in `<data-dir>/node-id`).
+    let credentials: Locked<NodeCredentials?>
+    let joiner: NodeJoiner
     /// Random per process start: see `Outbox` for why it is not persisted.
     let epoch: UInt64
     let outbox: Outbox
@@ -37,8 +43,19 @@ public final class Agent: Service, Sendable {
         self.config = config
         self.logger = logger
         self.trust = try OrchestratorTrust.load(config)
-        let id = try NodeIdentity.loadOrCreate(dataDirectory: config.dataDirectory) {
-            NodeID("n-" + String(UInt64.random(in: 0...UInt64.max), radix: 16))
+        self.joiner = NodeJoiner(config: config, trust: trust, logger: logger)
+        let id: NodeID
+        if Self.usesCertificates(config) {
+            let stored = try NodeCredentials.loadOrCreate(config)
+            if stored.certificate == nil && config.joinToken == nil { throw NodeJoiner.NoJoinToken() }
+            credentials = Locked(stored)
+            // Replaced by the certificate's ID once the node has joined.
+            id = stored.nodeID ?? NodeID("joining")
+        } else {
+            credentials = Locked(nil)
+            id = try NodeIdentity.loadOrCreate(dataDirectory: config.dataDirectory) {
+                NodeID("n-" + String(UInt64.random(in: 0...UInt64.max), radix: 16))
+            }
         }
         let detected = MachineResources.detect()
         var engines: [EngineKind] = [.wasm]
@@ -48,7 +65,7 @@ public final class Agent: Service, Sendable {
         if config.sqlEngineEnabled { engines.append(.sql) }
         self.epoch = UInt64.random(in: 1...UInt64.max)
         (self.outbox, self.runner, self.recoveredStarts) = try ExecutionRunner.open(config: config, logger: logger, container: container)
-        self.nodeInfo = NodeInfo(
+        self.advertised = NodeInfo(
             id: id, name: config.name, labels: config.labels,
             resources: Resources(cpuMillis: config.cpuMillis ?? detected.cpuMillis, memoryBytes: config.memoryBytes ?? detected.memoryBytes),
             datasets: config.datasets.map { DatasetInfo(name: $0.name, description: $0.description, labels: $0.labels) },
@@ -64,8 +81,24 @@ public final class Agent: Service, Sendable {
 
     public var nodeID: NodeID { nodeInfo.id }
 
+    /// What the hello says: the node's ID is its certificate's, when it has one.
+    var nodeInfo: NodeInfo {
+        var info = advertised
+        if let id = credentials.withLock({ $0?.nodeID }) { info.id = id }
+        return info
+    }
+
+    /// Nodes of a TLS cluster are known by their certificates; `http` is development.
+    static func usesCertificates(_ config: AgentConfig) -> Bool {
+        config.orchestrators.contains { $0.hasPrefix("https://") }
+    }
+
     public func run() async throws {
         logger.info("agent starting", metadata: ["node": "\(nodeInfo.id)", "name": "\(nodeInfo.name)"])
+        if let current = credentials.withLock({ $0 }) {
+            let joined = try await joiner.ensureCertificate(current)
+            credentials.withLock { $0 = joined }
+        }
         await withDiscardingTaskGroup { group in
             for assignment in self.recoveredStarts { self.startContinuation.yield(assignment) }
             group.addTask { await self.connectLoop() }
@@ -86,6 +119,7 @@ public final class Agent: Service, Sendable {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let base = config.orchestrators[index % config.orchestrators.count]
             let url = base.replacingOccurrences(of: "http", with: "ws", options: .anchored) + NodeProtocol.path
+            await renewCertificateIfDue()
             let started = ContinuousClock.now
             await dial(url)
             await outbox.connectionEnded()
@@ -116,7 +150,7 @@ public final class Agent: Service, Sendable {
                         url: url,
                         configuration: .init(
                             maxFrameSize: 1 << 20, closeTimeout: .seconds(5), sniHostname: self.trust.serverName(forLink: url)),
-                        tlsConfiguration: self.trust.linkTLS, eventLoopGroup: loops,
+                        tlsConfiguration: self.linkTLS(), eventLoopGroup: loops,
                         logger: self.logger
                     ) { inbound, outbound, _ in
                         // Decided under the lock, so the loop is never shut down under a session.
@@ -162,6 +196,36 @@ public final class Agent: Service, Sendable {
     }
 
     private enum DialPhase { case upgrading, session, abandoned }
+
+    /// Asks for a new certificate once the current one nears expiry (`identity.renew_before`);
+    /// a node that cannot reach an orchestrator keeps its certificate and asks on the next dial.
+    func renewCertificateIfDue() async {
+        guard let current = credentials.withLock({ $0 }),
+            current.needsRenewal(now: Date(), renewBefore: config.certificateRenewBeforeMillis.map { Double($0) / 1000 })
+        else { return }
+        do {
+            if let renewed = try await joiner.renew(current) {
+                credentials.withLock { $0 = renewed }
+                logger.info(
+                    "renewed the node's certificate",
+                    metadata: ["node": "\(renewed.nodeID?.rawValue ?? "")", "expires": "\(renewed.certificate?.notValidAfter.description ?? "")"])
+            }
+        } catch {
+            logger.error("the orchestrator refused to renew the node's certificate", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The link's TLS: the cluster CA as the only trust root and, once joined, the node's certificate.
+    func linkTLS() -> TLSConfiguration? {
+        guard let current = credentials.withLock({ $0 }) else { return trust.linkTLS }
+        var tls = trust.linkTLS ?? TLSConfiguration.makeClientConfiguration()
+        do {
+            try current.apply(to: &tls)
+        } catch {
+            logger.error("cannot use the node's certificate", metadata: ["error": "\(error)"])
+        }
+        return tls
+    }
     private enum DialTask { case connection, watchdog }
 
     /// Acts on a frame from the orchestrator once it is its turn. Throws if an assignment could

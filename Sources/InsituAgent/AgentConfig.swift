@@ -1,6 +1,7 @@
 import Foundation
 public import InsituModel
 import InsituSpec
+import InsituTLS
 import Yams
 
 /// A compute node's configuration file (YAML). Only what is declared here is exposed: a job can
@@ -85,6 +86,12 @@ public struct AgentConfig: Sendable {
     /// the cluster CA's `ca.crt`); when nil, `https` orchestrators are checked against the system's
     /// trusted CAs.
     public var orchestratorCA: String?
+    /// The token this node joins the cluster with (`join_token` or `join_token_file`), needed
+    /// only until it holds a certificate. A secret: never logged.
+    public var joinToken: String?
+    /// How long before its certificate expires the node asks for a new one
+    /// (`identity.renew_before`); nil: when a third of its lifetime is left.
+    public var certificateRenewBeforeMillis: Int64?
 
     public static let defaultOutputQuotaBytes: Int64 = 1 << 30
     public static let defaultHandshakeTimeoutMillis: Int64 = 10_000
@@ -98,8 +105,10 @@ public struct AgentConfig: Sendable {
         moduleCrossHostRedirects: Bool = false, handshakeTimeoutMillis: Int64 = AgentConfig.defaultHandshakeTimeoutMillis,
         processEngine: ProcessEngineConfig = ProcessEngineConfig(), container: Container? = nil,
         sqlEngineEnabled: Bool = false, sqlMaxRows: Int64 = AgentConfig.defaultSQLMaxRows, policy: NodePolicy = NodePolicy(),
-        orchestratorCA: String? = nil
+        orchestratorCA: String? = nil, joinToken: String? = nil, certificateRenewBeforeMillis: Int64? = nil
     ) {
+        self.joinToken = joinToken
+        self.certificateRenewBeforeMillis = certificateRenewBeforeMillis
         self.policy = policy
         self.orchestratorCA = orchestratorCA
         self.processEngine = processEngine
@@ -153,7 +162,7 @@ public struct AgentConfig: Sendable {
         }
         let known: Set = [
             "name", "orchestrators", "orchestrator", "orchestrator_ca", "data_dir", "labels", "datasets", "resources", "engines", "limits",
-            "modules", "connection", "policy",
+            "modules", "connection", "policy", "join_token", "join_token_file", "identity",
         ]
         for key in root.keys where !known.contains(key) {
             problems.append("unknown key \"\(key)\" (allowed: \(known.sorted().joined(separator: ", ")))")
@@ -174,6 +183,35 @@ public struct AgentConfig: Sendable {
                 orchestratorCA = resolve(path)
             } else {
                 problems.append("orchestrator_ca: write the path of the cluster CA's PEM file (the orchestrator prints it at start)")
+            }
+        }
+        var joinToken: String?
+        if let value = root["join_token"] {
+            if let text = value as? String, !text.isEmpty { joinToken = text } else {
+                problems.append("join_token: write the token 'insitu node join-token create' printed")
+            }
+        }
+        if let value = root["join_token_file"] {
+            if joinToken != nil {
+                problems.append("join_token_file: give the join token once, as join_token or join_token_file")
+            } else if let path = value as? String, !path.isEmpty {
+                do {
+                    joinToken = try SecretFiles.read(resolve(path), secret: true).trimmingCharacters(in: .whitespacesAndNewlines)
+                } catch {
+                    problems.append("join_token_file: \(error)")
+                }
+            } else {
+                problems.append("join_token_file: write the path of a file (mode 0600) holding the join token")
+            }
+        }
+        var renewBefore: Int64?
+        let identity = root["identity"] as? [String: Any] ?? [:]
+        for key in identity.keys where key != "renew_before" {
+            problems.append("identity: unknown key \"\(key)\" (allowed: renew_before)")
+        }
+        if let value = identity["renew_before"] {
+            if let millis = SpecValues.parseDuration("\(value)"), millis >= 1 { renewBefore = millis } else {
+                problems.append("identity.renew_before: \"\(value)\" is not a duration, like 240h")
             }
         }
         let dataDirectory = resolve(root["data_dir"] as? String ?? "./insitu-agent-\(name)")
@@ -296,7 +334,8 @@ public struct AgentConfig: Sendable {
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
             wasmIsolation: isolation, wasmRuntime: runtime, wasmtimeLibrary: wasmtimeLibrary, outputQuotaBytes: outputQuota,
             moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout, processEngine: processEngine,
-            container: container, sqlEngineEnabled: sqlEnabled, sqlMaxRows: sqlMaxRows, policy: policy, orchestratorCA: orchestratorCA)
+            container: container, sqlEngineEnabled: sqlEnabled, sqlMaxRows: sqlMaxRows, policy: policy, orchestratorCA: orchestratorCA,
+            joinToken: joinToken, certificateRenewBeforeMillis: renewBefore)
     }
 
     /// `engines.container: {socket, allowed_images, pids_limit}`; nil (the engine is off) when absent.

@@ -34,41 +34,46 @@ public struct TokenRecord: Hashable, Codable, Sendable {
     }
 }
 
-/// The text a caller presents: `insitu_<id>_<secret>`, the ID 16 lowercase hex digits and the
-/// secret 43 characters of unpadded base64url (32 random bytes). The prefix lets secret scanners
-/// recognise a leaked token.
+/// The text a caller presents: `insitu_<id>_<secret>` (a node's join token:
+/// `insitu_join_<id>_<secret>`), the ID 16 lowercase hex digits and the secret 43 characters of
+/// unpadded base64url (32 random bytes). The prefix lets secret scanners recognise a leaked token
+/// and keeps one kind from being taken for the other.
 public struct PresentedToken: Hashable, Sendable {
     public static let prefix = "insitu_"
+    public static let joinPrefix = "insitu_join_"
     public static let idLength = 16
     public static let secretLength = 43
 
+    public var prefix: String
     public var id: String
     public var secret: String
 
     /// Splits a presented token, or nil when it is not one (any length, any bytes: this parses
     /// untrusted header values).
-    public init?(_ text: String) {
+    public init?(_ text: String, prefix: String = PresentedToken.prefix) {
         let bytes = Array(text.utf8)
-        let expected = Self.prefix.utf8.count + Self.idLength + 1 + Self.secretLength
-        guard bytes.count == expected, text.hasPrefix(Self.prefix) else { return nil }
-        let idBytes = bytes[Self.prefix.utf8.count..<(Self.prefix.utf8.count + Self.idLength)]
-        let separator = bytes[Self.prefix.utf8.count + Self.idLength]
-        let secretBytes = bytes[(Self.prefix.utf8.count + Self.idLength + 1)...]
+        let expected = prefix.utf8.count + Self.idLength + 1 + Self.secretLength
+        guard bytes.count == expected, text.hasPrefix(prefix) else { return nil }
+        let idBytes = bytes[prefix.utf8.count..<(prefix.utf8.count + Self.idLength)]
+        let separator = bytes[prefix.utf8.count + Self.idLength]
+        let secretBytes = bytes[(prefix.utf8.count + Self.idLength + 1)...]
         guard separator == UInt8(ascii: "_"), idBytes.allSatisfy(Self.isLowerHex), secretBytes.allSatisfy(Self.isBase64URL) else {
             return nil
         }
+        self.prefix = prefix
         self.id = String(decoding: idBytes, as: UTF8.self)
         self.secret = String(decoding: secretBytes, as: UTF8.self)
     }
 
     /// A new token from random bytes the caller drew (the core takes randomness as an input).
-    public init(idBytes: [UInt8], secretBytes: [UInt8]) {
+    public init(idBytes: [UInt8], secretBytes: [UInt8], prefix: String = PresentedToken.prefix) {
         precondition(idBytes.count == Self.idLength / 2 && secretBytes.count == 32, "8 ID bytes and 32 secret bytes")
+        self.prefix = prefix
         self.id = idBytes.map { byte in String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16) }.joined()
         self.secret = Self.base64URL(secretBytes)
     }
 
-    public var text: String { Self.prefix + id + "_" + secret }
+    public var text: String { prefix + id + "_" + secret }
 
     public var secretHash: String { Self.hash(secret) }
 

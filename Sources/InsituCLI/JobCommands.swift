@@ -276,7 +276,11 @@ struct JobCommand: AsyncParsableCommand {
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "node", abstract: "Inspect compute nodes.", subcommands: [List.self, Describe.self])
+        commandName: "node", abstract: "Inspect compute nodes and manage who may join.",
+        subcommands: [
+            List.self, Describe.self, JoinTokenCommand.self, NodeIdentitiesCommand.self, NodeApproveCommand.self, NodeRejectCommand.self,
+            NodeRevokeCommand.self,
+        ])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List known nodes.")

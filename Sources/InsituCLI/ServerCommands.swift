@@ -114,8 +114,8 @@ func makeOrchestrator(
         configuration: .init(
             host: options.host, port: options.port, maxConnections: options.maxConnections,
             requestHeadTimeout: duration(seconds: options.requestHeadTimeout), idleTimeout: duration(seconds: options.idleTimeout)),
-        store: store, blobs: blobs, tokens: store, authentication: options.dev ? .development : .tokens,
-        tls: tls?.configuration,
+        store: store, blobs: blobs, tokens: store, identities: store, authentication: options.dev ? .development : .tokens,
+        tls: tls?.configuration, clusterCA: tls?.clusterCA,
         settings: .init(
             heartbeatInterval: duration(seconds: options.heartbeatInterval),
             defaultExecutionTimeout: .milliseconds(SpecValues.parseDuration(options.defaultTimeout) ?? 3_600_000),
@@ -186,10 +186,17 @@ struct ServeCommand: AsyncParsableCommand {
         }
         // A wildcard listen address is not one to dial (nor one the certificate names).
         let dialHost = ["0.0.0.0", "::"].contains(options.host) ? "127.0.0.1" : options.host
+        let nodeDirectory = URL(fileURLWithPath: options.dataDir).standardized.path + "/node"
+        // The embedded node joins with a token of its own the first time (it has no certificate yet).
+        var joinToken: String?
+        if tls != nil && !FileManager.default.fileExists(atPath: nodeDirectory + "/identity.json") {
+            joinToken = try await OrchestratorServer.embeddedNodeJoinToken(store)
+        }
         let agentConfig = AgentConfig(
             name: "local", orchestrators: ["\(tls == nil ? "http" : "https")://\(dialHost):\(options.port)"],
-            dataDirectory: URL(fileURLWithPath: options.dataDir).standardized.path + "/node", labels: nodeLabels,
-            datasets: nodeDatasets, orchestratorCA: tls?.caPath)
+            dataDirectory: nodeDirectory, labels: nodeLabels, datasets: nodeDatasets,
+            orchestratorCA: tls?.caPath,
+            joinToken: joinToken)
         let agent = try await Agent(config: agentConfig, logger: logger, version: InsituVersion.current)
         let group = ServiceGroup(
             configuration: .init(

@@ -7,6 +7,8 @@ import NIOSSL
 /// `<data-dir>/tls/` on first start) or the operator's certificate and key.
 struct ServerTLS {
     var configuration: TLSConfiguration
+    /// Signs node certificates; nodes' client certificates are verified against it.
+    var clusterCA: ClusterCA
     /// The CA file clients and nodes should trust, when the orchestrator knows it.
     var caPath: String?
     var caFingerprint: String?
@@ -14,17 +16,6 @@ struct ServerTLS {
     /// nil in `--dev` (plain HTTP on loopback).
     static func make(_ options: ServerOptions, dataDirectory: String) throws -> ServerTLS? {
         if options.dev { return nil }
-        if let certPath = options.tlsCert, let keyPath = options.tlsKey {
-            do {
-                let chain = try NIOSSLCertificate.fromPEMFile(certPath)
-                let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
-                return ServerTLS(
-                    configuration: .makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)),
-                    caPath: nil, caFingerprint: nil)
-            } catch {
-                throw ValidationError("cannot use --tls-cert \(certPath) with --tls-key \(keyPath): \(error)")
-            }
-        }
         var names = ["localhost", "127.0.0.1", "::1"] + options.tlsNames
         if let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init), !host.isEmpty {
             names.append(ProcessInfo.processInfo.hostName)
@@ -36,10 +27,29 @@ struct ServerTLS {
         } catch {
             throw ValidationError("cannot set up TLS in \(dataDirectory)/tls: \(error)")
         }
-        let certificate = try NIOSSLCertificate(bytes: Array(try material.serverCertificate.serializeAsPEM().pemString.utf8), format: .pem)
-        let key = try NIOSSLPrivateKey(bytes: Array(material.serverKey.pemRepresentation.utf8), format: .pem)
-        return ServerTLS(
-            configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)),
-            caPath: material.caPath, caFingerprint: material.ca.fingerprint)
+        let ca = try NIOSSLCertificate(bytes: Array(try material.ca.certificate.serializeAsPEM().pemString.utf8), format: .pem)
+        var configuration: TLSConfiguration
+        var caPath: String? = material.caPath
+        if let certPath = options.tlsCert, let keyPath = options.tlsKey {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(certPath)
+                let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+                configuration = .makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+                // Clients trust the operator's CA, not the cluster's (which still signs node certificates).
+                caPath = nil
+            } catch {
+                throw ValidationError("cannot use --tls-cert \(certPath) with --tls-key \(keyPath): \(error)")
+            }
+        } else {
+            let certificate = try NIOSSLCertificate(bytes: Array(try material.serverCertificate.serializeAsPEM().pemString.utf8), format: .pem)
+            let key = try NIOSSLPrivateKey(bytes: Array(material.serverKey.pemRepresentation.utf8), format: .pem)
+            configuration = .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key))
+        }
+        // Nodes present certificates from the cluster CA; API clients present none. Both use this
+        // port, so a certificate is asked for but not required, and one that is presented must
+        // verify against the cluster CA alone.
+        configuration.certificateVerification = .optionalVerification
+        configuration.trustRoots = .certificates([ca])
+        return ServerTLS(configuration: configuration, clusterCA: material.ca, caPath: caPath, caFingerprint: caPath == nil ? nil : material.ca.fingerprint)
     }
 }

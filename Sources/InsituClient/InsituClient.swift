@@ -102,6 +102,19 @@ public struct InsituClient: Sendable {
     public func revokeToken(_ id: String) async throws -> TokenInfo { try await call("DELETE", "/v1/tokens/\(Self.pathComponent(id))") }
     public func health() async throws -> [String: String] { try await call("GET", "/v1/health") }
 
+    public func createJoinToken(_ request: CreateJoinTokenRequest) async throws -> CreatedJoinToken {
+        try await call("POST", "/v1/join-tokens", body: try JSONEncoder().encode(request))
+    }
+    public func joinTokens() async throws -> [JoinTokenInfo] { try await call("GET", "/v1/join-tokens") }
+    public func revokeJoinToken(_ id: String) async throws -> JoinTokenInfo {
+        try await call("DELETE", "/v1/join-tokens/\(Self.pathComponent(id))")
+    }
+    public func nodeIdentities() async throws -> [NodeIdentityInfo] { try await call("GET", "/v1/node-identities") }
+    /// `decision` is approve, reject or revoke.
+    public func decideNode(_ id: String, _ decision: String) async throws -> NodeIdentityInfo {
+        try await call("POST", "/v1/node-identities/\(Self.pathComponent(id))/\(decision)")
+    }
+
     /// `text` as one path segment: percent-encoded so that `/`, `?`, `#` or `%` in an ID a user
     /// typed stay part of the ID instead of changing the request (`job describe 'x?limit=1'`
     /// must look up that ID, not job `x`).

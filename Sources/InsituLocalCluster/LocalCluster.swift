@@ -1,5 +1,6 @@
 public import Foundation
 public import InsituClient
+import InsituAPI
 
 /// A process started and owned by a `LocalCluster`.
 public final class ManagedProcess: @unchecked Sendable {
@@ -41,6 +42,8 @@ public final class LocalCluster: @unchecked Sendable {
     public private(set) var adminToken: String?
     /// The cluster CA's certificate file the orchestrator printed (with `requireTokens`).
     public private(set) var caPath: String?
+    /// A join token for many nodes, which `startAgent` gives each node (with `requireTokens`).
+    public private(set) var joinToken: String?
     private var orchestratorPort = 0
     private let lock = NSLock()
 
@@ -114,6 +117,10 @@ public final class LocalCluster: @unchecked Sendable {
         try await waitUntil(timeout: .seconds(30), "orchestrator API at \(url)") {
             (try? await self.client(token: nil).health()) != nil
         }
+        if requireTokens, joinToken == nil, adminToken != nil {
+            joinToken = try await client.createJoinToken(
+                CreateJoinTokenRequest(name: "local-cluster", uses: 1000, ttlSeconds: 24 * 3600)).token
+        }
     }
 
     /// Kills the orchestrator with `signal` (SIGKILL: no chance to clean up).
@@ -127,18 +134,20 @@ public final class LocalCluster: @unchecked Sendable {
     /// dials (an address reachable from inside the launcher's namespace); `extraConfig` is YAML
     /// appended to the node config as it is; `processSettings` are keys written under
     /// `engines.process` when `processEngine` is on (`sandbox: none`, `cgroup_parent: ...`);
-    /// `orchestratorCA` replaces the cluster CA the node trusts.
+    /// `orchestratorCA` replaces the cluster CA the node trusts; `joinToken` the cluster's join token
+    /// (`.some(nil)`: none, for a node that is to be refused).
     @discardableResult
     public func startAgent(
         name: String, labels: [String: String] = [:], datasets: [String: String] = [:], processEngine: Bool = false,
         wasmIsolation: String? = nil, wasmRuntime: String? = nil, cpu: String? = nil, memory: String? = nil, launcher: [String] = [],
         orchestratorURL: String? = nil, extraConfig: String = "", processSettings: [String: String] = [:],
-        orchestratorCA: String? = nil
+        orchestratorCA: String? = nil, joinToken: String?? = .none
     ) throws -> ManagedProcess {
         let directory = root + "/agents/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var yaml = "name: \(name)\norchestrator: \(orchestratorURL ?? apiURL)\ndata_dir: \(directory)/state\n"
         if let ca = orchestratorCA ?? caPath { yaml += "orchestrator_ca: \(ca)\n" }
+        if let token = joinToken ?? self.joinToken { yaml += "join_token: \(token)\n" }
         if !labels.isEmpty {
             yaml += "labels:\n" + labels.sorted { $0.key < $1.key }.map { "  \($0.key): \"\($0.value)\"\n" }.joined()
         }

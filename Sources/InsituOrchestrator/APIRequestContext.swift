@@ -1,6 +1,7 @@
 import Foundation
 public import Hummingbird
 import InsituAuth
+import NIOCore
 
 /// The request context of the REST API: Hummingbird's core storage plus the caller that
 /// `AuthenticationMiddleware` established. Handlers authorise against it; nothing else decides
@@ -9,9 +10,12 @@ public struct APIRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// nil only before authentication ran (and on the unauthenticated health route).
     var caller: Caller?
+    /// The connection the request came on: node routes read the client certificate from it.
+    let channel: (any Channel)?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        self.channel = source.channel
     }
 
     /// The caller, who must hold `scope` and, for something in a namespace, see that namespace.

@@ -1,4 +1,5 @@
 import Hummingbird
+import InsituAPI
 import InsituAudit
 import InsituAuditFile
 import InsituAuth
@@ -26,9 +27,12 @@ struct AuthenticationMiddleware: RouterMiddleware {
     /// download modules by digest without one (they have no API token; node identity through
     /// mutual TLS is to guard this route). A digest names the module's content, so it cannot be
     /// guessed, and no route lists them.
+    /// Nodes authenticate themselves on their own routes: by join token (`/v1/node/join`) or by
+    /// client certificate (`/v1/node/connect`, `/v1/node/renew`).
     static func isOpen(_ request: Request) -> Bool {
         let path = request.uri.path
         return path == "/v1/health" || (request.method == .get && path.hasPrefix("/v1/modules/"))
+            || path == NodeProtocol.path || path == NodeIdentityPaths.join || path == NodeIdentityPaths.renew
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

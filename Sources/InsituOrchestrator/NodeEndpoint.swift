@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdWebSocket
 import InsituAPI
 import InsituAudit
+import InsituAuth
 import InsituControlPlane
 import InsituModel
 import Logging
@@ -11,6 +12,7 @@ import Synchronization
 /// one at a time in arrival order, and acknowledges each once its effects are durable.
 final class NodeEndpoint: Sendable {
     let orchestrator: Orchestrator
+    let admission: NodeAdmission
     let logger: Logger
     let connectionIDs = Atomic<UInt64>(0)
 
@@ -19,16 +21,19 @@ final class NodeEndpoint: Sendable {
     /// a broken or hostile node.
     static let maxUndecodableFrames = 16
 
-    init(orchestrator: Orchestrator, logger: Logger) {
+    init(orchestrator: Orchestrator, admission: NodeAdmission, logger: Logger) {
         self.orchestrator = orchestrator
+        self.admission = admission
         self.logger = logger
     }
 
-    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    /// Serves one node link. `node` is who the connection's certificate says it is (nil in
+    /// `--dev`, where nodes name themselves in their hello).
+    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, node: AuthenticatedNode?) async throws {
         let decoder = JSONDecoder()
         var messages = inbound.messages(maxSize: NodeProtocol.maxMessageBytes).makeAsyncIterator()
         guard let first = try await messages.next(), let hello = Self.decodeFrame(first, decoder)?.body,
-            case .hello(let helloBody) = hello
+            case .hello(var helloBody) = hello
         else {
             orchestrator.audit?.record(
                 AuditActor(kind: .node), "node.connect", .refused, ["reason": "the first message was not a hello"])
@@ -37,6 +42,20 @@ final class NodeEndpoint: Sendable {
         }
         let orchestrator = self.orchestrator
         let audit = orchestrator.audit
+        if let node {
+            // The certificate is the node's identity; a hello that names another node is a node
+            // trying to act as one it is not.
+            guard helloBody.node.id == node.id else {
+                let claimed = String(helloBody.node.id.rawValue.prefix(NodeInfoLimits.maxIdentifierBytes))
+                audit?.record(
+                    .node(node.id), "node.connect", .refused,
+                    ["reason": .string("the hello names node \(claimed) but the certificate is node \(node.id)")])
+                try await outbound.close(
+                    .policyViolation, reason: Self.closeReason("this connection's certificate is node \(node.id), not \(claimed)"))
+                return
+            }
+            helloBody.node.labels = NodeJoining.labels(advertised: helloBody.node.labels, pinned: node.pinnedLabels)
+        }
         let nodeID = helloBody.node.id
         let logger: Logger = {
             var logger = self.logger
@@ -58,6 +77,13 @@ final class NodeEndpoint: Sendable {
             return
         }
 
+        // Revoked while this link was being set up: the revocation's own sweep may have missed it.
+        if let node, case .failure(let failure) = await admission.admit(node.id) {
+            audit?.record(.node(nodeID), "node.connect", .refused, ["reason": .string(failure.message)])
+            try await outbound.close(.policyViolation, reason: Self.closeReason(failure.message))
+            await orchestrator.nodeDisconnected(nodeID, connectionID: connectionID)
+            return
+        }
         audit?.record(.node(nodeID), "node.connect", .ok, Self.auditDetails(helloBody))
         audit?.observe(helloBody.auditHead, from: nodeID)
 

@@ -94,6 +94,8 @@ public actor Orchestrator {
     var outcomes: [UInt64: Result<Reply, any Error>] = [:]
     /// Open node connections by connection ID, to deliver the core's sends and closes.
     var connections: [UInt64: NodeConnection] = [:]
+    /// Which node each open link belongs to, so a revocation can cut them.
+    var connectionOwners: [UInt64: NodeID] = [:]
     /// Jobs settled by the drain being committed: not active in the core any more, not yet durable.
     var settling: Set<JobID> = []
     var waiters: [JobID: [UInt64: CheckedContinuation<Void, Never>]] = [:]
@@ -369,9 +371,11 @@ public actor Orchestrator {
         if let problem = hello.node.validationProblem() { throw problem }
         // Registered first, so the core's first messages to the node (resent work) reach it.
         connections[connection.id] = connection
+        connectionOwners[connection.id] = hello.node.id
         let reply: Reply
         do { reply = try await perform(.nodeConnected(hello, connection: connection.id)) } catch {
             connections[connection.id] = nil
+            connectionOwners[connection.id] = nil
             throw error
         }
         switch reply {
@@ -380,15 +384,25 @@ public actor Orchestrator {
             return welcome
         case .refused(let problem):
             connections[connection.id] = nil
+            connectionOwners[connection.id] = nil
             throw problem
         default:
             connections[connection.id] = nil
+            connectionOwners[connection.id] = nil
             throw StaleConnection(node: hello.node.id)
+        }
+    }
+
+    /// Closes every link of `node` now (it was revoked); each then reports its disconnect.
+    func closeConnections(of node: NodeID, reason: String) {
+        for (id, owner) in connectionOwners where owner == node {
+            connections[id]?.close(reason)
         }
     }
 
     public func nodeDisconnected(_ id: NodeID, connectionID: UInt64) async {
         connections[connectionID] = nil
+        connectionOwners[connectionID] = nil
         do { _ = try await perform(.nodeDisconnected(id, connection: connectionID)) } catch {
             logger.error("could not record disconnect", metadata: ["node": "\(id)", "error": "\(error)"])
         }

@@ -9,6 +9,7 @@ import InsituAPI
 public import InsituModel
 public import InsituStore
 import InsituAuth
+public import InsituTLS
 public import Logging
 
 /// Builds the orchestrator's HTTP + WebSocket application around an `Orchestrator`.
@@ -43,7 +44,8 @@ public enum OrchestratorServer {
     /// Opens the state, recovers unfinished work and returns the application to run.
     public static func make(
         configuration: Configuration, store: any OrchestratorStore, blobs: BlobStore,
-        tokens: any TokenStore, authentication: APIAuthentication, tls: TLSConfiguration? = nil, settings: Orchestrator.Settings = .init(),
+        tokens: any TokenStore, identities: any NodeIdentityStore, authentication: APIAuthentication, tls: TLSConfiguration? = nil,
+        clusterCA: ClusterCA? = nil, settings: Orchestrator.Settings = .init(),
         logger: Logger, audit: AuditTrail? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
@@ -59,7 +61,9 @@ public enum OrchestratorServer {
         router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
         TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
-        let endpoint = NodeEndpoint(orchestrator: orchestrator, logger: logger)
+        let admission = NodeAdmission(store: identities, ca: clusterCA, clock: { SystemClock.now() }, newNodeID: { RandomIDs.nodeID() })
+        NodeIdentityAPI(admission: admission, orchestrator: orchestrator, audit: audit).register(on: router, random: SystemRandom.bytes)
+        let endpoint = NodeEndpoint(orchestrator: orchestrator, admission: admission, logger: logger)
         let limits = RequestHeadGuard.Limits(
             timeout: TimeAmount(configuration.requestHeadTimeout), maxRequestLineBytes: maxRequestLineBytes,
             maxHeadBytes: maxRequestHeadBytes)
@@ -71,13 +75,17 @@ public enum OrchestratorServer {
             http1: .init(idleTimeout: TimeAmount(configuration.idleTimeout)), ws: .init(maxFrameSize: 1 << 20, autoPing: .disabled))
         let plain = HTTPServerBuilder { responder in
             GuardedChildChannel(
-                inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: channel) { request, _, _ in
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: channel) { request, channel, _ async in
                     guard request.path == NodeProtocol.path else { return .dontUpgrade }
+                    // A node without a valid identity is not upgraded: its request goes on to the
+                    // router's `GET /v1/node/connect`, which answers 401 or 403 with the reason.
+                    guard case .success(let node) = await admission.authenticate(channel) else { return .dontUpgrade }
                     return .upgrade([:]) { inbound, outbound, _ in
-                        try await endpoint.handle(inbound: inbound, outbound: outbound)
+                        try await endpoint.handle(inbound: inbound, outbound: outbound, node: node)
                     }
                 },
-                limits: limits)
+                limits: limits,
+                tlsRefusals: tls == nil ? nil : audit.map { TLSRefusalAudit(audit: $0, clock: { SystemClock.now().milliseconds }) })
         }
         // TLS outermost: the head guard and the WebSocket upgrade see only decrypted bytes.
         let server = try tls.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: $0) } ?? plain
@@ -107,6 +115,20 @@ extension OrchestratorServer {
     }
 }
 
+extension OrchestratorServer {
+    /// A join token for the node `serve` runs in the same process: the embedded node joins like
+    /// any other, with a single use that expires soon.
+    public static func embeddedNodeJoinToken(_ identities: any NodeIdentityStore) async throws -> String {
+        let now = SystemClock.now()
+        let presented = PresentedToken(idBytes: SystemRandom.bytes(8), secretBytes: SystemRandom.bytes(32), prefix: PresentedToken.joinPrefix)
+        try await identities.insertJoinToken(
+            JoinTokenRecord(
+                id: presented.id, name: "serve-embedded-node", maxUses: 1, createdAt: now,
+                expiresAt: Timestamp(milliseconds: now.milliseconds + 600_000), secretHash: presented.secretHash))
+        return presented.text
+    }
+}
+
 /// The shell's source of time: the only place the orchestrator reads a clock.
 public enum SystemClock {
     public static func now() -> Timestamp {
@@ -123,7 +145,7 @@ public enum RandomIDs {
     }
 
     public static func nodeID() -> NodeID {
-        NodeID("n-" + hex(UInt64.random(in: 0...UInt64.max), digits: 12))
+        NodeID("n-" + hex(UInt64.random(in: 0...UInt64.max), digits: 16))
     }
 
     static func hex(_ value: UInt64, digits: Int) -> String {

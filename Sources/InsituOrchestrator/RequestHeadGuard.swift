@@ -134,9 +134,12 @@ struct GuardedChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
     let limits: RequestHeadGuard.Limits
+    /// Where refused TLS handshakes are reported (nil without TLS or without an audit log).
+    var tlsRefusals: TLSRefusalAudit? = nil
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         do {
+            if let tlsRefusals { try channel.pipeline.syncOperations.addHandler(TLSRefusalHandler(sink: tlsRefusals)) }
             try channel.pipeline.syncOperations.addHandler(RequestHeadGuard(limits: limits))
         } catch {
             return channel.eventLoop.makeFailedFuture(error)

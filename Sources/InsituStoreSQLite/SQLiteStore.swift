@@ -53,6 +53,11 @@ public final class SQLiteStore: OrchestratorStore {
             if existed { try Self.verify(pool, path: path) }
         } catch let error as StoreError {
             throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB {
+            // Damage in the schema pages shows when the file is opened, before quick_check runs.
+            throw StoreError(
+                "the database \(path) is damaged (\(error)); "
+                    + "restore it from a backup, or move it away and start with --init to begin empty")
         } catch {
             throw StoreError(
                 "cannot open the database \(path): \(error). If the file is damaged, restore it from a backup; "

@@ -122,6 +122,38 @@ enum Schema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v6: node identities") { db in
+            // Join tokens keep only their secret's SHA-256; labels are JSON objects. A node's
+            // request is unique per join token and public key, which makes asking again idempotent.
+            try db.execute(
+                sql: """
+                    CREATE TABLE join_tokens (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        max_uses INTEGER NOT NULL,
+                        uses INTEGER NOT NULL,
+                        labels TEXT NOT NULL,
+                        manual_approval INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        expires_at INTEGER NOT NULL,
+                        revoked_at INTEGER,
+                        secret_hash TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE node_identities (
+                        node_id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        join_token_id TEXT NOT NULL,
+                        public_key_digest TEXT NOT NULL,
+                        request_pem TEXT NOT NULL,
+                        labels TEXT NOT NULL,
+                        requested_at INTEGER NOT NULL,
+                        decided_at INTEGER,
+                        certificate_expires_at INTEGER,
+                        UNIQUE (join_token_id, public_key_digest)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

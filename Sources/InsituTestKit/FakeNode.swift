@@ -4,6 +4,7 @@ public import InsituAPI
 public import InsituModel
 import Logging
 import NIOWebSocket
+public import NIOSSL
 
 /// A compute node played by a test: a real WebSocket client that speaks the node protocol to a
 /// real orchestrator, and can also send what no honest agent would (crafted hellos, malformed
@@ -21,15 +22,19 @@ public enum FakeNode {
         public var reason: String?
     }
 
-    /// Dials `api` (the orchestrator's `http://` address), sends `hello` as the first frame and
-    /// runs `script` on the open link. Returns how the connection was closed.
+    /// Dials `api` (the orchestrator's `http://` or `https://` address, with `tls` for the
+    /// latter: the trusted CA and the client certificate the fake node presents, if any, and the
+    /// `serverName` to verify when `api` names an IP address), sends
+    /// `hello` as the first frame and runs `script` on the open link. Returns how the connection
+    /// was closed.
     @discardableResult
     public static func connect(
-        api: String, hello: AgentHello, script: @escaping @Sendable (FakeNodeLink) async throws -> Void
+        api: String, hello: AgentHello, tls: TLSConfiguration? = nil, serverName: String? = nil,
+        script: @escaping @Sendable (FakeNodeLink) async throws -> Void
     ) async throws -> Close? {
         let url = api.replacingOccurrences(of: "http", with: "ws", options: .anchored) + NodeProtocol.path
         let frame = try await WebSocketClient.connect(
-            url: url, configuration: .init(maxFrameSize: NodeProtocol.maxMessageBytes),
+            url: url, configuration: .init(maxFrameSize: NodeProtocol.maxMessageBytes, sniHostname: serverName), tlsConfiguration: tls,
             logger: Logger(label: "fake-node") { _ in SwiftLogNoOpLogHandler() }
         ) { inbound, outbound, _ in
             let link = FakeNodeLink(inbound: inbound, outbound: outbound)

@@ -175,3 +175,18 @@ struct AuditChainTests {
         }
     }
 }
+
+@Suite struct AuditRateLimitTests {
+    @Test func aFloodCostsAFewEntriesPerWindowAndTheNextOneCountsTheRest() {
+        var limit = AuditRateLimit(perWindow: 2, windowMillis: 1_000)
+        #expect(limit.admit(now: 0) == 0)
+        #expect(limit.admit(now: 10) == 0)
+        for step in 0..<5 { #expect(limit.admit(now: 20 + Int64(step)) == nil) }
+        // The next window admits again, reporting the five suppressed before it.
+        #expect(limit.admit(now: 1_000) == 5)
+        #expect(limit.admit(now: 1_001) == 0)
+        #expect(limit.admit(now: 1_002) == nil)
+        // A clock that goes back starts a new window instead of suppressing forever.
+        #expect(limit.admit(now: 500) == 1)
+    }
+}

@@ -31,7 +31,7 @@ struct NodeLinkPipeliningTests {
         let sqlite = try SQLiteStore(path: directory + "/state.sqlite")
         let app = try await OrchestratorServer.make(
             configuration: .init(port: 0), store: CommitHookStore(base: sqlite) { await gate.pass() },
-            blobs: blobs, tokens: sqlite, authentication: .development, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+            blobs: blobs, tokens: sqlite, identities: sqlite, authentication: .development, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
             onServerRunning: { portContinuation.yield($0) })
         let server = Task { try await app.runService() }
         defer { server.cancel() }
