@@ -64,7 +64,9 @@ public final class Agent: Service, Sendable {
         if container != nil { engines.append(.container) }
         if config.sqlEngineEnabled { engines.append(.sql) }
         self.epoch = UInt64.random(in: 1...UInt64.max)
-        (self.outbox, self.runner, self.recoveredStarts) = try ExecutionRunner.open(config: config, logger: logger, container: container)
+        let current = credentials
+        (self.outbox, self.runner, self.recoveredStarts) = try ExecutionRunner.open(
+            config: config, logger: logger, container: container, credentials: { current.withLock { $0 } })
         self.advertised = NodeInfo(
             id: id, name: config.name, labels: config.labels,
             resources: Resources(cpuMillis: config.cpuMillis ?? detected.cpuMillis, memoryBytes: config.memoryBytes ?? detected.memoryBytes),

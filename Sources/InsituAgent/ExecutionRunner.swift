@@ -48,7 +48,8 @@ actor ExecutionRunner {
     /// is what the store held when the agent started (see `recover`).
     init(
         config: AgentConfig, outbox: Outbox, logger: Logger, executors: [EngineKind: any Executor]? = nil,
-        recovered: [AgentStore.StoredExecution] = [], container: (any Executor)? = nil
+        recovered: [AgentStore.StoredExecution] = [], container: (any Executor)? = nil,
+        credentials: @escaping @Sendable () -> NodeCredentials? = { nil }
     ) throws {
         self.config = config
         self.outbox = outbox
@@ -57,7 +58,7 @@ actor ExecutionRunner {
         self.workRoot = config.dataDirectory + "/executions"
         self.fetcher = ModuleFetcher(
             allowedHosts: config.moduleAllowedHosts, crossHostRedirects: config.moduleCrossHostRedirects,
-            orchestrators: config.orchestrators, trust: try OrchestratorTrust.load(config))
+            orchestrators: config.orchestrators, trust: try OrchestratorTrust.load(config), credentials: credentials)
         try FileManager.default.createDirectory(atPath: moduleDirectory, withIntermediateDirectories: true)
         self.audit = try AuditLog.shared(path: config.dataDirectory + "/" + AuditLog.fileName, onFailure: { error in
             logger.error("could not write an audit entry", metadata: ["error": "\(error)"])
@@ -98,7 +99,10 @@ actor ExecutionRunner {
     /// Opens the node's durable state in its data directory, as a (re)started agent does: the
     /// outbox with every unacknowledged message, the runner knowing every stored execution, and
     /// the stored assignments that never started, to be run.
-    static func open(config: AgentConfig, logger: Logger, executors: [EngineKind: any Executor]? = nil, container: (any Executor)? = nil) throws
+    static func open(
+        config: AgentConfig, logger: Logger, executors: [EngineKind: any Executor]? = nil, container: (any Executor)? = nil,
+        credentials: @escaping @Sendable () -> NodeCredentials? = { nil }
+    ) throws
         -> (outbox: Outbox, runner: ExecutionRunner, startable: [ExecutionAssignment])
     {
         let store = try AgentStore(directory: config.dataDirectory)
@@ -108,7 +112,8 @@ actor ExecutionRunner {
         }
         let outbox = Outbox(store: store, stored: contents.outbox, logger: logger)
         let runner = try ExecutionRunner(
-            config: config, outbox: outbox, logger: logger, executors: executors, recovered: contents.executions, container: container)
+            config: config, outbox: outbox, logger: logger, executors: executors, recovered: contents.executions, container: container,
+            credentials: credentials)
         let startable = contents.executions.compactMap { $0.phase == .assigned ? $0.assignment : nil }
         if !contents.executions.isEmpty || !contents.outbox.isEmpty {
             logger.info(

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import InsituExecutor
 import InsituModel
+import NIOSSL
 
 /// Downloads modules for the node, without turning it into a scanner of its own network.
 ///
@@ -37,9 +38,18 @@ struct ModuleFetcher: Sendable {
 
     /// Without automatic redirects: each hop is checked here.
     let client: HTTPClient
+    let trust: OrchestratorTrust
+    /// The node's certificate, presented to its orchestrators (which serve modules to nodes by
+    /// certificate), never to other hosts.
+    let credentials: @Sendable () -> NodeCredentials?
 
-    init(allowedHosts: [String]?, crossHostRedirects: Bool, orchestrators: [String], trust: OrchestratorTrust = OrchestratorTrust(clusterCA: nil)) {
+    init(
+        allowedHosts: [String]?, crossHostRedirects: Bool, orchestrators: [String], trust: OrchestratorTrust = OrchestratorTrust(clusterCA: nil),
+        credentials: @escaping @Sendable () -> NodeCredentials? = { nil }
+    ) {
         self.client = trust.fetchClient
+        self.trust = trust
+        self.credentials = credentials
         self.allowedHosts = allowedHosts.map { Set($0.map { $0.lowercased() }) }
         self.crossHostRedirects = crossHostRedirects
         self.trustedHosts = Set(orchestrators.compactMap { URL(string: $0).flatMap(Self.hostKeys)?.withPort })
@@ -60,7 +70,9 @@ struct ModuleFetcher: Sendable {
         for _ in 0...Self.maxRedirects {
             let response: HTTPClientResponse
             do {
-                response = try await client.execute(HTTPClientRequest(url: url.absoluteString), timeout: .seconds(60))
+                var request = HTTPClientRequest(url: url.absoluteString)
+                request.tlsConfiguration = orchestratorTLS(for: url)
+                response = try await client.execute(request, timeout: .seconds(60))
             } catch {
                 throw FetchError(.unreachable)
             }
@@ -84,6 +96,18 @@ struct ModuleFetcher: Sendable {
             return body
         }
         throw FetchError(.redirectRefused)
+    }
+
+    /// Mutual TLS for a download from one of the node's orchestrators; nil (the client's own
+    /// configuration) for any other host or without a certificate.
+    func orchestratorTLS(for url: URL) -> TLSConfiguration? {
+        guard url.scheme?.lowercased() == "https", let key = Self.hostKeys(url)?.withPort, trustedHosts.contains(key),
+            let credentials = credentials(), credentials.certificate != nil
+        else { return nil }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let clusterCA = trust.clusterCA { tls.additionalTrustRoots = [.certificates(clusterCA)] }
+        do { try credentials.apply(to: &tls) } catch { return nil }
+        return tls
     }
 
     static func sameOrigin(_ a: URL, _ b: URL) -> Bool {

@@ -57,11 +57,13 @@ public enum OrchestratorServer {
         let router = Router(context: APIRequestContext.self)
         // Authentication outermost, so the error middleware (which audits refusals) knows the
         // caller; the authentication middleware answers and audits its own 401s.
-        router.add(middleware: AuthenticationMiddleware(authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit))
+        let admission = NodeAdmission(store: identities, ca: clusterCA, clock: { SystemClock.now() }, newNodeID: { RandomIDs.nodeID() })
+        router.add(
+            middleware: AuthenticationMiddleware(
+                authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit, nodes: admission))
         router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
         TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
-        let admission = NodeAdmission(store: identities, ca: clusterCA, clock: { SystemClock.now() }, newNodeID: { RandomIDs.nodeID() })
         NodeIdentityAPI(admission: admission, orchestrator: orchestrator, audit: audit).register(on: router, random: SystemRandom.bytes)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, admission: admission, logger: logger)
         let limits = RequestHeadGuard.Limits(

@@ -330,4 +330,31 @@ struct NodeIdentityTests {
             (try? await e2e.cluster.client.nodes())?.first { $0.id == id }?.liveness == .connected
         }
     }
+
+    @Test func moduleDownloadsNeedATokenOrTheCertificateOfAnAdmittedNode() async throws {
+        let e2e = try E2E.make(requireTokens: true)
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let module = APIHardeningTests.tinyModule
+        let digest = try await e2e.cluster.client.uploadModule(module).digest
+        let url = e2e.cluster.apiURL + "/v1/modules/" + digest.rawValue
+
+        // Neither token nor certificate: 401, audited.
+        let (anonymous, anonymousBody) = try await Self.request(.GET, url, tls: try Self.tls(e2e))
+        #expect(anonymous == 401 && Self.errorCode(anonymousBody) == "token_missing", "\(String(decoding: anonymousBody, as: UTF8.self))")
+        #expect(try Self.entries(e2e).contains {
+            $0.event.action == "request.refused" && $0.event.details["path"] == .string("/v1/modules/" + digest.rawValue)
+        })
+
+        // A node with its certificate gets the module.
+        var node = Credentials()
+        _ = try await Self.join(e2e, token: try #require(e2e.cluster.joinToken), &node)
+        let (granted, bytes) = try await Self.request(.GET, url, tls: try Self.tls(e2e, node))
+        #expect(granted == 200 && bytes == module)
+
+        // Once revoked, no longer.
+        #expect(try e2e.cli(["node", "revoke", try #require(node.nodeID).rawValue]).status == 0)
+        let (revoked, revokedBody) = try await Self.request(.GET, url, tls: try Self.tls(e2e, node))
+        #expect(revoked == 403 && Self.errorCode(revokedBody) == "node_revoked")
+    }
 }
