@@ -31,9 +31,11 @@ public final class Agent: Service, Sendable {
     let (starts, startContinuation) = AsyncStream<ExecutionAssignment>.makeStream()
     /// How often to send heartbeats, as the orchestrator asked in its welcome.
     let heartbeatMillis = Atomic<Int64>(5_000)
+    let metrics: AgentMetrics
 
     /// Async because it asks the container engine's socket (when configured) whether it answers.
-    public init(config: AgentConfig, logger: Logger, version: String = "dev") async throws {
+    public init(config: AgentConfig, logger: Logger, version: String = "dev", metrics: AgentMetrics = .disabled) async throws {
+        self.metrics = metrics
         self.config = config
         self.logger = logger
         self.trust = try OrchestratorTrust.load(config)
@@ -66,6 +68,7 @@ public final class Agent: Service, Sendable {
 
     public func run() async throws {
         logger.info("agent starting", metadata: ["node": "\(nodeInfo.id)", "name": "\(nodeInfo.name)"])
+        metrics.start()
         await withDiscardingTaskGroup { group in
             for assignment in self.recoveredStarts { self.startContinuation.yield(assignment) }
             group.addTask { await self.connectLoop() }
@@ -73,7 +76,11 @@ public final class Agent: Service, Sendable {
             // reconnects; a graceful shutdown cancels them. Each was stored and claimed by
             // `ExecutionRunner.accept` before it got here.
             for await assignment in self.starts.cancelOnGracefulShutdown() {
-                group.addTask { await self.runner.run(assignment) }
+                group.addTask {
+                    self.metrics.executionStarted()
+                    let state = await self.runner.run(assignment)
+                    self.metrics.executionFinished(engine: assignment.spec.engine.kind, outcome: state?.rawValue ?? "interrupted")
+                }
             }
             group.cancelAll()
         }
@@ -87,6 +94,7 @@ public final class Agent: Service, Sendable {
             let base = config.orchestrators[index % config.orchestrators.count]
             let url = base.replacingOccurrences(of: "http", with: "ws", options: .anchored) + NodeProtocol.path
             let started = ContinuousClock.now
+            metrics.dialed()
             await dial(url)
             await outbox.connectionEnded()
             if ContinuousClock.now - started > .seconds(10) { attempt = 0 }
@@ -126,6 +134,8 @@ public final class Agent: Service, Sendable {
                             return true
                         }
                         guard began else { return }
+                        self.metrics.link(up: true)
+                        defer { self.metrics.link(up: false) }
                         try await self.session(inbound: inbound, outbound: outbound)
                     }
                     self.logger.info("connection to orchestrator closed", metadata: ["url": "\(url)"])
@@ -217,11 +227,13 @@ public final class Agent: Service, Sendable {
                     auditHead: self.runner.audit.head)
                 let helloFrame = Frame<AgentMessage>(seq: 0, ack: await self.outbox.lastReceivedSeq, body: .hello(hello))
                 try await outbound.writeTextMessage(String(decoding: try encoder.encode(helloFrame), as: UTF8.self))
+                self.metrics.message("out", "hello")
                 var sentUpTo: UInt64 = 0
                 while !Task.isCancelled {
                     let frames = await self.outbox.next(after: sentUpTo)
                     for frame in frames {
                         try await outbound.writeTextMessage(String(decoding: try encoder.encode(frame), as: UTF8.self))
+                        self.metrics.message("out", frame.body?.typeName ?? "ack")
                         sentUpTo = max(sentUpTo, frame.seq)
                     }
                 }
@@ -275,6 +287,7 @@ public final class Agent: Service, Sendable {
                         continue
                     }
                     watch.withLock { $0.heard(at: .now) }
+                    self.metrics.message("in", frame.body?.typeName ?? "ack")
                     let settled = await self.outbox.acknowledge(upTo: frame.ack)
                     if !settled.isEmpty { await self.runner.forget(settled) }
                     guard let body = frame.body else { continue }

@@ -101,6 +101,10 @@ public struct InsituClient: Sendable {
     public func tokens() async throws -> [TokenInfo] { try await call("GET", "/v1/tokens") }
     public func revokeToken(_ id: String) async throws -> TokenInfo { try await call("DELETE", "/v1/tokens/\(Self.pathComponent(id))") }
     public func health() async throws -> [String: String] { try await call("GET", "/v1/health") }
+    /// `/v1/health/live` and `/v1/health/ready`: open without a token; readiness answers 503
+    /// (thrown as a `Failure`) while the orchestrator cannot serve.
+    public func live() async throws -> [String: String] { try await call("GET", "/v1/health/live") }
+    public func ready() async throws -> [String: String] { try await call("GET", "/v1/health/ready") }
 
     /// `text` as one path segment: percent-encoded so that `/`, `?`, `#` or `%` in an ID a user
     /// typed stay part of the ID instead of changing the request (`job describe 'x?limit=1'`

@@ -22,13 +22,13 @@ struct AuthenticationMiddleware: RouterMiddleware {
     let clock: @Sendable () -> Timestamp
     var audit: AuditTrail? = nil
 
-    /// Routes anyone may call: a load balancer's health probe carries no token, and nodes
+    /// Routes anyone may call: a load balancer's health probes carry no token, and nodes
     /// download modules by digest without one (they have no API token; node identity through
     /// mutual TLS is to guard this route). A digest names the module's content, so it cannot be
     /// guessed, and no route lists them.
     static func isOpen(_ request: Request) -> Bool {
         let path = request.uri.path
-        return path == "/v1/health" || (request.method == .get && path.hasPrefix("/v1/modules/"))
+        return HealthAPI.paths.contains(path) || (request.method == .get && path.hasPrefix("/v1/modules/"))
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

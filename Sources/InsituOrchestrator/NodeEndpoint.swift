@@ -37,6 +37,8 @@ final class NodeEndpoint: Sendable {
         }
         let orchestrator = self.orchestrator
         let audit = orchestrator.audit
+        let metrics = orchestrator.metrics
+        metrics.nodeMessage("in", "hello")
         let nodeID = helloBody.node.id
         let logger: Logger = {
             var logger = self.logger
@@ -74,6 +76,7 @@ final class NodeEndpoint: Sendable {
                     seq += 1
                     try await outbound.writeTextMessage(
                         Self.encodeFrame(Frame(seq: seq, ack: acked.value, body: OrchestratorMessage.welcome(welcome)), encoder))
+                    metrics.nodeMessage("out", "welcome")
                     for await item in outgoing {
                         let message: OrchestratorMessage?
                         switch item {
@@ -96,6 +99,7 @@ final class NodeEndpoint: Sendable {
                         let frame = Frame(seq: message == nil ? 0 : seq, ack: acked.value, body: message)
                         sentAck = frame.ack
                         try await outbound.writeTextMessage(Self.encodeFrame(frame, encoder))
+                        metrics.nodeMessage("out", message?.typeName ?? "ack")
                     }
                 } catch {
                     logger.debug("node writer stopped", metadata: ["error": "\(error)"])
@@ -150,6 +154,7 @@ final class NodeEndpoint: Sendable {
                         }
                         continue
                     }
+                    metrics.nodeMessage("in", frame.body?.typeName ?? "ack")
                     guard let body = frame.body else { continue }
                     if case .heartbeat(let beat) = body { audit?.observe(beat.auditHead, from: nodeID) }
                     let report: NodeReport

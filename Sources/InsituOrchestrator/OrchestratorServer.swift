@@ -44,12 +44,12 @@ public enum OrchestratorServer {
     public static func make(
         configuration: Configuration, store: any OrchestratorStore, blobs: BlobStore,
         tokens: any TokenStore, authentication: APIAuthentication, tls: TLSConfiguration? = nil, settings: Orchestrator.Settings = .init(),
-        logger: Logger, audit: AuditTrail? = nil,
+        logger: Logger, audit: AuditTrail? = nil, metrics: OrchestratorMetrics = .disabled,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let orchestrator = Orchestrator(
             store: store, blobs: blobs, settings: settings, clock: { SystemClock.now() },
-            newJobID: { RandomIDs.jobID() }, logger: logger, audit: audit)
+            newJobID: { RandomIDs.jobID() }, logger: logger, audit: audit, metrics: metrics)
         try await orchestrator.recover()
         audit?.record(.system, "orchestrator.start")
         let router = Router(context: APIRequestContext.self)
@@ -58,6 +58,7 @@ public enum OrchestratorServer {
         router.add(middleware: AuthenticationMiddleware(authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit))
         router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
+        HealthAPI(orchestrator: orchestrator, store: store).register(on: router)
         TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, logger: logger)
         let limits = RequestHeadGuard.Limits(
