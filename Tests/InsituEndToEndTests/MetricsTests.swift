@@ -65,6 +65,41 @@ struct MetricsTests {
         #expect(agentAfter.delta(#"insitu_agent_messages_total{direction="out",type="execution_result"}"#, since: agentBefore) == 1)
     }
 
+    /// `serve` runs an orchestrator and a node in one process: both sets of metrics share its
+    /// one registry and listener.
+    @Test func aServedProcessShowsOrchestratorAndNodeMetricsOnOneListener() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: e2e.cluster.executable)
+        process.arguments = [
+            "serve", "--dev", "--port", "\(try ServeTests().freePort())", "--data-dir", e2e.root + "/state", "--metrics-listen",
+            "127.0.0.1:0",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        // The address lines are written unbuffered, the metrics one first.
+        var printed = ""
+        while !printed.contains("listening on") {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            printed += String(decoding: chunk, as: UTF8.self)
+        }
+        let url = try #require(
+            printed.split(separator: "\n").first { $0.hasPrefix(MetricsScrape.announcement) }?.split(separator: " ").last.map(String.init),
+            "serve printed: \(printed)")
+        try await waitUntil(timeout: .seconds(30), "the served node's link and the orchestrator's view of it") {
+            let scrape = try MetricsScrape(url: url)
+            return scrape["insitu_agent_link_up"] == 1 && scrape[#"insitu_nodes{liveness="connected"}"#] == 1
+        }
+    }
+
     @Test func anInvalidMetricsAddressIsRefusedAtParseTime() throws {
         let e2e = try E2E.make()
         defer { e2e.tearDown() }
