@@ -37,9 +37,11 @@ public final class Agent: Service, Sendable {
     let (starts, startContinuation) = AsyncStream<ExecutionAssignment>.makeStream()
     /// How often to send heartbeats, as the orchestrator asked in its welcome.
     let heartbeatMillis = Atomic<Int64>(5_000)
+    let metrics: AgentMetrics
 
     /// Async because it asks the container engine's socket (when configured) whether it answers.
-    public init(config: AgentConfig, logger: Logger, version: String = "dev") async throws {
+    public init(config: AgentConfig, logger: Logger, version: String = "dev", metrics: AgentMetrics = .disabled) async throws {
+        self.metrics = metrics
         self.config = config
         self.logger = logger
         self.trust = try OrchestratorTrust.load(config)
@@ -97,6 +99,7 @@ public final class Agent: Service, Sendable {
 
     public func run() async throws {
         logger.info("agent starting", metadata: ["node": "\(nodeInfo.id)", "name": "\(nodeInfo.name)"])
+        metrics.start()
         if let current = credentials.withLock({ $0 }) {
             let joined = try await joiner.ensureCertificate(current)
             credentials.withLock { $0 = joined }
@@ -108,7 +111,11 @@ public final class Agent: Service, Sendable {
             // reconnects; a graceful shutdown cancels them. Each was stored and claimed by
             // `ExecutionRunner.accept` before it got here.
             for await assignment in self.starts.cancelOnGracefulShutdown() {
-                group.addTask { await self.runner.run(assignment) }
+                group.addTask {
+                    self.metrics.executionStarted()
+                    let state = await self.runner.run(assignment)
+                    self.metrics.executionFinished(engine: assignment.spec.engine.kind, outcome: state?.rawValue ?? "interrupted")
+                }
             }
             group.cancelAll()
         }
@@ -123,6 +130,7 @@ public final class Agent: Service, Sendable {
             let url = base.replacingOccurrences(of: "http", with: "ws", options: .anchored) + NodeProtocol.path
             await renewCertificateIfDue()
             let started = ContinuousClock.now
+            metrics.dialed()
             await dial(url)
             await outbox.connectionEnded()
             if ContinuousClock.now - started > .seconds(10) { attempt = 0 }
@@ -162,6 +170,8 @@ public final class Agent: Service, Sendable {
                             return true
                         }
                         guard began else { return }
+                        self.metrics.link(up: true)
+                        defer { self.metrics.link(up: false) }
                         try await self.session(inbound: inbound, outbound: outbound)
                     }
                     self.logger.info("connection to orchestrator closed", metadata: ["url": "\(url)"])
@@ -283,11 +293,13 @@ public final class Agent: Service, Sendable {
                     auditHead: self.runner.audit.head)
                 let helloFrame = Frame<AgentMessage>(seq: 0, ack: await self.outbox.lastReceivedSeq, body: .hello(hello))
                 try await outbound.writeTextMessage(String(decoding: try encoder.encode(helloFrame), as: UTF8.self))
+                self.metrics.message("out", "hello")
                 var sentUpTo: UInt64 = 0
                 while !Task.isCancelled {
                     let frames = await self.outbox.next(after: sentUpTo)
                     for frame in frames {
                         try await outbound.writeTextMessage(String(decoding: try encoder.encode(frame), as: UTF8.self))
+                        self.metrics.message("out", frame.body?.typeName ?? "ack")
                         sentUpTo = max(sentUpTo, frame.seq)
                     }
                 }
@@ -341,6 +353,7 @@ public final class Agent: Service, Sendable {
                         continue
                     }
                     watch.withLock { $0.heard(at: .now) }
+                    self.metrics.message("in", frame.body?.typeName ?? "ack")
                     let settled = await self.outbox.acknowledge(upTo: frame.ack)
                     if !settled.isEmpty { await self.runner.forget(settled) }
                     guard let body = frame.body else { continue }

@@ -92,6 +92,8 @@ public struct AgentConfig: Sendable {
     /// How long before its certificate expires the node asks for a new one
     /// (`identity.renew_before`); nil: when a third of its lifetime is left.
     public var certificateRenewBeforeMillis: Int64?
+    /// Where the agent serves Prometheus metrics (`metrics_listen`); nil (the default) serves none.
+    public var metricsListen: ListenAddress? = nil
 
     public static let defaultOutputQuotaBytes: Int64 = 1 << 30
     public static let defaultHandshakeTimeoutMillis: Int64 = 10_000
@@ -162,10 +164,16 @@ public struct AgentConfig: Sendable {
         }
         let known: Set = [
             "name", "orchestrators", "orchestrator", "orchestrator_ca", "data_dir", "labels", "datasets", "resources", "engines", "limits",
-            "modules", "connection", "policy", "join_token", "join_token_file", "identity",
+            "modules", "connection", "policy", "join_token", "join_token_file", "identity", "metrics_listen",
         ]
         for key in root.keys where !known.contains(key) {
             problems.append("unknown key \"\(key)\" (allowed: \(known.sorted().joined(separator: ", ")))")
+        }
+        problems += AgentConfigShape.problems(in: root)
+        var metricsListen: ListenAddress?
+        if let text = root["metrics_listen"] as? String {
+            metricsListen = ListenAddress(text)
+            if metricsListen == nil { problems.append("metrics_listen: \(ListenAddress.problem(text))") }
         }
         let name = root["name"] as? String ?? ""
         if name.isEmpty { problems.append("name: required, e.g. `name: hospital-a`") }
@@ -329,13 +337,15 @@ public struct AgentConfig: Sendable {
             }
         }
         guard problems.isEmpty else { throw Invalid(file: file, problems: problems) }
-        return AgentConfig(
+        var config = AgentConfig(
             name: name, orchestrators: orchestrators, dataDirectory: dataDirectory, labels: labels, datasets: datasets,
             cpuMillis: cpuMillis, memoryBytes: memoryBytes, processEngineEnabled: process["enabled"] as? Bool ?? false,
             wasmIsolation: isolation, wasmRuntime: runtime, wasmtimeLibrary: wasmtimeLibrary, outputQuotaBytes: outputQuota,
             moduleCrossHostRedirects: crossHostRedirects, handshakeTimeoutMillis: handshakeTimeout, processEngine: processEngine,
             container: container, sqlEngineEnabled: sqlEnabled, sqlMaxRows: sqlMaxRows, policy: policy, orchestratorCA: orchestratorCA,
             joinToken: joinToken, certificateRenewBeforeMillis: renewBefore)
+        config.metricsListen = metricsListen
+        return config
     }
 
     /// `engines.container: {socket, allowed_images, pids_limit}`; nil (the engine is off) when absent.

@@ -203,7 +203,9 @@ actor ExecutionRunner {
         cancelled[id] = nil
     }
 
-    func run(_ assignment: ExecutionAssignment) async {
+    /// Returns the state the execution ended in, or nil when the agent's shutdown stopped it.
+    @discardableResult
+    func run(_ assignment: ExecutionAssignment) async -> ExecutionState? {
         let id = assignment.executionID
         do {
             // Before anything of it runs: after a crash from here on, it counts as interrupted.
@@ -217,7 +219,7 @@ actor ExecutionRunner {
             audit.record(.orchestrator, "result.send", .failed, Self.auditDetails(result, assignment))
             await outbox.send(.executionResult(result))
             finished(id)
-            return
+            return .failed
         }
         // The admission point: every reason this node refuses an assignment is thrown in here,
         // and every refusal leaves an audit entry.
@@ -233,7 +235,7 @@ actor ExecutionRunner {
             await outbox.send(
                 .executionResult(ExecutionResultMessage(executionID: id, state: .failed, exitCode: nil, reason: error.message, files: [])))
             finished(id)
-            return
+            return .failed
         }
         audit.record(.orchestrator, "execution.admit", .ok, Self.auditDetails(assignment))
         let signal = cancelled[id] ?? CancellationSignal()
@@ -300,13 +302,14 @@ actor ExecutionRunner {
             finished(id)
             try? FileManager.default.removeItem(atPath: workDirectory)
             logger.info("execution stopped by the agent's shutdown", metadata: ["execution": "\(id)"])
-            return
+            return nil
         }
         audit.record(.orchestrator, "result.send", result.state == .succeeded ? .ok : .failed, Self.auditDetails(result, assignment))
         await outbox.send(.executionResult(result))
         finished(id)
         try? FileManager.default.removeItem(atPath: workDirectory)
         logger.info("execution finished", metadata: ["execution": "\(id)", "state": "\(result.state)"])
+        return result.state
     }
 
     private func flush(_ output: LiveOutput, id: ExecutionID, final: Bool = false) async {

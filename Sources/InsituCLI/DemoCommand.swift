@@ -26,6 +26,8 @@ struct DemoCommand: AsyncParsableCommand {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         let cluster = try LocalCluster(executable: executable, root: root)
         defer { if !keepRunning { cluster.stopAll() } }
+        let stopOnSignal = ChildrenStopper(cluster: cluster)
+        defer { withExtendedLifetime(stopOnSignal) {} }
 
         print("Starting orchestrator...")
         try await cluster.startOrchestrator()
@@ -100,5 +102,26 @@ struct DemoCommand: AsyncParsableCommand {
         var site: String?
         var rows: Int
         var counts: [String: Int]
+    }
+}
+
+/// Stops the demo's processes when the demo is asked to stop (SIGTERM, SIGINT), then exits as the
+/// signal would have: the default action kills only the demo, and its orchestrator and nodes
+/// would run on as orphans. (The children inherit the ignored disposition, as the daemons set it
+/// themselves for the same signals, which they handle through ServiceLifecycle.)
+final class ChildrenStopper {
+    private let sources: [any DispatchSourceSignal]
+
+    init(cluster: LocalCluster) {
+        sources = [SIGTERM, SIGINT].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                cluster.stopAll(signal: SIGTERM)
+                exit(128 + signalNumber)
+            }
+            source.resume()
+            return source
+        }
     }
 }

@@ -14,7 +14,10 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Port to listen on (0 picks a free one; the chosen port is printed).") var port = 4646
     @Option(help: "Directory for the orchestrator's state (SQLite database, modules, results).")
     var dataDir = "./insitu-data"
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: LogLevel = .info
+    @Option(help: "Log format on stderr: text, or json (one object per line).") var logFormat: LogFormat = .text
+    @Option(help: "HOST:PORT of a separate listener serving Prometheus metrics at /metrics, without a token (off by default).")
+    var metricsListen: ListenAddress?
     @Option(help: "How often compute nodes send heartbeats, in seconds.") var heartbeatInterval = 5.0
     @Flag(
         help: "Development mode: no API authentication, loopback addresses only. Without it every API request needs a token; the first start prints an administrator token.")
@@ -72,16 +75,10 @@ struct ServerOptions: ParsableArguments {
 
 func duration(seconds: Double) -> Duration { .milliseconds(Int64((seconds * 1000).rounded())) }
 
-func makeLogger(_ label: String, level: String) -> Logger {
-    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-    logger.logLevel = Logger.Level(rawValue: level) ?? .info
-    return logger
-}
-
 /// Opens the orchestrator's state under `dataDirectory` and builds its server. The returned lock
 /// keeps other orchestrators off the directory for as long as it is alive.
 func makeOrchestrator(
-    _ options: ServerOptions, logger: Logger
+    _ options: ServerOptions, logger: Logger, metrics: DaemonMetrics? = nil, orchestratorMetrics: OrchestratorMetrics = .disabled
 ) async throws -> (some ApplicationProtocol, DataDirectoryLock, SQLiteStore, ServerTLS?) {
     let directory = URL(fileURLWithPath: options.dataDir).standardized.path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -121,8 +118,9 @@ func makeOrchestrator(
             defaultExecutionTimeout: .milliseconds(SpecValues.parseDuration(options.defaultTimeout) ?? 3_600_000),
             defaultQueueTimeout: .milliseconds(SpecValues.parseDuration(options.defaultQueueTimeout) ?? 86_400_000),
             nodeLostAfter: .milliseconds(SpecValues.parseDuration(options.nodeLostAfter) ?? 600_000)),
-        logger: logger, audit: audit
+        logger: logger, audit: audit, metrics: orchestratorMetrics
     ) { port in
+        await metrics?.waitUntilBound()
         // Printed on stdout so scripts and tests can find a port chosen with --port 0.
         FileHandle.standardOutput.write(Data("insitu orchestrator listening on \(scheme)://\(options.host):\(port)\n".utf8))
     }
@@ -133,13 +131,27 @@ struct OrchestratorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orchestrator", abstract: "Run an orchestrator: the REST API and the endpoint nodes dial into.")
     @OptionGroup var options: ServerOptions
+    @Option(help: "YAML file with the orchestrator's settings, one key per flag (docs/OPERATIONS.md); flags override it.")
+    var config: String?
 
     func run() async throws {
-        let logger = makeLogger("insitu.orchestrator", level: options.logLevel)
-        let (app, lock, store, _) = try await makeOrchestrator(options, logger: logger)
+        let options = try config.map {
+            try OrchestratorConfigFile.options(file: $0, commandLine: OrchestratorConfigFile.commandLineArguments())
+        } ?? self.options
+        let logger = makeLogger("insitu.orchestrator", level: options.logLevel, format: options.logFormat)
+        let metrics = options.metricsListen.map { DaemonMetrics.bootstrap(listen: $0) }
+        let orchestratorMetrics = metrics.map { OrchestratorMetrics(factory: $0.factory) } ?? .disabled
+        let (app, lock, store, _) = try await makeOrchestrator(
+            options, logger: logger, metrics: metrics, orchestratorMetrics: orchestratorMetrics)
         // The lock is released when the process exits; keep it alive until then.
         defer { withExtendedLifetime(lock) {} }
-        try await app.runService()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        if let metrics {
+            services.append(.init(service: metrics.listener(logger: logger) { await orchestratorMetrics.recordGauges() }))
+        }
+        try await ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        ).run()
         try await store.checkpoint()
     }
 }
@@ -148,13 +160,20 @@ struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent", abstract: "Run a compute node that dials out to an orchestrator.")
     @Option(help: "Path of the node's YAML config file.") var config: String
-    @Option(help: "Log level.") var logLevel = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: LogLevel = .info
+    @Option(help: "Log format on stderr: text, or json (one object per line).") var logFormat: LogFormat = .text
 
     func run() async throws {
-        let logger = makeLogger("insitu.agent", level: logLevel)
-        let agent = try await Agent(config: try AgentConfig.load(path: config), logger: logger, version: InsituVersion.current)
+        let logger = makeLogger("insitu.agent", level: logLevel, format: logFormat)
+        let nodeConfig = try AgentConfig.load(path: config)
+        let metrics = nodeConfig.metricsListen.map { DaemonMetrics.bootstrap(listen: $0) }
+        let agent = try await Agent(
+            config: nodeConfig, logger: logger, version: InsituVersion.current,
+            metrics: metrics.map { AgentMetrics(factory: $0.factory) } ?? .disabled)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: agent)]
+        if let metrics { services.append(.init(service: metrics.listener(logger: logger))) }
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
@@ -170,8 +189,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard options.port != 0 else { throw ValidationError("serve needs a fixed --port so its own node can dial in") }
-        let logger = makeLogger("insitu.serve", level: options.logLevel)
-        let (app, lock, store, tls) = try await makeOrchestrator(options, logger: logger)
+        let logger = makeLogger("insitu.serve", level: options.logLevel, format: options.logFormat)
+        let metrics = options.metricsListen.map { DaemonMetrics.bootstrap(listen: $0) }
+        let orchestratorMetrics = metrics.map { OrchestratorMetrics(factory: $0.factory) } ?? .disabled
+        let (app, lock, store, tls) = try await makeOrchestrator(
+            options, logger: logger, metrics: metrics, orchestratorMetrics: orchestratorMetrics)
         var nodeDatasets: [AgentConfig.Dataset] = []
         for item in datasets {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
@@ -197,11 +219,15 @@ struct ServeCommand: AsyncParsableCommand {
             dataDirectory: nodeDirectory, labels: nodeLabels, datasets: nodeDatasets,
             orchestratorCA: tls?.caPath,
             joinToken: joinToken)
-        let agent = try await Agent(config: agentConfig, logger: logger, version: InsituVersion.current)
+        let agent = try await Agent(
+            config: agentConfig, logger: logger, version: InsituVersion.current,
+            metrics: metrics.map { AgentMetrics(factory: $0.factory) } ?? .disabled)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app), .init(service: agent)]
+        if let metrics {
+            services.append(.init(service: metrics.listener(logger: logger) { await orchestratorMetrics.recordGauges() }))
+        }
         let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: app), .init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         defer { withExtendedLifetime(lock) {} }
         try await group.run()
         try await store.checkpoint()

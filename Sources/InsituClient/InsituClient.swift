@@ -101,6 +101,10 @@ public struct InsituClient: Sendable {
     public func tokens() async throws -> [TokenInfo] { try await call("GET", "/v1/tokens") }
     public func revokeToken(_ id: String) async throws -> TokenInfo { try await call("DELETE", "/v1/tokens/\(Self.pathComponent(id))") }
     public func health() async throws -> [String: String] { try await call("GET", "/v1/health") }
+    /// `/v1/health/live` and `/v1/health/ready`: open without a token; readiness answers 503
+    /// (thrown as a `Failure`) while the orchestrator cannot serve.
+    public func live() async throws -> [String: String] { try await call("GET", "/v1/health/live") }
+    public func ready() async throws -> [String: String] { try await call("GET", "/v1/health/ready") }
 
     public func createJoinToken(_ request: CreateJoinTokenRequest) async throws -> CreatedJoinToken {
         try await call("POST", "/v1/join-tokens", body: try JSONEncoder().encode(request))

@@ -122,6 +122,16 @@ public struct ControlPlane: Sendable {
     public func job(_ id: JobID) -> Job? { jobs[id]?.job }
     public func isActive(_ id: JobID) -> Bool { jobs[id] != nil }
     public var activeJobCount: Int { jobs.count }
+    /// Active jobs per state (pending, queued, running), for the metrics.
+    public func activeJobStates() -> [JobState: Int] {
+        jobs.values.reduce(into: [:]) { counts, entry in counts[entry.job.state, default: 0] += 1 }
+    }
+    /// Jobs waiting for a node that can run them.
+    public var queueDepth: Int { queue.count }
+    /// Executions placed but not yet started on their node (pending or dispatched).
+    public var waitingExecutionCount: Int {
+        jobs.values.reduce(0) { total, entry in total + entry.executions.values.count { $0.state == .pending || $0.state == .dispatched } }
+    }
     public func executions(of id: JobID) -> [Execution] {
         (jobs[id]?.executions.values).map { $0.sorted { $0.id < $1.id } } ?? []
     }

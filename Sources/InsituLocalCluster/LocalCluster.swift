@@ -44,6 +44,8 @@ public final class LocalCluster: @unchecked Sendable {
     public private(set) var caPath: String?
     /// A join token for many nodes, which `startAgent` gives each node (with `requireTokens`).
     public private(set) var joinToken: String?
+    /// What the orchestrator printed on stdout at its last start, up to its address.
+    public private(set) var orchestratorStartLines: [String] = []
     private var orchestratorPort = 0
     private let lock = NSLock()
 
@@ -99,6 +101,7 @@ public final class LocalCluster: @unchecked Sendable {
         // The orchestrator prints its address once it listens, after the administrator token on
         // its first start.
         let lines = try await readLines(from: stdout.fileHandleForReading, until: "listening on", timeout: .seconds(60))
+        orchestratorStartLines = lines
         if let tokenLine = lines.first(where: { $0.hasPrefix(Self.bootstrapTokenPrefix) }) {
             adminToken = tokenLine.split(separator: " ").last.map(String.init)
         }
@@ -135,13 +138,14 @@ public final class LocalCluster: @unchecked Sendable {
     /// appended to the node config as it is; `processSettings` are keys written under
     /// `engines.process` when `processEngine` is on (`sandbox: none`, `cgroup_parent: ...`);
     /// `orchestratorCA` replaces the cluster CA the node trusts; `joinToken` the cluster's join token
-    /// (`.some(nil)`: none, for a node that is to be refused).
+    /// (`.some(nil)`: none, for a node that is to be refused); `agentArguments` follow the config on
+    /// the agent's command line.
     @discardableResult
     public func startAgent(
         name: String, labels: [String: String] = [:], datasets: [String: String] = [:], processEngine: Bool = false,
         wasmIsolation: String? = nil, wasmRuntime: String? = nil, cpu: String? = nil, memory: String? = nil, launcher: [String] = [],
         orchestratorURL: String? = nil, extraConfig: String = "", processSettings: [String: String] = [:],
-        orchestratorCA: String? = nil, joinToken: String?? = .none
+        orchestratorCA: String? = nil, joinToken: String?? = .none, agentArguments: [String] = []
     ) throws -> ManagedProcess {
         let directory = root + "/agents/" + name
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -173,10 +177,10 @@ public final class LocalCluster: @unchecked Sendable {
         let process = Process()
         if let command = launcher.first {
             process.executableURL = URL(fileURLWithPath: command)
-            process.arguments = Array(launcher.dropFirst()) + [executable, "agent", "--config", configPath]
+            process.arguments = Array(launcher.dropFirst()) + [executable, "agent", "--config", configPath] + agentArguments
         } else {
             process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["agent", "--config", configPath]
+            process.arguments = ["agent", "--config", configPath] + agentArguments
         }
         let logPath = root + "/logs/agent-\(name).log"
         let handle = try appendingHandle(logPath)
@@ -196,10 +200,11 @@ public final class LocalCluster: @unchecked Sendable {
         }
     }
 
-    public func stopAll() {
+    /// Stops every process of the cluster with `signal` and waits for each to exit.
+    public func stopAll(signal: Int32 = SIGKILL) {
         let (orchestrator, agents) = lock.withLock { (self.orchestrator, self.agents) }
-        for agent in agents.values { agent.stop(signal: SIGKILL) }
-        orchestrator?.stop(signal: SIGKILL)
+        for agent in agents.values { agent.stop(signal: signal) }
+        orchestrator?.stop(signal: signal)
     }
 
     private func appendingHandle(_ path: String) throws -> FileHandle {

@@ -8,6 +8,7 @@ import InsituControlPlane
 import InsituModel
 import InsituSpec
 import InsituStore
+import ServiceLifecycle
 
 /// The REST API (`/v1/...`), Nomad-style resource paths. Handlers validate, call the
 /// orchestrator or read the store, and map failures to `APIError`s.
@@ -86,7 +87,9 @@ struct HTTPAPI: Sendable {
         router.get("/v1/jobs/{id}/wait") { request, context in
             let timeout = try QueryParameters(request).seconds("timeout", in: 0...600, default: 30)
             let id = try await readableJob(context).id
-            _ = await orchestrator.waitUntilTerminal(id, timeout: timeout)
+            // A graceful shutdown answers the wait at once (with the job as it is), so a waiting
+            // client never holds the server's stop up for the rest of its timeout.
+            _ = await cancelWhenGracefulShutdown { await orchestrator.waitUntilTerminal(id, timeout: timeout) }
             let job = try await existingJob(id)
             return try json(JobSummary(job: job, executions: try await store.executions(of: id)))
         }

@@ -42,6 +42,8 @@ final class NodeEndpoint: Sendable {
         }
         let orchestrator = self.orchestrator
         let audit = orchestrator.audit
+        let metrics = orchestrator.metrics
+        metrics.nodeMessage("in", "hello")
         if let node {
             // The certificate is the node's identity; a hello that names another node is a node
             // trying to act as one it is not.
@@ -100,6 +102,7 @@ final class NodeEndpoint: Sendable {
                     seq += 1
                     try await outbound.writeTextMessage(
                         Self.encodeFrame(Frame(seq: seq, ack: acked.value, body: OrchestratorMessage.welcome(welcome)), encoder))
+                    metrics.nodeMessage("out", "welcome")
                     for await item in outgoing {
                         let message: OrchestratorMessage?
                         switch item {
@@ -122,6 +125,7 @@ final class NodeEndpoint: Sendable {
                         let frame = Frame(seq: message == nil ? 0 : seq, ack: acked.value, body: message)
                         sentAck = frame.ack
                         try await outbound.writeTextMessage(Self.encodeFrame(frame, encoder))
+                        metrics.nodeMessage("out", message?.typeName ?? "ack")
                     }
                 } catch {
                     logger.debug("node writer stopped", metadata: ["error": "\(error)"])
@@ -176,6 +180,7 @@ final class NodeEndpoint: Sendable {
                         }
                         continue
                     }
+                    metrics.nodeMessage("in", frame.body?.typeName ?? "ack")
                     guard let body = frame.body else { continue }
                     if case .heartbeat(let beat) = body { audit?.observe(beat.auditHead, from: nodeID) }
                     let report: NodeReport

@@ -85,6 +85,10 @@ public actor Orchestrator {
     let logger: Logger
     /// The audit log and the nodes' audit heads; nil in tests that do not audit.
     public nonisolated let audit: AuditTrail?
+    public nonisolated let metrics: OrchestratorMetrics
+    /// Whether the API can serve: false until `recover()` loaded the state, and after a failed
+    /// commit whose reload failed too (`/v1/health/ready`).
+    public private(set) var readiness: Readiness = .recovering
 
     var core: ControlPlane
     var mailbox: [(ticket: UInt64, input: Input)] = []
@@ -106,9 +110,10 @@ public actor Orchestrator {
     public init(
         store: any OrchestratorStore, blobs: BlobStore, settings: Settings = Settings(),
         clock: @escaping @Sendable () -> Timestamp, newJobID: @escaping @Sendable () -> JobID, logger: Logger,
-        audit: AuditTrail? = nil
+        audit: AuditTrail? = nil, metrics: OrchestratorMetrics = .disabled
     ) {
         self.audit = audit
+        self.metrics = metrics
         self.store = store
         self.intake = ResultIntake(blobs: blobs)
         self.settings = settings
@@ -116,6 +121,7 @@ public actor Orchestrator {
         self.newJobID = newJobID
         self.logger = logger
         self.core = ControlPlane(settings: settings.core, recovered: RecoveredState(activeJobs: [], executions: [], nodes: []), now: clock())
+        metrics.gaugeSource.orchestrator = self
     }
 
     // MARK: Recovery
@@ -123,6 +129,7 @@ public actor Orchestrator {
     /// Reloads unfinished work after a (re)start. Nodes count as disconnected until they dial in.
     public func recover() async throws {
         core = try await Self.load(store: store, settings: settings.core, now: clock(), logger: logger)
+        readiness = .ready
         logger.info("recovered state", metadata: ["jobs": "\(core.activeJobCount)", "nodes": "\(core.nodeStatuses().count)"])
     }
 
@@ -208,9 +215,14 @@ public actor Orchestrator {
         settling = Set(effects.settled)
         var failure: (any Error)?
         if !effects.batch.isEmpty {
-            do { _ = try await store.commit(effects.batch) } catch { failure = error }
+            let started = ContinuousClock.now
+            do {
+                _ = try await store.commit(effects.batch)
+                metrics.committed(effects.batch, duration: ContinuousClock.now - started) { core.job($0)?.spec.engine.kind }
+            } catch { failure = error }
         }
         if let failure {
+            metrics.commitFailed()
             await restart(after: failure)
             for (ticket, _) in replies { deliver(ticket, .failure(failure)) }
         } else {
@@ -249,7 +261,9 @@ public actor Orchestrator {
         connections.removeAll()
         do {
             core = try await Self.load(store: store, settings: core.settings, now: clock(), logger: logger)
+            readiness = .ready
         } catch {
+            readiness = .failed("could not reload the state after a failed commit: \(error)")
             logger.error("could not reload state after a failed commit", metadata: ["error": "\(error)"])
         }
     }

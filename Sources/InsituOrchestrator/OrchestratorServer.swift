@@ -46,12 +46,12 @@ public enum OrchestratorServer {
         configuration: Configuration, store: any OrchestratorStore, blobs: BlobStore,
         tokens: any TokenStore, identities: any NodeIdentityStore, authentication: APIAuthentication, tls: TLSConfiguration? = nil,
         clusterCA: ClusterCA? = nil, settings: Orchestrator.Settings = .init(),
-        logger: Logger, audit: AuditTrail? = nil,
+        logger: Logger, audit: AuditTrail? = nil, metrics: OrchestratorMetrics = .disabled,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let orchestrator = Orchestrator(
             store: store, blobs: blobs, settings: settings, clock: { SystemClock.now() },
-            newJobID: { RandomIDs.jobID() }, logger: logger, audit: audit)
+            newJobID: { RandomIDs.jobID() }, logger: logger, audit: audit, metrics: metrics)
         try await orchestrator.recover()
         audit?.record(.system, "orchestrator.start")
         let router = Router(context: APIRequestContext.self)
@@ -63,6 +63,7 @@ public enum OrchestratorServer {
                 authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit, nodes: admission))
         router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
+        HealthAPI(orchestrator: orchestrator, store: store).register(on: router)
         TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
         NodeIdentityAPI(admission: admission, orchestrator: orchestrator, audit: audit).register(on: router, random: SystemRandom.bytes)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, admission: admission, logger: logger)

@@ -176,7 +176,7 @@ import Testing
             for await _ in started.stream { break }
             // A graceful shutdown cancels the agent's tasks.
             running.cancel()
-            await running.value
+            _ = await running.value
             #expect(await results(first.outbox).isEmpty, "no `cancelled` result that would end the work for good")
         }
         let second = try open(executor)

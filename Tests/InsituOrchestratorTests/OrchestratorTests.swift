@@ -21,7 +21,10 @@ struct Harness {
 
     /// `seed` chooses the job IDs; a second harness on the same directory needs another one.
     /// `jobIDs`, when given, replaces the seeded job IDs (for collision tests).
-    init(directory: String? = nil, seed: UInt64 = 1, jobIDs: (@Sendable () -> JobID)? = nil) async throws {
+    init(
+        directory: String? = nil, seed: UInt64 = 1, jobIDs: (@Sendable () -> JobID)? = nil, metrics: OrchestratorMetrics = .disabled,
+        recover: Bool = true
+    ) async throws {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("insitu-orch-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         self.directory = directory
@@ -33,8 +36,9 @@ struct Harness {
             store: CommitHookStore(base: store) {
                 if faults.takeFault() { throw StoreError("commit failed: database or disk is full (injected)") }
             }, blobs: try BlobStore(root: directory + "/blobs"), clock: { clock.now },
-            newJobID: jobIDs ?? { ids.withLock { $0.nextJobID() } }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        try await orchestrator.recover()
+            newJobID: jobIDs ?? { ids.withLock { $0.nextJobID() } }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+            metrics: metrics)
+        if recover { try await orchestrator.recover() }
     }
 
     /// Connects a node and returns the recorder of what the orchestrator sends it.
