@@ -217,6 +217,8 @@ final class NodeEndpoint: Sendable {
             "node": .string(hello.node.id.rawValue), "name": .string(hello.node.name), "version": .string(hello.node.version),
             "datasets": .list(hello.node.datasets.map { .string($0.name) }),
             "engines": .list(hello.node.engines.map { .string($0.rawValue) }),
+            "cpu_millis": .int(Int64(hello.node.resources.cpuMillis)), "memory_bytes": .int(hello.node.resources.memoryBytes),
+            "labels": .list(hello.node.labels.sorted { $0.key < $1.key }.map { .string("\($0.key)=\($0.value)") }),
         ]
         if let head = hello.auditHead { details["audit_head"] = AuditTrail.value(head) }
         return details

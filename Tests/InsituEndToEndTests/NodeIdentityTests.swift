@@ -130,7 +130,10 @@ struct NodeIdentityTests {
         let audit = try Self.entries(e2e)
         #expect(audit.contains { $0.event.action == "join_token.create" && $0.event.details["join_token"] == .string(token.info.id) })
         #expect(audit.contains { $0.event.action == "node.join" && $0.event.actor.id == node.id.rawValue })
-        #expect(audit.contains { $0.event.action == "node.connect" && $0.event.outcome == .ok && $0.event.actor.id == node.id.rawValue })
+        // What the node advertised is on record: its capacity and its labels as pinned.
+        let connect = try #require(audit.first { $0.event.action == "node.connect" && $0.event.outcome == .ok && $0.event.actor.id == node.id.rawValue })
+        #expect(connect.event.details["cpu_millis"] == .int(Int64(node.resources.cpuMillis)))
+        if case .list(let labels)? = connect.event.details["labels"] { #expect(labels.contains(.string("site=berlin"))) } else { Issue.record("no labels audited") }
         let auditText = try String(contentsOfFile: e2e.root + "/orchestrator/audit.log", encoding: .utf8)
         #expect(!auditText.contains(String(token.token.suffix(43))), "the join token's secret is not in the audit log")
     }

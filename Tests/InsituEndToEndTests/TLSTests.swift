@@ -1,5 +1,6 @@
 import Foundation
 import InsituAPI
+import InsituAudit
 import InsituClient
 import InsituLocalCluster
 import InsituModel
@@ -47,6 +48,11 @@ import Testing
         let plain = InsituClient(baseURL: https.replacingOccurrences(of: "https://", with: "http://"), token: e2e.cluster.adminToken)
         let plainFailure = await apiFailure { try await plain.nodes() }
         #expect(plainFailure?.message.contains("use https://") == true, "\(String(describing: plainFailure))")
+        // Refused in the TLS layer, before any request exists, and audited all the same.
+        try await waitUntil(timeout: .seconds(10), "the plaintext attempt in the audit log") {
+            let log = (try? Data(contentsOf: URL(fileURLWithPath: e2e.root + "/orchestrator/audit.log"))) ?? Data()
+            return AuditVerifier.entries(Array(log)).entries.contains { $0.event.action == "tls.handshake" && $0.event.outcome == .refused }
+        }
 
         // A client that trusts another CA refuses the orchestrator's certificate.
         let stranger = try ClusterCA.create(now: Date())
