@@ -111,6 +111,8 @@ let package = Package(
         ),
         // The audit log on disk: an append-only file written one entry per write, and its check.
         .target(name: "InsituAuditFile", dependencies: ["InsituAudit", "InsituModel"], swiftSettings: swiftSettings),
+        // Where the running executable is (/proc/self/exe), to find the programs beside it.
+        .target(name: "InsituOwnExecutable", swiftSettings: swiftSettings),
         .target(
             name: "InsituProcess",
             dependencies: ["InsituExecutor", "InsituModel"],
@@ -177,7 +179,7 @@ let package = Package(
         .target(
             name: "InsituAgent",
             dependencies: [
-                "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituWasmtime", "InsituProcess", "InsituSpec",
+                "InsituModel", "InsituAPI", "InsituExecutor", "InsituWasm", "InsituWasmtime", "InsituProcess", "InsituSpec", "InsituOwnExecutable",
                 "InsituContainer", "InsituPolicy",
                 "InsituSQL", "InsituTLS",
                 "InsituAudit", "InsituAuditFile",
@@ -211,7 +213,7 @@ let package = Package(
             name: "InsituCLI",
             dependencies: [
                 "InsituClient", "InsituAPI", "InsituModel", "InsituSpec",
-                "InsituOrchestrator", "InsituStoreSQLite", "InsituAgent", "InsituWasm", "InsituLocalCluster", "InsituTLS",
+                "InsituOrchestrator", "InsituStoreSQLite", "InsituAgent", "InsituWasm", "InsituLocalCluster", "InsituTLS", "InsituOwnExecutable",
                 "InsituAudit", "InsituAuditFile",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -229,7 +231,7 @@ let package = Package(
         // end-to-end tests.
         .target(
             name: "InsituLocalCluster",
-            dependencies: ["InsituClient", "InsituModel", "InsituAPI"],
+            dependencies: ["InsituClient", "InsituModel", "InsituAPI", "InsituOwnExecutable"],
             swiftSettings: swiftSettings
         ),
 

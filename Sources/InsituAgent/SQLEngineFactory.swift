@@ -1,4 +1,5 @@
 import Foundation
+import InsituOwnExecutable
 import InsituExecutor
 import InsituSQL
 
@@ -16,7 +17,6 @@ enum SQLEngineFactory {
     }
 
     static func runnerPath() -> String {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        return directory.appendingPathComponent("insitu-sql-runner").path
+        OwnExecutable.sibling("insitu-sql-runner")
     }
 }

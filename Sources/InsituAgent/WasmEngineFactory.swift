@@ -1,4 +1,5 @@
 import Foundation
+import InsituOwnExecutable
 import InsituExecutor
 import InsituWasm
 import InsituWasmtime
@@ -74,7 +75,6 @@ enum WasmEngineFactory {
 
     /// The runner ships beside the `insitu` executable.
     static func runnerPath() -> String {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        return directory.appendingPathComponent("insitu-wasm-runner").path
+        OwnExecutable.sibling("insitu-wasm-runner")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import InsituOwnExecutable
 import Foundation
 import InsituAPI
 import InsituClient
@@ -23,7 +24,7 @@ struct DemoCommand: AsyncParsableCommand {
             throw CLIFailure("demo module not found at \(modulePath): run from the repository root or pass --module")
         }
         try? FileManager.default.removeItem(atPath: root)
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let executable = OwnExecutable.path
         let cluster = try LocalCluster(executable: executable, root: root)
         defer { if !keepRunning { cluster.stopAll() } }
         let stopOnSignal = ChildrenStopper(cluster: cluster)

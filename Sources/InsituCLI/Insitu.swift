@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Foundation
 import InsituClient
+import InsituAPI
 
 /// The `insitu` command: server roles and a Nomad/Bacalhau-style client.
 public struct Insitu: AsyncParsableCommand {
@@ -10,14 +11,15 @@ public struct Insitu: AsyncParsableCommand {
         version: InsituVersion.current,
         subcommands: [
             OrchestratorCommand.self, AgentCommand.self, ServeCommand.self, JobCommand.self, NodeCommand.self,
-            TokenCommand.self, LoginCommand.self, LogoutCommand.self, DemoCommand.self, AuditCommand.self,
+            TokenCommand.self, LoginCommand.self, LogoutCommand.self, DemoCommand.self, AuditCommand.self, VersionCommand.self,
+            CompletionCommand.self,
         ]
     )
     public init() {}
 }
 
 public enum InsituVersion {
-    public static let current = "0.1.0"
+    public static let current = InsituBuild.version
 }
 
 /// Options every client command shares.

@@ -12,7 +12,7 @@ struct JobCommand: AsyncParsableCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Submit a job spec (YAML or JSON).")
-        @Argument(help: "Path of the job spec file.") var file: String
+        @Argument(help: "Path of the job spec file, or - to read it from standard input.") var file: String
         @Flag(
             help: "Wait until the job finishes, showing its progress (placements, queueing reasons, retries) as it happens; exit non-zero if it did not complete.")
         var wait = false
@@ -35,8 +35,12 @@ struct JobCommand: AsyncParsableCommand {
 
         func run() async throws {
             let client = try options.client
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw CLIFailure("cannot read job spec \(file)")
+            let data: Data
+            if file == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                guard let contents = FileManager.default.contents(atPath: file) else { throw CLIFailure("cannot read job spec \(file)") }
+                data = contents
             }
             let text = String(decoding: data, as: UTF8.self)
             // Validate locally first, so every problem (a missing module file among them) is
@@ -44,7 +48,8 @@ struct JobCommand: AsyncParsableCommand {
             var module: (path: String, bytes: Data)?
             var unreadableModule: String?
             if case .localFile(let path) = JobSpecParser.moduleSource(in: text) {
-                let base = URL(fileURLWithPath: file).deletingLastPathComponent()
+                // From standard input, a relative module path is relative to the current directory.
+                let base = file == "-" ? URL(fileURLWithPath: FileManager.default.currentDirectoryPath) : URL(fileURLWithPath: file).deletingLastPathComponent()
                 let resolved = path.hasPrefix("/") ? path : base.appendingPathComponent(path).standardized.path
                 if let bytes = FileManager.default.contents(atPath: resolved) {
                     module = (path, bytes)
@@ -68,7 +73,7 @@ struct JobCommand: AsyncParsableCommand {
                 }
                 throw InsituClient.Failure(
                     status: nil, code: "invalid_spec",
-                    message: "\(file) has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was submitted",
+                    message: "\(file == "-" ? "the spec on standard input" : file) has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was submitted",
                     problems: problems)
             }
             var uploaded: [String: ContentDigest] = [:]

@@ -1,5 +1,6 @@
 public import Foundation
 public import InsituClient
+import InsituOwnExecutable
 import InsituAPI
 
 /// A process started and owned by a `LocalCluster`.
@@ -74,7 +75,7 @@ public final class LocalCluster: @unchecked Sendable {
         if let explicit = ProcessInfo.processInfo.environment["INSITU_BINARY"] {
             return name == "insitu" ? explicit : URL(fileURLWithPath: explicit).deletingLastPathComponent().appendingPathComponent(name).path
         }
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        var directory = URL(fileURLWithPath: OwnExecutable.path).deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = directory.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }

@@ -21,7 +21,7 @@ struct HTTPAPI: Sendable {
     static let maxSubmitBytes = 1 << 20
 
     func register(on router: Router<APIRequestContext>) {
-        router.get("/v1/health") { _, _ in try json(["status": "ok"]) }
+        router.get("/v1/health") { _, _ in try json(["status": "ok", "version": InsituBuild.version]) }
         router.post("/v1/modules") { request, context in
             try context.authorize(.jobSubmit)
             return try await uploadModule(request, context: context)

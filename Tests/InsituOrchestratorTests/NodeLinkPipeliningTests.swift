@@ -31,7 +31,11 @@ struct NodeLinkPipeliningTests {
         let sqlite = try SQLiteStore(path: directory + "/state.sqlite")
         let app = try await OrchestratorServer.make(
             configuration: .init(port: 0), store: CommitHookStore(base: sqlite) { await gate.pass() },
-            blobs: blobs, tokens: sqlite, identities: sqlite, authentication: .development, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+            blobs: blobs, tokens: sqlite, identities: sqlite, authentication: .development,
+            // The fake node sends no heartbeats; on a loaded machine the default (dead after 20 s
+            // of silence) closed its link before the test was done with it.
+            settings: .init(heartbeatInterval: .seconds(60)),
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
             onServerRunning: { portContinuation.yield($0) })
         let server = Task { try await app.runService() }
         defer { server.cancel() }
