@@ -22,13 +22,15 @@ struct AuthenticationMiddleware: RouterMiddleware {
     let clock: @Sendable () -> Timestamp
     var audit: AuditTrail? = nil
 
-    /// Routes anyone may call: a load balancer's health probe carries no token, and nodes
+    /// Routes anyone may call: a load balancer's health probe carries no token, the OpenAPI
+    /// document describes only what is public anyway (and tools fetch it before they have a
+    /// token), and nodes
     /// download modules by digest without one (they have no API token; node identity through
     /// mutual TLS is to guard this route). A digest names the module's content, so it cannot be
     /// guessed, and no route lists them.
     static func isOpen(_ request: Request) -> Bool {
         let path = request.uri.path
-        return path == "/v1/health" || (request.method == .get && path.hasPrefix("/v1/modules/"))
+        return path == "/v1/health" || path == OpenAPIDocument.path || (request.method == .get && path.hasPrefix("/v1/modules/"))
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -52,13 +52,9 @@ public enum OrchestratorServer {
             newJobID: { RandomIDs.jobID() }, logger: logger, audit: audit)
         try await orchestrator.recover()
         audit?.record(.system, "orchestrator.start")
-        let router = Router(context: APIRequestContext.self)
-        // Authentication outermost, so the error middleware (which audits refusals) knows the
-        // caller; the authentication middleware answers and audits its own 401s.
-        router.add(middleware: AuthenticationMiddleware(authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit))
-        router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
-        HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
-        TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
+        let (router, _) = apiRouter(
+            orchestrator: orchestrator, store: store, blobs: blobs, tokens: tokens, authentication: authentication, logger: logger,
+            audit: audit)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, logger: logger)
         let limits = RequestHeadGuard.Limits(
             timeout: TimeAmount(configuration.requestHeadTimeout), maxRequestLineBytes: maxRequestLineBytes,
@@ -97,6 +93,26 @@ public enum OrchestratorServer {
 }
 
 extension OrchestratorServer {
+    /// The REST API: its middleware and every route (docs/openapi.json describes them, and
+    /// `OpenAPIDocumentTests` holds the two together).
+    static func apiRouter(
+        orchestrator: Orchestrator, store: any OrchestratorStore, blobs: BlobStore, tokens: any TokenStore,
+        authentication: APIAuthentication, logger: Logger, audit: AuditTrail?
+    ) -> (router: Router<APIRequestContext>, routes: [Router<APIRequestContext>.RouteDescription]) {
+        let router = Router(context: APIRequestContext.self)
+        // Authentication outermost, so the error middleware (which audits refusals) knows the
+        // caller; the authentication middleware answers and audits its own 401s.
+        router.add(middleware: AuthenticationMiddleware(authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit))
+        router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
+        HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
+        TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
+        OpenAPIDocument.register(on: router)
+        let routes = router.routes
+        // Last: it answers 405 for the methods the routes above lack.
+        RouteFallback.registerMethodNotAllowed(on: router)
+        return (router, routes)
+    }
+
     /// Creates the first administrator token when `tokens` holds none, and returns its text (to
     /// be shown once) and expiry; nil when tokens exist already.
     public static func bootstrapAdminToken(_ tokens: any TokenStore) async throws -> (token: String, expiresAt: Timestamp?)? {
