@@ -15,6 +15,13 @@ public struct SubmitJobRequest: Codable, Sendable {
         self.spec = spec
         self.uploadedModules = uploadedModules
     }
+
+    /// `uploadedModules` may be left out when the spec names no local module file.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        spec = try container.decode(String.self, forKey: .spec)
+        uploadedModules = try container.decodeIfPresent([String: ContentDigest].self, forKey: .uploadedModules) ?? [:]
+    }
 }
 
 public struct SubmitJobResponse: Codable, Sendable {

@@ -46,7 +46,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 extension JSONEncoder {
     static var api: JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
 }

@@ -9,7 +9,7 @@ import Logging
 /// details, `APIError`), and logs every 5xx with its cause at error level.
 ///
 /// `APIError`s pass through (5xx ones are logged); Hummingbird's own errors (the router's 404 for
-/// a path no route has among them) become `APIError`s with a code. A full disk becomes 503 with a message saying
+/// a path no route has among them, answered by `RouteFallback`) become `APIError`s with a code. A full disk becomes 503 with a message saying
 /// so: nothing was stored and the request may be retried once space is freed. Anything else is an
 /// opaque 500 whose message carries an incident ID that is also in the log line with the real
 /// cause, so an operator can find it without the API leaking internals. A store conflict is 409:
@@ -43,7 +43,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // Hummingbird's own: the router's "no route" and the few its helpers throw.
             if error.status.code >= 500 { log(error, request) }
             if error.status == .notFound && context.coreContext.endpointPath.value == Self.routerNotFoundPath {
-                return RouteFallback.notFound(request)
+                return RouteFallback.answer(request)
             }
             let message = (error as? HTTPError)?.body ?? error.status.reasonPhrase
             return APIError(

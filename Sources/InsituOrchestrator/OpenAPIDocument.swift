@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import InsituAPI
+import InsituAuth
 import InsituModel
 
 /// The OpenAPI 3.1 description of the REST API, served at `GET /v1/openapi.json` and checked in
@@ -65,6 +66,15 @@ enum OpenAPIDocument {
         ]
     }
 
+    /// Every documented path with its methods (lowercase, as in the document).
+    static var operations: [(path: String, methods: [String])] {
+        guard case .object(let items) = paths else { return [] }
+        return items.map { path, item in
+            guard case .object(let operations) = item else { return (path, []) }
+            return (path, Array(operations.keys))
+        }
+    }
+
     // MARK: Paths
 
     static var paths: JSONValue {
@@ -84,9 +94,14 @@ enum OpenAPIDocument {
                     "uploadModule", "Upload a WebAssembly module (at most 256 MiB), stored by its SHA-256",
                     requestBody: [
                         "required": true,
-                        "content": ["application/wasm": ["schema": ["type": "string", "contentMediaType": "application/wasm"]]],
+                        "description": "The module's bytes, whatever the Content-Type (the CLI sends application/wasm)",
+                        "content": ["application/octet-stream": ["schema": ["type": "string", "contentMediaType": "application/octet-stream"]]],
                     ],
-                    responses: ["201": ok(ref("UploadModuleResponse"), "Stored")], errors: [400, 401, 403, 413, 503])
+                    responses: [
+                        "201": ok(ref("UploadModuleResponse"), "Stored")
+                            .merging(["links": ["getModule": ["operationId": "getModule", "parameters": ["digest": "$response.body#/digest"]]]])
+                    ],
+                    errors: [400, 401, 403, 413, 503])
             ],
             "/v1/modules/{digest}": [
                 "get": operation(
@@ -110,8 +125,9 @@ enum OpenAPIDocument {
                     ],
                     requestBody: ["required": true, "content": ["application/json": ["schema": ref("SubmitJobRequest")]]],
                     responses: [
-                        "201": ok(ref("SubmitJobResponse"), "Created"),
-                        "200": ok(ref("SubmitJobResponse"), "Created before, by a submission with the same Idempotency-Key"),
+                        "201": ok(ref("SubmitJobResponse"), "Created").merging(["links": jobLinks]),
+                        "200": ok(ref("SubmitJobResponse"), "Created before, by a submission with the same Idempotency-Key")
+                            .merging(["links": jobLinks]),
                     ],
                     errors: [400, 401, 403, 413, 422, 503]),
                 "get": operation(
@@ -132,7 +148,7 @@ enum OpenAPIDocument {
             "/v1/jobs/{id}/logs": [
                 "get": operation(
                     "getJobLogs", "A page of a job's log entries after a sequence number",
-                    parameters: [jobIDParameter, query("after", "Entries after this sequence number (default 0)", minimum: 0)],
+                    parameters: [jobIDParameter, query("after", "Entries after this sequence number (default 0)", minimum: 0, maximum: Int64.max)],
                     responses: ["200": ok(ref("LogsPage"))], errors: [400, 401, 403, 404])
             ],
             "/v1/jobs/{id}/stop": [
@@ -167,7 +183,7 @@ enum OpenAPIDocument {
                 "get": operation(
                     "readAudit", "Audit log entries after a sequence number, as the log's own lines (NDJSON, docs/AUDIT.md)",
                     parameters: [
-                        query("after", "Entries after this sequence number (default 0)", minimum: 0),
+                        query("after", "Entries after this sequence number (default 0)", minimum: 0, maximum: Int64.max),
                         query("limit", "How many entries (default 100)", minimum: 1, maximum: 1000),
                     ],
                     responses: [
@@ -196,7 +212,11 @@ enum OpenAPIDocument {
                 "post": operation(
                     "createToken", "Create an API token (its secret is shown only in this answer)",
                     requestBody: ["required": true, "content": ["application/json": ["schema": ref("CreateTokenRequest")]]],
-                    responses: ["201": ok(ref("CreatedToken"), "Created")], errors: [400, 401, 403, 413, 422, 503]),
+                    responses: [
+                        "201": ok(ref("CreatedToken"), "Created")
+                            .merging(["links": ["revokeToken": ["operationId": "revokeToken", "parameters": ["id": "$response.body#/info/id"]]]])
+                    ],
+                    errors: [400, 401, 403, 413, 422, 503]),
                 "get": operation(
                     "listTokens", "The tokens the caller administers (never their secrets)",
                     responses: ["200": ok(arrayOf(ref("TokenInfo")))], errors: [401, 403]),
@@ -207,6 +227,13 @@ enum OpenAPIDocument {
                     responses: ["200": ok(ref("TokenInfo"))], errors: [400, 401, 403, 404, 503])
             ],
         ]
+    }
+
+    /// Where a submission's answer leads: every route of the job it names.
+    static var jobLinks: JSONValue {
+        let operations = ["getJob", "getJobHistory", "getJobLogs", "getJobResults", "waitForJob", "stopJob"]
+        return .object(
+            Dictionary(uniqueKeysWithValues: operations.map { ($0, ["operationId": .string($0), "parameters": ["id": "$response.body#/jobID"]]) }))
     }
 
     static let jobIDParameter = pathParameter("id", "The job's ID")
@@ -294,9 +321,17 @@ enum OpenAPIDocument {
             "SubmitJobRequest": object(
                 required: ["spec"],
                 [
-                    "spec": ["type": "string", "description": "The job spec as written, YAML or JSON"],
+                    "spec": [
+                        "type": "string", "description": "The job spec as written, YAML or JSON",
+                        "examples": [
+                            .string(
+                                "version: v1\nname: example\nqueueTimeout: 1s\nengine: {type: wasm, module: \"https://modules.example/hello.wasm\", sha256: "
+                                    + String(repeating: "0", count: 64) + "}\n")
+                        ],
+                    ],
                     "uploadedModules": [
-                        "type": "object", "description": "Local module paths in the spec, mapped to the digests of their uploads",
+                        "type": ["object", "null"],
+                        "description": "Local module paths in the spec, mapped to the digests of their uploads (absent or null: none)",
                         "additionalProperties": ref("Digest"),
                     ],
                 ]),
@@ -376,10 +411,20 @@ enum OpenAPIDocument {
             "CreateTokenRequest": object(
                 required: ["name", "namespace", "scopes"],
                 [
-                    "name": ["type": "string", "minLength": 1, "maxLength": 64],
-                    "namespace": ["type": "string", "description": "A namespace, or * for every namespace"],
-                    "scopes": ["type": "array", "minItems": 1, "items": string],
-                    "ttlSeconds": ["type": "integer", "description": "0 never expires; absent takes 30 days"],
+                    "name": ["type": "string", "minLength": 1, "maxLength": 64, "description": "1 to 64 bytes of UTF-8, no control characters"],
+                    "namespace": [
+                        "type": "string", "pattern": "^([*]|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$",
+                        "description": "A namespace (a DNS label), or * for every namespace (administrators only)",
+                    ],
+                    "scopes": [
+                        "type": "array", "minItems": 1, "maxItems": .integer(Int64(Scope.allCases.count * 2)),
+                        "items": enumeration(Scope.allCases.map(\.rawValue) + ["*"]),
+                        "description": "Only scopes the caller holds itself; * is every scope",
+                    ],
+                    "ttlSeconds": [
+                        "type": ["integer", "null"], "minimum": 0, "maximum": .integer(TokenAPI.maxTTLSeconds),
+                        "description": "0 never expires; absent or null takes 30 days",
+                    ],
                 ]),
             "TokenInfo": object(
                 required: ["id", "name", "namespace", "scopes", "state", "createdAt"],

@@ -52,7 +52,7 @@ public enum OrchestratorServer {
             newJobID: { RandomIDs.jobID() }, logger: logger, audit: audit)
         try await orchestrator.recover()
         audit?.record(.system, "orchestrator.start")
-        let (router, _) = apiRouter(
+        let router = apiRouter(
             orchestrator: orchestrator, store: store, blobs: blobs, tokens: tokens, authentication: authentication, logger: logger,
             audit: audit)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, logger: logger)
@@ -93,12 +93,13 @@ public enum OrchestratorServer {
 }
 
 extension OrchestratorServer {
-    /// The REST API: its middleware and every route (docs/openapi.json describes them, and
-    /// `OpenAPIDocumentTests` holds the two together).
+    /// The REST API: its middleware and every route. A new route goes here (or in the
+    /// `register(on:)` it belongs to) and into `OpenAPIDocument.paths`: `OpenAPIDocumentTests`
+    /// fails until both name it, and `RouteFallback` answers 405 for its other methods from there.
     static func apiRouter(
         orchestrator: Orchestrator, store: any OrchestratorStore, blobs: BlobStore, tokens: any TokenStore,
         authentication: APIAuthentication, logger: Logger, audit: AuditTrail?
-    ) -> (router: Router<APIRequestContext>, routes: [Router<APIRequestContext>.RouteDescription]) {
+    ) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         // Authentication outermost, so the error middleware (which audits refusals) knows the
         // caller; the authentication middleware answers and audits its own 401s.
@@ -107,10 +108,7 @@ extension OrchestratorServer {
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
         TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
         OpenAPIDocument.register(on: router)
-        let routes = router.routes
-        // Last: it answers 405 for the methods the routes above lack.
-        RouteFallback.registerMethodNotAllowed(on: router)
-        return (router, routes)
+        return router
     }
 
     /// Creates the first administrator token when `tokens` holds none, and returns its text (to

@@ -73,7 +73,7 @@ public struct OpenAPISchemaCheck {
 
     static let understood: Set<String> = [
         "$ref", "type", "required", "properties", "additionalProperties", "items", "enum", "const", "pattern", "minimum", "maximum",
-        "minLength", "maxLength", "minItems", "description", "format", "contentMediaType",
+        "minLength", "maxLength", "minItems", "maxItems", "description", "examples", "format", "contentMediaType",
     ]
 
     public func check(_ value: Any, against schema: [String: Any], at location: String) -> [String] {
@@ -82,8 +82,9 @@ public struct OpenAPISchemaCheck {
             return check(value, against: resolved, at: location)
         }
         var problems = schema.keys.filter { !Self.understood.contains($0) }.map { "\(location): the check does not know keyword \($0)" }
-        if let type = schema["type"] as? String, !Self.matches(value, type: type) {
-            return problems + ["\(location): \(Self.describe(value)) is not of type \(type)"]
+        let types = (schema["type"] as? [String]) ?? (schema["type"] as? String).map { [$0] }
+        if let types, !types.contains(where: { Self.matches(value, type: $0) }) {
+            return problems + ["\(location): \(Self.describe(value)) is not of type \(types.joined(separator: " or "))"]
         }
         if let allowed = schema["enum"] as? [Any], !allowed.contains(where: { Self.equal($0, value) }) {
             problems.append("\(location): \(Self.describe(value)) is not one of \(allowed)")
@@ -117,6 +118,7 @@ public struct OpenAPISchemaCheck {
         }
         if let array = value as? [Any] {
             if let minimum = schema["minItems"] as? Int, array.count < minimum { problems.append("\(location): fewer than \(minimum) items") }
+            if let maximum = schema["maxItems"] as? Int, array.count > maximum { problems.append("\(location): more than \(maximum) items") }
             if let items = schema["items"] as? [String: Any] {
                 for (index, element) in array.enumerated() { problems += check(element, against: items, at: "\(location)[\(index)]") }
             }
