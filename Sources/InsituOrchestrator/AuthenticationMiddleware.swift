@@ -23,10 +23,9 @@ struct AuthenticationMiddleware: RouterMiddleware {
     var audit: AuditTrail? = nil
 
     /// Routes anyone may call: a load balancer's health probe carries no token, the OpenAPI
-    /// document describes only what is public anyway (and tools fetch it before they have a
-    /// token), and nodes
-    /// download modules by digest without one (they have no API token; node identity through
-    /// mutual TLS is to guard this route). A digest names the module's content, so it cannot be
+    /// document is the checked-in docs/openapi.json (tools fetch it before they have a token),
+    /// and nodes download modules by digest without one (they have no API token; node identity
+    /// through mutual TLS is to guard this route). A digest names the module's content, so it cannot be
     /// guessed, and no route lists them.
     static func isOpen(_ request: Request) -> Bool {
         let path = request.uri.path

@@ -8,12 +8,13 @@ import Logging
 /// Turns every error a handler throws into an answer a caller can act on (RFC 9457 problem
 /// details, `APIError`), and logs every 5xx with its cause at error level.
 ///
-/// `APIError`s pass through (5xx ones are logged); Hummingbird's own errors (the router's 404 for
-/// a path no route has among them, answered by `RouteFallback`) become `APIError`s with a code. A full disk becomes 503 with a message saying
-/// so: nothing was stored and the request may be retried once space is freed. Anything else is an
-/// opaque 500 whose message carries an incident ID that is also in the log line with the real
-/// cause, so an operator can find it without the API leaking internals. A store conflict is 409:
-/// nothing was stored and a retry may succeed.
+/// `APIError`s pass through (5xx ones are logged); Hummingbird's own errors (among them the
+/// router's 404 for a request no route takes, answered by `RouteFallback`) become `APIError`s
+/// with a code. A store conflict is 409: nothing was stored and a retry may succeed. A full disk
+/// becomes 503 with a message saying so: nothing was stored and the request may be retried once
+/// space is freed. Anything else is an opaque 500 whose message carries an incident ID that is
+/// also in the log line with the real cause, so an operator can find it without the API leaking
+/// internals.
 ///
 /// Every refusal (a 4xx: validation, and authentication and authorisation once they exist) leaves
 /// an audit entry here, the one place every refused request passes.
