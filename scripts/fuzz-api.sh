@@ -66,7 +66,12 @@ fuzz() {
     --max-examples "$examples" --max-time "$seconds" --seed 9 --workers 2 \
     --request-timeout 30 --suppress-health-check all \
     --report junit --report-junit-path "$work/$name/junit.xml" \
-    "$@") || status=$?
+    "$@") 2>&1 | tee "$work/$name/schemathesis.log" || status=$?
+  # A run that generated nothing (its time budget spent before the first case) proves nothing.
+  if ! grep -Eq '^  [0-9]+ generated' "$work/$name/schemathesis.log"; then
+    echo "fuzz-api: schemathesis generated no test case in the $name run" >&2
+    status=1
+  fi
   # The orchestrator must have survived the whole run.
   if ! kill -0 "$orchestrator" 2>/dev/null; then
     echo "fuzz-api: the orchestrator died during the $name run:" >&2
