@@ -1,6 +1,6 @@
 import Foundation
 import InsituAPI
-import InsituClient
+@testable import InsituClient
 import InsituOrchestrator
 import InsituStore
 import InsituStoreSQLite
@@ -51,5 +51,27 @@ struct APIErrorMappingTests {
         // The retry the answer suggests goes through.
         let retried = try await client.exchange("POST", "/v1/jobs", body: spec)
         #expect(retried.status == 201, "\(String(decoding: retried.body, as: UTF8.self))")
+    }
+
+    /// The client reads problem details, the `{"error": …}` body of orchestrators before them, a
+    /// proxy's problem without `code`, and anything else, into a message a person can act on.
+    @Test func theClientReadsEveryErrorShape() throws {
+        let problem = try JSONEncoder().encode(
+            ProblemDetails(status: 422, title: "Unprocessable Content", code: "invalid_spec", detail: "the job spec has 1 problem",
+                problems: [APIProblem(path: "engine.type", message: "unknown engine", hint: "wasm, process, container or sql")]))
+        let current = InsituClient.failure(status: 422, body: problem, method: "POST", path: "/v1/jobs")
+        #expect(current.code == "invalid_spec" && current.message == "the job spec has 1 problem" && current.problems.map(\.path) == ["engine.type"])
+        #expect(current.description.contains("engine.type: unknown engine") && current.description.contains("hint: wasm"))
+
+        let legacy = InsituClient.failure(
+            status: 404, body: Data(#"{"error":{"code":"not_found","message":"job x does not exist"}}"#.utf8), method: "GET", path: "/v1/jobs/x")
+        #expect(legacy.code == "not_found" && legacy.message == "job x does not exist")
+
+        let proxy = InsituClient.failure(
+            status: 502, body: Data(#"{"type":"about:blank","title":"Bad Gateway","status":502}"#.utf8), method: "GET", path: "/v1/jobs")
+        #expect(proxy.code == "http_502" && proxy.message == "Bad Gateway")
+
+        let bare = InsituClient.failure(status: 503, body: Data("<html>busy</html>".utf8), method: "GET", path: "/v1/nodes")
+        #expect(bare.code == "http_503" && bare.message == "GET /v1/nodes answered 503")
     }
 }
