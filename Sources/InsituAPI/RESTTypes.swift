@@ -15,6 +15,13 @@ public struct SubmitJobRequest: Codable, Sendable {
         self.spec = spec
         self.uploadedModules = uploadedModules
     }
+
+    /// `uploadedModules` may be left out when the spec names no local module file.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        spec = try container.decode(String.self, forKey: .spec)
+        uploadedModules = try container.decodeIfPresent([String: ContentDigest].self, forKey: .uploadedModules) ?? [:]
+    }
 }
 
 public struct SubmitJobResponse: Codable, Sendable {
@@ -47,21 +54,33 @@ public struct APIProblem: Codable, Hashable, Sendable {
     }
 }
 
-/// The body of every non-2xx response.
-public struct APIErrorBody: Codable, Sendable {
-    public struct Detail: Codable, Sendable {
-        /// Stable machine-readable code, e.g. `invalid_spec`, `not_found`.
-        public var code: String
-        public var message: String
-        public var problems: [APIProblem]?
-        public init(code: String, message: String, problems: [APIProblem]? = nil) {
-            self.code = code
-            self.message = message
-            self.problems = problems
-        }
+/// The body of every non-2xx response: RFC 9457 problem details, sent as
+/// `application/problem+json`. `code` and `problems` are extension members: `code` is the stable
+/// machine-readable name of the problem (the last segment of `type`), `problems` the field-path
+/// list of a refused spec or token request.
+public struct ProblemDetails: Codable, Sendable, Hashable {
+    public static let mediaType = "application/problem+json"
+    /// Every problem type's URI is this followed by its `code` (docs/API.md lists the codes).
+    public static let typeBase = "https://insitu.dev/problems/"
+
+    public var type: String
+    /// The HTTP status's reason phrase: the same for every occurrence of a code.
+    public var title: String
+    public var status: Int
+    /// What was wrong with this request and how to fix it.
+    public var detail: String
+    /// Stable machine-readable code, e.g. `invalid_spec`, `not_found`.
+    public var code: String
+    public var problems: [APIProblem]?
+
+    public init(status: Int, title: String, code: String, detail: String, problems: [APIProblem]? = nil) {
+        self.type = Self.typeBase + code
+        self.title = title
+        self.status = status
+        self.detail = detail
+        self.code = code
+        self.problems = problems
     }
-    public var error: Detail
-    public init(error: Detail) { self.error = error }
 }
 
 public struct JobSummary: Codable, Sendable, Hashable {

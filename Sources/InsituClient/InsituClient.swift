@@ -140,10 +140,44 @@ public struct InsituClient: Sendable {
         }
     }
 
+    /// An answer as it came, whatever its status.
+    public struct Exchange: Sendable {
+        public var status: Int
+        /// Header names in lowercase.
+        public var headers: [String: String]
+        public var body: Data
+    }
+
+    /// Sends one request and returns the answer whatever its status, for callers that look at
+    /// the HTTP exchange itself (tools, tests); failures to reach the orchestrator still throw.
+    public func exchange(
+        _ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json", headers: [String: String] = [:]
+    ) async throws -> Exchange {
+        let response = try await send(method, path, body: body, contentType: contentType, headers: headers, timeout: .seconds(60))
+        var fields: [String: String] = [:]
+        for header in response.headers {
+            let name = header.name.lowercased()
+            fields[name] = fields[name].map { $0 + ", " + header.value } ?? header.value
+        }
+        let data = Data(try await response.body.collect(upTo: 512 << 20).readableBytesView)
+        return Exchange(status: Int(response.status.code), headers: fields, body: data)
+    }
+
     func raw(
         _ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
         headers: [String: String] = [:], timeout: TimeAmount = .seconds(60)
     ) async throws -> Data {
+        let response = try await send(method, path, body: body, contentType: contentType, headers: headers, timeout: timeout)
+        let data = Data(try await response.body.collect(upTo: 512 << 20).readableBytesView)
+        guard (200..<300).contains(response.status.code) else {
+            throw Self.failure(status: Int(response.status.code), body: data, method: method, path: path)
+        }
+        return data
+    }
+
+    private func send(
+        _ method: String, _ path: String, body: Data?, contentType: String, headers: [String: String], timeout: TimeAmount
+    ) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .init(rawValue: method)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -163,22 +197,43 @@ public struct InsituClient: Sendable {
                     + "Is it running there? Point the CLI elsewhere with --api or INSITU_API.",
                 problems: [])
         }
-        let data = Data(try await response.body.collect(upTo: 512 << 20).readableBytesView)
-        guard (200..<300).contains(response.status.code) else {
-            if let body = try? JSONDecoder().decode(APIErrorBody.self, from: data) {
-                throw Failure(
-                    status: Int(response.status.code), code: body.error.code, message: body.error.message,
-                    problems: body.error.problems ?? [])
-            }
-            throw Failure(
-                status: Int(response.status.code), code: "http_\(response.status.code)",
-                message: "\(method) \(path) answered \(response.status.code)", problems: [])
-        }
-        return data
+        return response
     }
 }
 
 extension InsituClient {
+    /// The failure an error answer describes: problem details (RFC 9457) from this orchestrator,
+    /// the `{"error": {...}}` body of orchestrators before it, or just the status from anything else
+    /// on the way (a proxy).
+    static func failure(status: Int, body: Data, method: String, path: String) -> Failure {
+        if let problem = try? JSONDecoder().decode(LenientProblem.self, from: body), let detail = problem.detail ?? problem.title {
+            let code = problem.code ?? problem.type.flatMap { $0.hasPrefix(ProblemDetails.typeBase) ? String($0.dropFirst(ProblemDetails.typeBase.count)) : nil }
+            return Failure(status: status, code: code ?? "http_\(status)", message: detail, problems: problem.problems ?? [])
+        }
+        if let legacy = try? JSONDecoder().decode(LegacyErrorBody.self, from: body) {
+            return Failure(status: status, code: legacy.error.code, message: legacy.error.message, problems: legacy.error.problems ?? [])
+        }
+        return Failure(status: status, code: "http_\(status)", message: "\(method) \(path) answered \(status)", problems: [])
+    }
+
+    /// Problem details with every member optional: a proxy's may carry no `code`.
+    private struct LenientProblem: Decodable {
+        var type: String?
+        var title: String?
+        var detail: String?
+        var code: String?
+        var problems: [APIProblem]?
+    }
+
+    private struct LegacyErrorBody: Decodable {
+        struct Detail: Decodable {
+            var code: String
+            var message: String
+            var problems: [APIProblem]?
+        }
+        var error: Detail
+    }
+
     /// One HTTP client per trusted CA, for the process's lifetime (an `HTTPClient` must be shut
     /// down before it is released; these never are).
     private static let clientsByCA = Mutex<[String: HTTPClient]>([:])

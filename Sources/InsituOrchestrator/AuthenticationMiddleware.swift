@@ -25,12 +25,14 @@ struct AuthenticationMiddleware: RouterMiddleware {
     /// Tells a node by its client certificate, for the routes nodes call without a token.
     var nodes: NodeAdmission? = nil
 
-    /// Routes anyone may call: a load balancer's health probes carry no token. Nodes
-    /// authenticate themselves on their own routes: by join token (`/v1/node/join`) or by client
-    /// certificate (`/v1/node/connect`, `/v1/node/renew`).
+    /// Routes anyone may call: a load balancer's health probes carry no token, and the OpenAPI
+    /// document is the checked-in docs/openapi.json (tools fetch it before they have a token).
+    /// Nodes authenticate themselves on their own routes: by join token (`/v1/node/join`) or by
+    /// client certificate (`/v1/node/connect`, `/v1/node/renew`).
     static func isOpen(_ request: Request) -> Bool {
         let path = request.uri.path
-        return HealthAPI.paths.contains(path) || path == NodeProtocol.path || path == NodeIdentityPaths.join || path == NodeIdentityPaths.renew
+        return HealthAPI.paths.contains(path) || path == OpenAPIDocument.path || path == NodeProtocol.path || path == NodeIdentityPaths.join
+            || path == NodeIdentityPaths.renew
     }
 
     /// Module downloads: by an API token, or by a node presenting its certificate (nodes have no

@@ -54,18 +54,10 @@ public enum OrchestratorServer {
             newJobID: { RandomIDs.jobID() }, logger: logger, audit: audit, metrics: metrics)
         try await orchestrator.recover()
         audit?.record(.system, "orchestrator.start")
-        let router = Router(context: APIRequestContext.self)
-        // Authentication outermost, so the error middleware (which audits refusals) knows the
-        // caller; the authentication middleware answers and audits its own 401s.
         let admission = NodeAdmission(store: identities, ca: clusterCA, clock: { SystemClock.now() }, newNodeID: { RandomIDs.nodeID() })
-        router.add(
-            middleware: AuthenticationMiddleware(
-                authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit, nodes: admission))
-        router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
-        HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
-        HealthAPI(orchestrator: orchestrator, store: store).register(on: router)
-        TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
-        NodeIdentityAPI(admission: admission, orchestrator: orchestrator, audit: audit).register(on: router, random: SystemRandom.bytes)
+        let router = apiRouter(
+            orchestrator: orchestrator, store: store, blobs: blobs, tokens: tokens, admission: admission, authentication: authentication,
+            logger: logger, audit: audit)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, admission: admission, logger: logger)
         let limits = RequestHeadGuard.Limits(
             timeout: TimeAmount(configuration.requestHeadTimeout), maxRequestLineBytes: maxRequestLineBytes,
@@ -108,6 +100,28 @@ public enum OrchestratorServer {
 }
 
 extension OrchestratorServer {
+    /// The REST API: its middleware and every route. A new route goes here (or in the
+    /// `register(on:)` it belongs to) and into `OpenAPIDocument.paths`: `OpenAPIDocumentTests`
+    /// fails until both name it, and `RouteFallback` answers 405 for its other methods from there.
+    static func apiRouter(
+        orchestrator: Orchestrator, store: any OrchestratorStore, blobs: BlobStore, tokens: any TokenStore, admission: NodeAdmission,
+        authentication: APIAuthentication, logger: Logger, audit: AuditTrail?
+    ) -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        // Authentication outermost, so the error middleware (which audits refusals) knows the
+        // caller; the authentication middleware answers and audits its own 401s.
+        router.add(
+            middleware: AuthenticationMiddleware(
+                authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit, nodes: admission))
+        router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
+        HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
+        HealthAPI(orchestrator: orchestrator, store: store).register(on: router)
+        TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
+        NodeIdentityAPI(admission: admission, orchestrator: orchestrator, audit: audit).register(on: router, random: SystemRandom.bytes)
+        OpenAPIDocument.register(on: router)
+        return router
+    }
+
     /// Creates the first administrator token when `tokens` holds none, and returns its text (to
     /// be shown once) and expiry; nil when tokens exist already.
     public static func bootstrapAdminToken(_ tokens: any TokenStore) async throws -> (token: String, expiresAt: Timestamp?)? {

@@ -1,4 +1,6 @@
+import Foundation
 import Hummingbird
+import InsituAPI
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -39,7 +41,7 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         let seconds = Double(limits.timeout.nanoseconds) / 1e9
         timer = context.eventLoop.scheduleTask(in: limits.timeout) {
             bound.value.handler.refuse(
-                bound.value.context, status: "408 Request Timeout", code: "request_timeout",
+                bound.value.context, status: .requestTimeout, code: "request_timeout",
                 message: "the request head did not arrive within \(seconds) s")
         }
     }
@@ -74,24 +76,26 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         case .requestLineTooLong:
             refuse(
-                context, status: "414 URI Too Long", code: "uri_too_long",
+                context, status: .uriTooLong, code: "uri_too_long",
                 message: "the request line is longer than \(limits.maxRequestLineBytes >> 10) KiB; send large values in the body")
         case .headTooLarge:
             refuse(
-                context, status: "431 Request Header Fields Too Large", code: "headers_too_large",
+                context, status: .requestHeaderFieldsTooLarge, code: "headers_too_large",
                 message: "the request head is larger than \(limits.maxHeadBytes >> 10) KiB")
         }
     }
 
-    /// Answers with `status` and a JSON error body and closes. Bytes already passed on are
+    /// Answers with `status` and problem details and closes. Bytes already passed on are
     /// incomplete, so the decoder behind this handler never produces a request from them.
-    private func refuse(_ context: ChannelHandlerContext, status: String, code: String, message: String) {
+    private func refuse(_ context: ChannelHandlerContext, status: HTTPResponse.Status, code: String, message: String) {
         guard !answered else { return }
         answered = true
         timer?.cancel()
-        let body = #"{"error":{"code":"\#(code)","message":"\#(message)"}}"#
+        let details = APIError(status, code: code, message: message).details
+        let body = (try? JSONEncoder.api.encode(details)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let response =
-            "HTTP/1.1 \(status)\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
+            "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\ncontent-type: \(ProblemDetails.mediaType)\r\n"
+            + "content-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response))).whenComplete { _ in
             bound.value.close(promise: nil)
