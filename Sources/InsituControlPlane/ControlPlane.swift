@@ -375,7 +375,8 @@ public struct ControlPlane: Sendable {
     /// Fails a job that could not be placed within its queue timeout, cancelling what runs.
     mutating func expireQueued(_ id: JobID, now: Timestamp, effects: inout Effects) {
         guard let entry = jobs[id] else { return }
-        let reasons = entry.failures.keys.sorted().flatMap { entry.failures[$0] ?? [] }.joined(separator: "; ")
+        let reasons = entry.failures.isEmpty
+            ? "no node is connected" : entry.failures.keys.sorted().flatMap { entry.failures[$0] ?? [] }.joined(separator: "; ")
         let limit = queueTimeout(of: entry.job)
         cancelActiveExecutions(of: id, reason: "job failed: queue timeout", tellingNodes: "job failed", now: now, effects: &effects)
         guard var current = jobs[id],
@@ -711,7 +712,9 @@ public struct ControlPlane: Sendable {
             }
         }
         for id in queue {
-            guard let entry = jobs[id], let since = entry.waitingSince, !entry.failures.isEmpty,
+            // A job waiting out a retry delay is not stuck; one with no reason at all is (there is
+            // no node to give one) and times out like any other.
+            guard let entry = jobs[id], let since = entry.waitingSince, !entry.failures.isEmpty || entry.retryAt.isEmpty,
                 now.milliseconds - since.milliseconds >= queueTimeout(of: entry.job)
             else { continue }
             expireQueued(id, now: now, effects: &effects)

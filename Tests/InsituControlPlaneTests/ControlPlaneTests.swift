@@ -221,6 +221,26 @@ struct Core {
         #expect(failed.stateReason?.contains("elsewhere") == true, "names the per-node reason: \(failed.stateReason ?? "")")
     }
 
+    /// Regression: with no node at all there is no per-node reason, and the queue timeout never
+    /// fired (it waited for reasons), so the job stayed queued for ever, against docs/JOBSPEC.md.
+    @Test func aJobFailsAtItsQueueTimeoutWhenNoNodeIsConnected() throws {
+        var core = Core()
+        var spec = Core.spec()
+        spec.queueTimeoutMillis = 30_000
+        let job = core.submit(spec)
+        #expect(core.store.jobs[job.id]?.state == .queued)
+        core.now += 29_999
+        core.apply(.tick)
+        #expect(core.store.jobs[job.id]?.state == .queued)
+        core.now += 1
+        core.apply(.tick)
+        let failed = try #require(core.store.jobs[job.id])
+        #expect(failed.state == .failed)
+        #expect(failed.stateReason?.contains("queue timeout of 30s") == true && failed.stateReason?.contains("no node is connected") == true,
+            "\(failed.stateReason ?? "")")
+        #expect(core.checker.violations.isEmpty, "\(core.checker.violations)")
+    }
+
     /// Each result planned every queued job again in full: with 2,000 jobs queued behind a
     /// four-node cluster (the chaos burst) a result cost thousands of plans, the orchestrator
     /// fell minutes behind and node links timed out. Now a queued job is only planned in full
