@@ -6,7 +6,7 @@ public import InsituStore
 
 extension SQLiteStore: NodeIdentityStore {
     public func insertJoinToken(_ record: JoinTokenRecord) async throws {
-        try await identityWrite { db in
+        try await write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM join_tokens WHERE id = ?", arguments: [record.id]) != nil {
                 throw StoreError("a join token with ID \(record.id) exists already", kind: .conflict)
             }
@@ -33,7 +33,7 @@ extension SQLiteStore: NodeIdentityStore {
     }
 
     public func revokeJoinToken(id: String, at time: Timestamp) async throws -> JoinTokenRecord? {
-        try await identityWrite { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE join_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", arguments: [time.milliseconds, id])
             return try Self.fetchJoinToken(db, id: id)
@@ -41,7 +41,7 @@ extension SQLiteStore: NodeIdentityStore {
     }
 
     public func join(_ request: NodeIdentityRecord, now: Timestamp) async throws -> NodeIdentityRecord {
-        try await identityWrite { db in
+        try await write { db in
             if let earlier = try Row.fetchOne(
                 db, sql: "\(Self.selectIdentities) WHERE join_token_id = ? AND public_key_digest = ?",
                 arguments: [request.joinTokenID, request.publicKeyDigest]
@@ -83,7 +83,7 @@ extension SQLiteStore: NodeIdentityStore {
     }
 
     public func recordCertificate(_ id: NodeID, expiresAt: Timestamp) async throws {
-        try await identityWrite { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE node_identities SET certificate_expires_at = ? WHERE node_id = ?", arguments: [expiresAt.milliseconds, id.rawValue])
         }
@@ -92,7 +92,7 @@ extension SQLiteStore: NodeIdentityStore {
     public func decideNode(
         _ id: NodeID, state: NodeIdentityRecord.State, at time: Timestamp, certificateExpiresAt: Timestamp?
     ) async throws -> NodeIdentityRecord? {
-        try await identityWrite { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     UPDATE node_identities SET state = ?, decided_at = ?,
@@ -100,15 +100,6 @@ extension SQLiteStore: NodeIdentityStore {
                     """,
                 arguments: [state.rawValue, time.milliseconds, certificateExpiresAt?.milliseconds, id.rawValue])
             return try Row.fetchOne(db, sql: "\(Self.selectIdentities) WHERE node_id = ?", arguments: [id.rawValue]).map(Self.decodeIdentity)
-        }
-    }
-
-    /// One durable transaction outside the commit queue: identity changes are rare and stand alone.
-    private func identityWrite<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        do {
-            return try await writer.write(body)
-        } catch let error as DatabaseError {
-            throw StoreError("write failed: \(error)", kind: error.resultCode == .SQLITE_FULL ? .storageFull : .other)
         }
     }
 

@@ -42,8 +42,9 @@ extension SQLiteStore: TokenStore {
         }
     }
 
-    /// One durable transaction outside the commit queue: token changes are rare and stand alone.
-    private func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+    /// One durable transaction outside the commit queue, for records that change rarely and on
+    /// their own (API tokens, join tokens, node identities).
+    func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await writer.write(body)
         } catch let error as DatabaseError {

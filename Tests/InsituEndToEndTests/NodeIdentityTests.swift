@@ -84,6 +84,20 @@ struct NodeIdentityTests {
         return (object?["code"] as? String) ?? ((object?["error"] as? [String: Any])?["code"] as? String)
     }
 
+    /// A TLS cluster with one node that joined with the cluster's join token, and that node.
+    static func clusterWithOneNode(_ name: String, test: String = #function) async throws -> (E2E, NodeSummary) {
+        let e2e = try E2E.make(test, requireTokens: true)
+        do {
+            try await e2e.cluster.startOrchestrator()
+            try e2e.cluster.startAgent(name: name)
+            try await e2e.cluster.waitForNodes(1)
+            return (e2e, try #require(try await e2e.cluster.client.nodes().first))
+        } catch {
+            e2e.tearDown()
+            throw error
+        }
+    }
+
     static func createJoinToken(_ e2e: E2E, _ arguments: [String]) throws -> CreatedJoinToken {
         let run = try e2e.cli(["node", "join-token", "create", "-o", "json"] + arguments)
         #expect(run.status == 0, "\(run.stderr)")
@@ -200,12 +214,8 @@ struct NodeIdentityTests {
     }
 
     @Test func aNodeCannotActAsAnotherNode() async throws {
-        let e2e = try E2E.make(requireTokens: true)
+        let (e2e, genuine) = try await Self.clusterWithOneNode("genuine")
         defer { e2e.tearDown() }
-        try await e2e.cluster.startOrchestrator()
-        try e2e.cluster.startAgent(name: "genuine")
-        try await e2e.cluster.waitForNodes(1)
-        let genuine = try #require(try await e2e.cluster.client.nodes().first)
 
         // A node with a certificate of its own says hello with the genuine node's ID.
         var attacker = Credentials()
@@ -226,12 +236,8 @@ struct NodeIdentityTests {
     }
 
     @Test func aRevokedNodeIsCutOffAndCannotReconnect() async throws {
-        let e2e = try E2E.make(requireTokens: true)
+        let (e2e, node) = try await Self.clusterWithOneNode("doomed")
         defer { e2e.tearDown() }
-        try await e2e.cluster.startOrchestrator()
-        try e2e.cluster.startAgent(name: "doomed")
-        try await e2e.cluster.waitForNodes(1)
-        let node = try #require(try await e2e.cluster.client.nodes().first)
 
         let revoke = try e2e.cli(["node", "revoke", node.id.rawValue])
         #expect(revoke.status == 0 && revoke.stdout.contains("revoked"), "\(revoke.stderr)")
@@ -252,12 +258,8 @@ struct NodeIdentityTests {
     }
 
     @Test func aClientCertificateFromAnotherCAIsRefusedInTheHandshake() async throws {
-        let e2e = try E2E.make(requireTokens: true)
+        let (e2e, genuine) = try await Self.clusterWithOneNode("genuine")
         defer { e2e.tearDown() }
-        try await e2e.cluster.startOrchestrator()
-        try e2e.cluster.startAgent(name: "genuine")
-        try await e2e.cluster.waitForNodes(1)
-        let genuine = try #require(try await e2e.cluster.client.nodes().first)
 
         // A certificate for the genuine node's ID, from a CA the attacker made.
         let forger = try ClusterCA.create(now: Date())
