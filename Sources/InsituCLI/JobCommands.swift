@@ -144,11 +144,12 @@ struct JobCommand: AsyncParsableCommand {
 
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a job, its executions and why it is not placed.")
-        @Argument var id: String
+        @Argument(help: "Job ID, or enough of its start to name one job.") var id: String
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let detail = try await options.client.job(id)
+            let client = try options.client
+            let detail = try await client.job(try await JobIDPrefix.resolve(id, client: client))
             try Output.print(detail, format: options.output) {
                 var text = """
                     ID:      \(detail.job.id)
@@ -184,7 +185,7 @@ struct JobCommand: AsyncParsableCommand {
 
     struct Logs: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a job's stdout/stderr.")
-        @Argument var id: String
+        @Argument(help: "Job ID, or enough of its start to name one job.") var id: String
         @Flag(name: [.short, .long], help: "Keep printing new output until the job finishes.") var follow = false
         @Flag(help: "Prefix each chunk with its execution and stream.") var verbose = false
         @Option(name: .long, help: "Orchestrator API address (default: $INSITU_API or http://127.0.0.1:4646).") var api: String?
@@ -193,15 +194,17 @@ struct JobCommand: AsyncParsableCommand {
 
         func run() async throws {
             let client = try makeClient(api: api, token: token, caCert: caCert)
+            let id = try await JobIDPrefix.resolve(id, client: client)
             var after: Int64 = 0
             while true {
                 let page = try await client.logs(id, after: after)
                 for entry in page.entries {
-                    if verbose { print("[\(entry.executionID) \(entry.stream)] ", terminator: "") }
+                    // The prefix goes to the stream its text goes to, so `2>/dev/null` drops both.
+                    let prefix = verbose ? "[\(entry.executionID) \(entry.stream)] " : ""
                     if entry.stream == "stderr" {
-                        FileHandle.standardError.write(Data(entry.text.utf8))
+                        FileHandle.standardError.write(Data((prefix + entry.text).utf8))
                     } else {
-                        print(entry.text, terminator: "")
+                        print(prefix + entry.text, terminator: "")
                     }
                     after = entry.sequence
                 }
@@ -216,23 +219,25 @@ struct JobCommand: AsyncParsableCommand {
 
     struct Stop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Stop a job and cancel its executions.")
-        @Argument var id: String
+        @Argument(help: "Job ID, or enough of its start to name one job.") var id: String
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let summary = try await options.client.stop(id)
+            let client = try options.client
+            let summary = try await client.stop(try await JobIDPrefix.resolve(id, client: client))
             try Output.print(summary, format: options.output) { "Job \(summary.id) \(summary.state)\n" }
         }
     }
 
     struct Results: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Download a job's results.")
-        @Argument var id: String
+        @Argument(help: "Job ID, or enough of its start to name one job.") var id: String
         @Option(help: "Directory to write results into (one folder per partition).") var dest: String
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
             let client = try options.client
+            let id = try await JobIDPrefix.resolve(id, client: client)
             let results = try await client.results(id)
             var written: [String] = []
             var refused: [String] = []
@@ -265,11 +270,12 @@ struct JobCommand: AsyncParsableCommand {
 
     struct History: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show every state change of a job, in order.")
-        @Argument var id: String
+        @Argument(help: "Job ID, or enough of its start to name one job.") var id: String
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let events = try await options.client.history(id)
+            let client = try options.client
+            let events = try await client.history(try await JobIDPrefix.resolve(id, client: client))
             try Output.print(events, format: options.output) {
                 Output.table(
                     ["SEQ", "TIME", "KIND", "MESSAGE"],

@@ -133,6 +133,28 @@ struct CLIConventionTests {
         _ = try e2e.cli(["job", "stop", id])
     }
 
+    /// Issue 9, item 1: short ID prefixes, as docker and nomad take them.
+    @Test func aJobIsNamedByEnoughOfTheStartOfItsID() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let spec = try e2e.specFile("queued", "version: v1\nname: queued\nengine: {type: wasm, module: ./queued.wasm}\n", wat: Modules.hello)
+        let first = try e2e.submit(spec)
+        let second = try e2e.submit(spec)
+        // The shortest start of the first ID that the second does not share.
+        let unique = String(first.prefix(zip(first, second).prefix { $0 == $1 }.count + 1))
+        let described = try e2e.cli(["job", "describe", unique, "-o", "json"])
+        #expect(described.status == 0, "\(described.stderr)")
+        #expect(try JSONDecoder().decode(JobDetail.self, from: Data(described.stdout.utf8)).job.id.rawValue == first)
+        let history = try e2e.cli(["job", "history", unique])
+        #expect(history.status == 0, "\(history.stderr)")
+        // A prefix of both is refused with the candidates; an unknown one is not found.
+        let ambiguous = try e2e.cli(["job", "describe", "j-"])
+        #expect(ambiguous.status != 0 && ambiguous.stderr.contains(first) && ambiguous.stderr.contains(second), "\(ambiguous.stderr)")
+        let unknown = try e2e.cli(["job", "describe", "j-zzz"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("does not exist"), "\(unknown.stderr)")
+    }
+
     @Test func versionAndCompletionScripts() async throws {
         let e2e = try E2E.make()
         defer { e2e.tearDown() }
