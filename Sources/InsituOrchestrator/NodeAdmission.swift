@@ -73,6 +73,14 @@ struct NodeAdmission: Sendable {
                 .conflict, code: "node_identity_off",
                 message: "this orchestrator runs with --dev: nodes connect without certificates; dial it with http:// and no join token")
         }
+        // The name is shown in tables and logs: bounded in bytes, no control characters.
+        guard (1...NodeInfoLimits.maxIdentifierBytes).contains(request.name.utf8.count),
+            !request.name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw APIError(
+                .unprocessableContent, code: "invalid_join_request",
+                message: "name: a node's name is 1 to \(NodeInfoLimits.maxIdentifierBytes) bytes without control characters (the node config's name)")
+        }
         let now = clock()
         let presentedID = PresentedToken(request.token, prefix: PresentedToken.joinPrefix)?.id
         let stored = try await presentedID.asyncMap { try await store.joinToken(id: $0) } ?? nil
@@ -89,9 +97,8 @@ struct NodeAdmission: Sendable {
             throw APIError(failure)
         }
         let csr = try parse(request.certificateRequest)
-        let name = request.name.isEmpty ? "node" : String(request.name.prefix(NodeInfoLimits.maxIdentifierBytes))
         let record = NodeIdentityRecord(
-            nodeID: newNodeID(), name: name, state: token.manualApproval ? .pending : .approved, joinTokenID: token.id,
+            nodeID: newNodeID(), name: request.name, state: token.manualApproval ? .pending : .approved, joinTokenID: token.id,
             publicKeyDigest: NodeCertificates.digest(of: csr.publicKey), requestPEM: request.certificateRequest, labels: token.labels,
             requestedAt: now, decidedAt: token.manualApproval ? nil : now)
         let joined: NodeIdentityRecord

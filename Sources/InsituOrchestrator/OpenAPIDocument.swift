@@ -520,7 +520,13 @@ enum OpenAPIDocument {
             "CreatedJoinToken": object(required: ["token", "info"], ["token": string, "info": ref("JoinTokenInfo")]),
             "NodeJoinRequest": object(
                 required: ["token", "certificateRequest", "name"],
-                ["token": string, "certificateRequest": ["type": "string", "description": "PEM CERTIFICATE REQUEST for a P-256 key"], "name": string]),
+                [
+                    "token": string, "certificateRequest": ["type": "string", "description": "PEM CERTIFICATE REQUEST for a P-256 key"],
+                    "name": [
+                        "type": "string", "minLength": 1, "maxLength": .integer(Int64(NodeInfoLimits.maxIdentifierBytes)),
+                        "description": "The node config's name: 1 to 128 bytes of UTF-8, no control characters",
+                    ],
+                ]),
             "NodeRenewRequest": object(
                 required: ["certificateRequest"], ["certificateRequest": ["type": "string", "description": "PEM CERTIFICATE REQUEST for a new P-256 key"]]),
             "NodeJoinResponse": object(

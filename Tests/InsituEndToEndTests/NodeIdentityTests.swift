@@ -179,6 +179,9 @@ struct NodeIdentityTests {
         let made = "insitu_join_0123456789abcdef_" + String(repeating: "A", count: 43)
         let (joinStatus, joinBody) = try await Self.join(e2e, token: made, &credentials)
         #expect(joinStatus == 401 && Self.errorCode(joinBody) == "join_token_invalid")
+        // A name that would inject control sequences into tables and logs is refused first.
+        let (nameStatus, nameBody) = try await Self.join(e2e, token: made, &credentials, name: "edge\u{1B}[31m")
+        #expect(nameStatus == 422 && Self.errorCode(nameBody) == "invalid_join_request", "\(String(decoding: nameBody, as: UTF8.self))")
         #expect(try Self.entries(e2e).contains { $0.event.action == "request.refused" && $0.event.details["code"] == .string("join_token_invalid") })
         #expect(try await e2e.cluster.client.nodes().isEmpty)
     }
