@@ -70,6 +70,13 @@ struct DaemonMetrics: Sendable {
             logger: logger)
     }
 
+    /// `listener`, with a failure to bind reported against `--metrics-listen`.
+    func explainedListener(logger: Logger, beforeScrape: @escaping @Sendable () async -> Void = {}) -> some Service {
+        ExplainedListener(
+            inner: listener(logger: logger, beforeScrape: beforeScrape), host: address.host, port: address.port,
+            flag: "--metrics-listen (metrics_listen)")
+    }
+
     /// How the line naming the metrics address starts.
     static let announcement = "insitu metrics served at"
 }

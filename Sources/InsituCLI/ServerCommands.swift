@@ -40,6 +40,9 @@ struct ServerOptions: ParsableArguments {
     var nodeLostAfter = "10m"
 
     func validate() throws {
+        guard (0...65_535).contains(port) else {
+            throw ValidationError("--port \(port) is out of range: use 1 to 65535, or 0 for any free port")
+        }
         if dev && !["127.0.0.1", "::1", "localhost"].contains(host) {
             throw ValidationError(
                 "--dev serves the API without authentication, so it listens on loopback only; --host \(host) is not a loopback address. "
@@ -81,12 +84,12 @@ func makeOrchestrator(
     _ options: ServerOptions, logger: Logger, metrics: DaemonMetrics? = nil, orchestratorMetrics: OrchestratorMetrics = .disabled
 ) async throws -> (some ApplicationProtocol, DataDirectoryLock, SQLiteStore, ServerTLS?) {
     let directory = URL(fileURLWithPath: options.dataDir).standardized.path
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try StartupProblems.prepareDirectory(directory, origin: "--data-dir")
     let lock = try DataDirectoryLock(directory: directory)
     let databasePath = directory + "/insitu.sqlite"
     let blobs = try BlobStore(root: directory + "/blobs")
     if !FileManager.default.fileExists(atPath: databasePath) && !blobs.isEmpty && !options.`init` {
-        throw ValidationError(
+        throw CLIFailure(
             "\(directory) holds blobs but no database (\(databasePath) is missing): the orchestrator's state was lost or moved. "
                 + "Restore insitu.sqlite from a backup, or start with --init to begin with an empty state beside the old blobs.")
     }
@@ -145,9 +148,11 @@ struct OrchestratorCommand: AsyncParsableCommand {
             options, logger: logger, metrics: metrics, orchestratorMetrics: orchestratorMetrics)
         // The lock is released when the process exits; keep it alive until then.
         defer { withExtendedLifetime(lock) {} }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ExplainedListener(inner: app, host: options.host, port: options.port, flag: "--port"))
+        ]
         if let metrics {
-            services.append(.init(service: metrics.listener(logger: logger) { await orchestratorMetrics.recordGauges() }))
+            services.append(.init(service: metrics.explainedListener(logger: logger) { await orchestratorMetrics.recordGauges() }))
         }
         try await ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -166,12 +171,13 @@ struct AgentCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger("insitu.agent", level: logLevel, format: logFormat)
         let nodeConfig = try AgentConfig.load(path: config)
+        try StartupProblems.prepareDirectory(nodeConfig.dataDirectory, origin: "data_dir (\(config))")
         let metrics = nodeConfig.metricsListen.map { DaemonMetrics.bootstrap(listen: $0) }
         let agent = try await Agent(
             config: nodeConfig, logger: logger, version: InsituVersion.current,
             metrics: metrics.map { AgentMetrics(factory: $0.factory) } ?? .disabled)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: agent)]
-        if let metrics { services.append(.init(service: metrics.listener(logger: logger))) }
+        if let metrics { services.append(.init(service: metrics.explainedListener(logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -222,9 +228,11 @@ struct ServeCommand: AsyncParsableCommand {
         let agent = try await Agent(
             config: agentConfig, logger: logger, version: InsituVersion.current,
             metrics: metrics.map { AgentMetrics(factory: $0.factory) } ?? .disabled)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app), .init(service: agent)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ExplainedListener(inner: app, host: options.host, port: options.port, flag: "--port")), .init(service: agent),
+        ]
         if let metrics {
-            services.append(.init(service: metrics.listener(logger: logger) { await orchestratorMetrics.recordGauges() }))
+            services.append(.init(service: metrics.explainedListener(logger: logger) { await orchestratorMetrics.recordGauges() }))
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -25,12 +25,14 @@ struct ServerTLS {
         do {
             material = try OrchestratorTLSMaterial.loadOrCreate(directory: dataDirectory + "/tls", names: names, now: Date())
         } catch {
-            throw ValidationError("cannot set up TLS in \(dataDirectory)/tls: \(error)")
+            throw CLIFailure("cannot set up TLS in \(dataDirectory)/tls: \(error)")
         }
         let ca = try NIOSSLCertificate(bytes: Array(try material.ca.certificate.serializeAsPEM().pemString.utf8), format: .pem)
         var configuration: TLSConfiguration
         var caPath: String? = material.caPath
         if let certPath = options.tlsCert, let keyPath = options.tlsKey {
+            try StartupProblems.checkReadableFile(certPath, flag: "--tls-cert")
+            try StartupProblems.checkReadableFile(keyPath, flag: "--tls-key")
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(certPath)
                 let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
@@ -38,7 +40,9 @@ struct ServerTLS {
                 // Clients trust the operator's CA, not the cluster's (which still signs node certificates).
                 caPath = nil
             } catch {
-                throw ValidationError("cannot use --tls-cert \(certPath) with --tls-key \(keyPath): \(error)")
+                throw CLIFailure(
+                    "cannot use --tls-cert \(certPath) with --tls-key \(keyPath): \(error) "
+                        + "(both must be PEM: the certificate chain, and its unencrypted private key)")
             }
         } else {
             let certificate = try NIOSSLCertificate(bytes: Array(try material.serverCertificate.serializeAsPEM().pemString.utf8), format: .pem)

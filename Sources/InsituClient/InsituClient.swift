@@ -190,7 +190,7 @@ public struct InsituClient: Sendable {
         do {
             response = try await http.execute(request, timeout: timeout)
         } catch {
-            if let mismatch = transportMismatch(error) { throw Failure(status: nil, code: "tls_mismatch", message: mismatch, problems: []) }
+            if let explained = explainTransportFailure(error) { throw explained }
             throw Failure(
                 status: nil, code: "unreachable",
                 message: "cannot reach the orchestrator at \(baseURL) (tried for up to \(Self.connectTimeout.nanoseconds / 1_000_000_000) s): \(error). "
@@ -261,20 +261,33 @@ extension InsituClient {
         }
     }
 
-    /// A person-readable explanation when `error` shows that the client and the server disagree
-    /// about TLS (plain HTTP to a TLS port, TLS to a plain port, an untrusted certificate).
-    func transportMismatch(_ error: any Error) -> String? {
+    /// A person-readable failure when `error` shows that nothing listens at the address, or that
+    /// the client and the server disagree about TLS (plain HTTP to a TLS port, TLS to a plain
+    /// port, an untrusted certificate).
+    func explainTransportFailure(_ error: any Error) -> Failure? {
+        func failure(_ code: String, _ message: String) -> Failure { Failure(status: nil, code: code, message: message, problems: []) }
         let text = String(describing: error)
         let tls = baseURL.hasPrefix("https://")
         if tls && (text.contains("WRONG_VERSION_NUMBER") || text.contains("ALERT_PROTOCOL_VERSION") || text.contains("HTTP_REQUEST")) {
-            return "\(baseURL) does not speak TLS (it answered in plain text): use http:// if the orchestrator runs with --dev"
+            return failure("tls_mismatch", "\(baseURL) does not speak TLS (it answered in plain text): use http:// if the orchestrator runs with --dev")
         }
         if tls && (text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") || text.contains("handshakeFailed")) {
-            return "the TLS certificate of \(baseURL) is not signed by a CA this client trusts (\(text)); "
-                + "pass the cluster CA with --ca-cert or INSITU_CA_CERT (the orchestrator prints where its ca.crt is), or log in again"
+            return failure(
+                "tls_mismatch",
+                "the TLS certificate of \(baseURL) is not signed by a CA this client trusts (\(text)); "
+                    + "pass the cluster CA with --ca-cert or INSITU_CA_CERT (the orchestrator prints where its ca.crt is), or log in again")
+        }
+        // NIO reports a refused connect as "connection reset (error set): Connection refused", so
+        // this comes before the plain-vs-TLS guess below.
+        if text.contains("Connection refused") {
+            return failure(
+                "unreachable",
+                "nothing is listening at \(baseURL) (connection refused): start the orchestrator there, "
+                    + "or point the CLI at it with --api, INSITU_API or `insitu login`")
         }
         if !tls && (text.contains("remoteConnectionClosed") || text.contains("connection reset") || text.contains("RemoteConnectionClosed")) {
-            return "\(baseURL) closed the connection without answering: if the orchestrator serves TLS (the default without --dev), use https://"
+            return failure(
+                "tls_mismatch", "\(baseURL) closed the connection without answering: if the orchestrator serves TLS (the default without --dev), use https://")
         }
         return nil
     }
