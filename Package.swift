@@ -314,7 +314,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "InsituAuditTests", dependencies: ["InsituAudit", "InsituAuditFile", "InsituModel"], swiftSettings: swiftSettings),
-        .testTarget(name: "InsituSpecTests", dependencies: ["InsituSpec", "InsituModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "InsituSpecTests", dependencies: ["InsituSpec", "InsituModel", "InsituSimulation"], swiftSettings: swiftSettings),
         .testTarget(
             name: "InsituSchedulerTests",
             dependencies: ["InsituScheduler", "InsituModel", "InsituTestKit"],

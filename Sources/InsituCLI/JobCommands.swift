@@ -3,7 +3,9 @@ import Foundation
 import InsituAPI
 import InsituClient
 import InsituModel
+import InsituOrchestrator
 import InsituSpec
+import Yams
 
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,9 +25,18 @@ struct JobCommand: AsyncParsableCommand {
         var timeout: String?
         @Option(help: "A unique key for this submission (e.g. a UUID): running the same command again returns the job the first run created.")
         var idempotencyKey: String?
+        @Flag(
+            help: "Check the spec and show where the job would run now, and why other nodes would not take it, without submitting it. Exits 2 if it could not be placed.")
+        var dryRun = false
         @OptionGroup var options: ClientOptions
 
+        /// Nomad's convention: the job is valid but no node can run it now (it waits queued).
+        static let unplacedExitCode: Int32 = 2
+
         func validate() throws {
+            if dryRun && (wait || idempotencyKey != nil) {
+                throw ValidationError("--dry-run submits nothing: drop --wait and --idempotency-key, or drop --dry-run")
+            }
             guard let timeout else { return }
             guard wait else { throw ValidationError("--timeout applies only with --wait") }
             guard let millis = SpecValues.parseDuration(timeout), millis > 0 else {
@@ -42,7 +53,13 @@ struct JobCommand: AsyncParsableCommand {
                 guard let contents = FileManager.default.contents(atPath: file) else { throw CLIFailure("cannot read job spec \(file)") }
                 data = contents
             }
-            let text = String(decoding: data, as: UTF8.self)
+            var text = String(decoding: data, as: UTF8.self)
+            // `job describe -o yaml|json` output goes back in as its job's spec (kubectl-style),
+            // written in the document format: the stored spec uses the model's field names.
+            if let described = try? YAMLDecoder().decode(JobDetail.self, from: text) {
+                text = JobSpecWriter.document(described.job.spec)
+                Output.note("submitting the spec of job \(described.job.id) from its `job describe` output (its state and executions are ignored)")
+            }
             // Validate locally first, so every problem (a missing module file among them) is
             // reported at once and nothing is uploaded for a spec that will be refused.
             var module: (path: String, bytes: Data)?
@@ -76,6 +93,14 @@ struct JobCommand: AsyncParsableCommand {
                     message: "\(file == "-" ? "the spec on standard input" : file) has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was submitted",
                     problems: problems)
             }
+            if dryRun {
+                // Nothing is uploaded: the orchestrator takes the module on its digest.
+                let digests = module.map { [$0.path: BlobStore.digest(of: $0.bytes)] } ?? [:]
+                let plan = try await client.plan(SubmitJobRequest(spec: text, uploadedModules: digests))
+                try Output.print(plan, format: options.output) { Self.describe(plan) }
+                if !plan.placeable { throw ExitCode(Self.unplacedExitCode) }
+                return
+            }
             var uploaded: [String: ContentDigest] = [:]
             if let module {
                 uploaded[module.path] = try await client.uploadModule(module.bytes).digest
@@ -85,6 +110,15 @@ struct JobCommand: AsyncParsableCommand {
             if !wait {
                 try Output.print(response, format: options.output) {
                     "Job ID: \(response.jobID)\nState:  \(response.state)\n"
+                }
+                if response.state == .queued {
+                    // Stored and waiting for a node; say why on stderr and exit 2, as Nomad does
+                    // for placement failures, so scripts can tell it from a refused spec (1).
+                    let reasons = (try? await client.job(response.jobID.rawValue).placementFailures) ?? [:]
+                    Output.error(
+                        "job \(response.jobID) is queued: no node can run it now; it waits until one can (or its queueTimeout passes)"
+                            + reasons.keys.sorted().flatMap { reasons[$0] ?? [] }.map { "\n  " + $0 }.joined())
+                    throw ExitCode(Self.unplacedExitCode)
                 }
                 return
             }
@@ -118,6 +152,27 @@ struct JobCommand: AsyncParsableCommand {
             if summary.state != .completed {
                 throw CLIFailure("job \(summary.id) \(summary.state): \(summary.stateReason ?? "no reason given")")
             }
+        }
+
+        /// The plan for people: where each execution would go, then every node's reason not to.
+        static func describe(_ plan: JobPlanResponse) -> String {
+            var text = plan.placeable
+                ? "The job would be placed now (namespace \(plan.namespace)); nothing was submitted.\n"
+                : "No node can run the job now: submitted, it would wait queued (namespace \(plan.namespace)); nothing was submitted.\n"
+            if !plan.placements.isEmpty {
+                text += "\n" + Output.table(
+                    ["PARTITION", "NODE", "NODE ID"], plan.placements.map { ["\($0.partition)", $0.nodeName, $0.nodeID.rawValue] })
+            }
+            if !plan.unplacedPartitions.isEmpty {
+                text += "\nPartitions no node can take: " + plan.unplacedPartitions.map(String.init).joined(separator: ", ") + "\n"
+            }
+            if !plan.placementFailures.isEmpty {
+                text += "\nNodes that would not take it:\n"
+                for node in plan.placementFailures.keys.sorted() {
+                    for line in plan.placementFailures[node] ?? [] { text += "  \(line)\n" }
+                }
+            }
+            return text
         }
     }
 

@@ -11,11 +11,12 @@ enum Output {
         case .json:
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.userInfo[Timestamp.rfc3339UserInfoKey] = true
             Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
         case .yaml:
             let encoder = YAMLEncoder()
             encoder.options.sortKeys = true
-            Swift.print(try encoder.encode(value), terminator: "")
+            Swift.print(try encoder.encode(value, userInfo: [Timestamp.rfc3339UserInfoKey: true]), terminator: "")
         }
     }
 
@@ -36,6 +37,11 @@ enum Output {
     /// One line on stdout, flushed at once so progress shows even when stdout is a pipe.
     static func line(_ text: String) {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    /// A remark for the person at the terminal, on stderr so it never mixes with -o json output.
+    static func note(_ text: String) {
+        FileHandle.standardError.write(Data(("Note: " + text + "\n").utf8))
     }
 
     static func error(_ text: String) {

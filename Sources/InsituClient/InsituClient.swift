@@ -70,6 +70,11 @@ public struct InsituClient: Sendable {
             headers: idempotencyKey.map { ["Idempotency-Key": $0] } ?? [:])
     }
 
+    /// Where the job would run if submitted now; nothing is stored (`POST /v1/jobs/plan`).
+    public func plan(_ request: SubmitJobRequest) async throws -> JobPlanResponse {
+        try await call("POST", "/v1/jobs/plan", body: try JSONEncoder().encode(request))
+    }
+
     public func uploadModule(_ bytes: Data) async throws -> UploadModuleResponse {
         try await call("POST", "/v1/modules", body: bytes, contentType: "application/wasm")
     }

@@ -57,10 +57,29 @@ public struct Timestamp: RawRepresentable, Hashable, Comparable, Codable, Sendab
     public var rawValue: Int64
     public init(rawValue: Int64) { self.rawValue = rawValue }
     public init(milliseconds: Int64) { self.rawValue = milliseconds }
-    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(Int64.self) }
+    /// Epoch milliseconds (stored state, the node protocol) or RFC 3339 text (the REST API).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let millis = try? container.decode(Int64.self) {
+            rawValue = millis
+            return
+        }
+        let text = try container.decode(String.self)
+        guard let parsed = Timestamp(rfc3339: text) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "expected an RFC 3339 time such as 2026-12-01T09:30:00Z, or epoch milliseconds; got \(text)")
+        }
+        rawValue = parsed.rawValue
+    }
+
+    /// Epoch milliseconds, unless the encoder's `userInfo` asks for RFC 3339 (`rfc3339UserInfoKey`).
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
+        if encoder.userInfo[Self.rfc3339UserInfoKey] as? Bool == true {
+            try container.encode(rfc3339)
+        } else {
+            try container.encode(rawValue)
+        }
     }
     public var milliseconds: Int64 { rawValue }
     public var description: String { "\(rawValue)ms" }

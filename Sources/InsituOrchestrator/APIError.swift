@@ -1,4 +1,5 @@
 import Foundation
+import InsituModel
 public import Hummingbird
 public import InsituAPI
 
@@ -47,6 +48,8 @@ extension JSONEncoder {
     static var api: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Times as RFC 3339 text, as people and tools read them; the client reads either form.
+        encoder.userInfo[Timestamp.rfc3339UserInfoKey] = true
         return encoder
     }
 }

@@ -37,6 +37,7 @@ struct HTTPAPI: Sendable {
             return try await blob(context.parameters.require("digest"), request: request, context: context)
         }
         router.post("/v1/jobs") { request, context in try await submit(request, context: context) }
+        router.post("/v1/jobs/plan") { request, context in try await plan(request, context: context) }
         router.get("/v1/jobs") { request, context in
             let caller = try context.authorize(.jobRead)
             let limit = try QueryParameters(request).integer("limit", in: 1...10_000, default: 100)
@@ -204,6 +205,36 @@ struct HTTPAPI: Sendable {
     private func submit(_ request: Request, context: APIRequestContext) async throws -> Response {
         let caller = try context.authorize(.jobSubmit)
         let idempotencyKey = try Self.idempotencyKey(request)
+        let spec = try await submittedSpec(request, caller: caller, uploadsMustExist: true)
+        let (job, created) = try await orchestrator.submit(spec, idempotencyKey: idempotencyKey)
+        // After the commit: a job that exists is recorded even if the answer never arrives, and
+        // a failure to record fails the request (the client retries with its idempotency key).
+        var details = AuditDetails.job(job.spec)
+        details["job"] = .string(job.id.rawValue)
+        details["created"] = .int(created ? 1 : 0)
+        try orchestrator.audit?.log.append(event(request, context, "job.submit", details))
+        return try json(SubmitJobResponse(jobID: job.id, state: job.state), status: created ? .created : .ok)
+    }
+
+    /// `POST /v1/jobs/plan`: the submission checked exactly as `POST /v1/jobs` checks it, then
+    /// planned against the cluster as it is, with nothing stored. The same scope as a submission,
+    /// as Nomad's plan asks for: it shows where a job of the caller's would run.
+    private func plan(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let caller = try context.authorize(.jobSubmit)
+        // A dry run uploads nothing, so a module the client names by its local path is taken on
+        // the digest it sends; a module named by digest must still be here.
+        let spec = try await submittedSpec(request, caller: caller, uploadsMustExist: false)
+        let preview = await orchestrator.preview(spec)
+        return try json(
+            JobPlanResponse(
+                namespace: spec.namespace, placeable: preview.isComplete,
+                placements: preview.placements.map { .init(partition: $0.partition, nodeID: $0.nodeID, nodeName: $0.nodeName) },
+                unplacedPartitions: preview.unplacedPartitions, placementFailures: preview.rejections))
+    }
+
+    /// The body of a submission or plan: read within its limit, parsed and validated as a job spec
+    /// (every problem at once), its modules resolved and its namespace decided for `caller`.
+    private func submittedSpec(_ request: Request, caller: Caller, uploadsMustExist: Bool) async throws -> JobSpec {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: Self.maxSubmitBytes)
@@ -223,7 +254,7 @@ struct HTTPAPI: Sendable {
         let parsed = JobSpecParser.parse(submission.spec) { source in
             switch source {
             case .localFile(let path):
-                guard let digest = submission.uploadedModules[path], blobs.contains(digest) else { return nil }
+                guard let digest = submission.uploadedModules[path], !uploadsMustExist || blobs.contains(digest) else { return nil }
                 return ModuleReference(digest: digest)
             case .digest(let digest):
                 return blobs.contains(digest) ? ModuleReference(digest: digest) : nil
@@ -239,16 +270,7 @@ struct HTTPAPI: Sendable {
                 message: "the job spec has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was stored",
                 problems: problems)
         case .success(let parsedSpec):
-            let spec = try Self.resolveNamespace(
-                of: parsedSpec, named: JobSpecParser.namesNamespace(submission.spec), caller: caller)
-            let (job, created) = try await orchestrator.submit(spec, idempotencyKey: idempotencyKey)
-            // After the commit: a job that exists is recorded even if the answer never arrives, and
-            // a failure to record fails the request (the client retries with its idempotency key).
-            var details = AuditDetails.job(job.spec)
-            details["job"] = .string(job.id.rawValue)
-            details["created"] = .int(created ? 1 : 0)
-            try orchestrator.audit?.log.append(event(request, context, "job.submit", details))
-            return try json(SubmitJobResponse(jobID: job.id, state: job.state), status: created ? .created : .ok)
+            return try Self.resolveNamespace(of: parsedSpec, named: JobSpecParser.namesNamespace(submission.spec), caller: caller)
         }
     }
 }

@@ -199,6 +199,15 @@ enum OpenAPIDocument {
                     parameters: [query("limit", "How many jobs (default 100)", minimum: 1, maximum: 10_000)],
                     responses: ["200": ok(arrayOf(ref("JobSummary")))], errors: [400, 401, 403]),
             ],
+            "/v1/jobs/plan": [
+                "post": operation(
+                    "planJob",
+                    "Check a submission as POST /v1/jobs does and show where it would run now, storing nothing (insitu job run --dry-run). "
+                        + "A module named by its local path is taken on the digest in uploadedModules without being uploaded.",
+                    requestBody: ["required": true, "content": ["application/json": ["schema": ref("SubmitJobRequest")]]],
+                    responses: ["200": ok(ref("JobPlanResponse"))],
+                    errors: [400, 401, 403, 413, 422, 503])
+            ],
             "/v1/jobs/{id}": [
                 "get": operation(
                     "getJob", "A job, its executions, results and why it is not placed yet", parameters: [jobIDParameter],
@@ -375,7 +384,7 @@ enum OpenAPIDocument {
             "FieldProblem": object(
                 required: ["path", "message"],
                 ["path": ["type": "string", "description": "Field path in the request, such as engine.module"], "message": string, "hint": string]),
-            "Timestamp": ["type": "integer", "description": "Milliseconds since the Unix epoch"],
+            "Timestamp": ["type": "string", "format": "date-time", "description": "An RFC 3339 time in UTC, e.g. 2026-12-01T09:30:00.250Z"],
             "Digest": ["type": "string", "pattern": "^[0-9a-f]{64}$"],
             "JobState": enumeration(JobState.allCases.map(\.rawValue)),
             "ExecutionState": enumeration(ExecutionState.allCases.map(\.rawValue)),
@@ -400,6 +409,18 @@ enum OpenAPIDocument {
                     ],
                 ]),
             "SubmitJobResponse": object(required: ["jobID", "state"], ["jobID": string, "state": ref("JobState")]),
+            "JobPlanResponse": object(
+                required: ["namespace", "placeable", "placements", "unplacedPartitions", "placementFailures"],
+                [
+                    "namespace": string, "placeable": ["type": "boolean"],
+                    "placements": arrayOf(
+                        object(required: ["partition", "nodeID", "nodeName"], ["partition": integer, "nodeID": string, "nodeName": string])),
+                    "unplacedPartitions": arrayOf(integer),
+                    "placementFailures": [
+                        "type": "object", "description": "Per node, why it would not take (more of) the job",
+                        "additionalProperties": arrayOf(string),
+                    ],
+                ]),
             "UploadModuleResponse": object(required: ["digest", "size"], ["digest": ref("Digest"), "size": integer]),
             "JobSummary": object(
                 required: ["id", "name", "type", "state", "createdAt", "updatedAt", "executionCounts"],

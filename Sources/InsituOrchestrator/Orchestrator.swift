@@ -305,6 +305,11 @@ public actor Orchestrator {
         throw APIError.notFound("job \(id)")
     }
 
+    /// What submitting `spec` now would place where, with nothing stored (`--dry-run`).
+    public func preview(_ spec: JobSpec) -> PlacementPreview {
+        core.preview(spec, now: clock())
+    }
+
     /// Current per-node reasons why the job is not (fully) placed.
     public func placementFailures(of id: JobID) -> [String: [String]] {
         core.placementFailures(of: id)

@@ -21,13 +21,16 @@ public struct OpenAPISchemaCheck {
         return paths.flatMap { path, item in item.keys.map { (method: $0, path: path) } }
     }
 
-    /// The documented template a concrete path matches (`/v1/jobs/j-1` → `/v1/jobs/{id}`).
+    /// The documented template a concrete path matches (`/v1/jobs/j-1` → `/v1/jobs/{id}`). As
+    /// OpenAPI says, a path with more literal segments wins: `/v1/jobs/plan` over `/v1/jobs/{id}`.
     public func template(matching path: String) -> String? {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        return operations.map(\.path).first { template in
+        let matches = Set(operations.map(\.path)).filter { template in
             let parts = template.split(separator: "/", omittingEmptySubsequences: false)
             return parts.count == segments.count && zip(parts, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
         }
+        func literals(_ template: String) -> Int { template.split(separator: "/").filter { !$0.hasPrefix("{") }.count }
+        return matches.max { literals($0) < literals($1) }
     }
 
     /// The problems with `body` as the answer `status` with `contentType` to `method path`;

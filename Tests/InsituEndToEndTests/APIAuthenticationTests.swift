@@ -188,7 +188,8 @@ import Testing
         let research = try createToken(e2e, ["--name", "research", "--namespace", "research", "--scopes", "job:submit,job:read"])
         let plain = try e2e.specFile("plain", "version: v1\nname: plain\nengine: {type: wasm, module: ./plain.wasm}\n", wat: Modules.hello)
         let run = try e2e.cli(["job", "run", plain, "-o", "json"], token: research.token)
-        #expect(run.status == 0, "\(run.stderr)")
+        // Stored, and queued: this cluster has no node (exit 2, as Nomad's placement failures).
+        #expect(run.status == 2, "\(run.stderr)")
         let id = try JSONDecoder().decode(SubmitJobResponse.self, from: Data(run.stdout.utf8)).jobID.rawValue
         #expect(try await e2e.cluster.client.job(id).job.spec.namespace == "research")
         #expect(try await e2e.cluster.client(token: research.token).jobs().map(\.id.rawValue) == [id])

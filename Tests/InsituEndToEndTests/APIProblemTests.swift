@@ -174,6 +174,11 @@ struct APIProblemTests {
         let created = try await client.createToken(CreateTokenRequest(name: "reader", namespace: "default", scopes: ["job:read"], ttlSeconds: nil))
         let module = try Data(contentsOf: URL(fileURLWithPath: e2e.root + "/specs/hello.wasm"))
         let submit = try JSONEncoder().encode(SubmitJobRequest(spec: "version: v1\nname: x\nengine: {type: teleport}\n"))
+        // A dry run takes a local module on its digest: nothing was uploaded under this one.
+        let plan = try JSONEncoder().encode(
+            SubmitJobRequest(
+                spec: "version: v1\nname: p\nengine: {type: wasm, module: ./m.wasm}\n",
+                uploadedModules: ["./m.wasm": ContentDigest(rawValue: String(repeating: "a", count: 64))!]))
 
         let requests: [(method: String, path: String, body: Data?, contentType: String, status: Int)] = [
             ("GET", "/v1/health", nil, "", 200),
@@ -193,6 +198,8 @@ struct APIProblemTests {
             ("GET", "/v1/audit?limit=5", nil, "", 200),
             ("GET", "/v1/jobs/j-nope", nil, "", 404),
             ("POST", "/v1/jobs", submit, "application/json", 422),
+            ("POST", "/v1/jobs/plan", submit, "application/json", 422),
+            ("POST", "/v1/jobs/plan", plan, "application/json", 200),
             ("POST", "/v1/tokens", Data(#"{"name":"","namespace":"default","scopes":[]}"#.utf8), "application/json", 422),
             ("GET", "/v1/jobs?limit=x", nil, "", 400),
             ("GET", "/v1/blobs/xyz", nil, "", 400),
