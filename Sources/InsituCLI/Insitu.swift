@@ -12,7 +12,7 @@ public struct Insitu: AsyncParsableCommand {
         subcommands: [
             OrchestratorCommand.self, AgentCommand.self, ServeCommand.self, JobCommand.self, NodeCommand.self,
             TokenCommand.self, LoginCommand.self, LogoutCommand.self, DemoCommand.self, AuditCommand.self, VersionCommand.self,
-            CompletionCommand.self,
+            CompletionCommand.self, ContextCommand.self,
         ]
     )
     public init() {}
@@ -36,21 +36,42 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: "PEM file of the CA to trust for https (default: $INSITU_CA_CERT or the current context's).")
     var caCert: String?
 
+    @Option(name: .long, help: "Use this context of `insitu login` instead of the current one (default: $INSITU_CONTEXT).")
+    var context: String?
+
     var client: InsituClient {
-        get throws { try makeClient(api: api, token: token, caCert: caCert) }
+        get throws { try makeClient(api: api, token: token, caCert: caCert, context: context) }
     }
 }
 
-/// The client a command uses. The address: `--api`, else `$INSITU_API`, else the current context
-/// of `insitu login`, else the local default. The token: `--token`, else `$INSITU_TOKEN`, else the
-/// current context's token, and that only when the address is the context's own (a token is never
-/// sent to an orchestrator other than the one it was stored for).
-func makeClient(api: String?, token: String?, caCert: String? = nil) throws -> InsituClient {
+/// The client a command uses.
+///
+/// Without a named context: the address is `--api`, else `$INSITU_API`, else the current context
+/// of `insitu login`, else the local default; the token `--token`, else `$INSITU_TOKEN`, else the
+/// context's token, and that only when the address is the context's own (a token is never sent to
+/// an orchestrator other than the one it was stored for); the CA likewise.
+///
+/// With a context named by `--context` or `$INSITU_CONTEXT`, that context decides and only flags
+/// override it: `$INSITU_API`, `$INSITU_TOKEN` and `$INSITU_CA_CERT` are ignored, so a token meant
+/// for one cluster never follows a request to the cluster the user named.
+func makeClient(api: String?, token: String?, caCert: String? = nil, context named: String? = nil) throws -> InsituClient {
     let environment = ProcessInfo.processInfo.environment
-    let explicitAddress = api ?? environment["INSITU_API"]
-    let explicitToken = resolvedToken(token)
-    let explicitCA = (caCert ?? environment["INSITU_CA_CERT"]).flatMap { $0.isEmpty ? nil : $0 }
-    let context = explicitAddress != nil && explicitToken != nil && explicitCA != nil ? nil : try ContextFile.load().current
+    let contextName = (named ?? environment["INSITU_CONTEXT"]).flatMap { $0.isEmpty ? nil : $0 }
+    let explicitAddress: String?
+    let explicitToken: String?
+    let explicitCA: String?
+    let context: ContextFile.Context?
+    if let contextName {
+        context = try ContextFile.load().context(named: contextName)
+        explicitAddress = api
+        explicitToken = token.flatMap { $0.isEmpty ? nil : $0 }
+        explicitCA = caCert.flatMap { $0.isEmpty ? nil : $0 }
+    } else {
+        explicitAddress = api ?? environment["INSITU_API"]
+        explicitToken = resolvedToken(token)
+        explicitCA = (caCert ?? environment["INSITU_CA_CERT"]).flatMap { $0.isEmpty ? nil : $0 }
+        context = explicitAddress != nil && explicitToken != nil && explicitCA != nil ? nil : try ContextFile.load().current
+    }
     let address = explicitAddress ?? context?.api ?? "http://127.0.0.1:4646"
     let sameServer = context.map { InsituClient(baseURL: $0.api).baseURL == InsituClient(baseURL: address).baseURL } ?? false
     let caPEM: String?
