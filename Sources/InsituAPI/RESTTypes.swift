@@ -150,6 +150,8 @@ public struct NodeSummary: Codable, Sendable, Hashable {
     public var wasmRuntime: String?
     public var version: String
     public var lastSeen: Timestamp
+    /// Whether an operator drained the node (`insitu node drain`); nil from older orchestrators.
+    public var draining: Bool?
     /// The node's policy and its digest, as it advertised them (nil from older agents).
     public var policy: NodePolicy?
     public var policyDigest: String?
@@ -173,7 +175,20 @@ public struct NodeSummary: Codable, Sendable, Hashable {
         self.wasmRuntime = status.info.wasmRuntime
         self.version = status.info.version
         self.lastSeen = status.lastSeen
+        self.draining = status.draining
         self.policy = status.info.policy
         self.policyDigest = status.info.policyDigest
+    }
+}
+
+/// `DELETE /v1/nodes/{id}`: the node is forgotten; `lostExecutions` of its unfinished executions
+/// were lost with it (and replaced where their jobs' `nodeLoss` and `retry` say so).
+public struct DeleteNodeResponse: Codable, Sendable, Hashable {
+    public var nodeID: NodeID
+    public var lostExecutions: Int
+
+    public init(nodeID: NodeID, lostExecutions: Int) {
+        self.nodeID = nodeID
+        self.lostExecutions = lostExecutions
     }
 }

@@ -344,7 +344,7 @@ struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Inspect compute nodes and manage who may join.",
         subcommands: [
-            List.self, Describe.self, JoinTokenCommand.self, NodeIdentitiesCommand.self, NodeApproveCommand.self, NodeRejectCommand.self,
+            List.self, Describe.self, NodeDrainCommand.self, NodeDeleteCommand.self, JoinTokenCommand.self, NodeIdentitiesCommand.self, NodeApproveCommand.self, NodeRejectCommand.self,
             NodeRevokeCommand.self,
         ])
 
@@ -359,7 +359,7 @@ struct NodeCommand: AsyncParsableCommand {
                     ["ID", "NAME", "STATUS", "DATASETS", "ENGINES", "ALLOCATED", "LABELS"],
                     nodes.map { node in
                         [
-                            node.id.rawValue, node.name, node.liveness.rawValue,
+                            node.id.rawValue, node.name, node.liveness.rawValue + (node.draining == true ? ",draining" : ""),
                             node.datasets.map(\.name).joined(separator: ","),
                             node.engines.map(\.rawValue).joined(separator: ","),
                             "\(node.allocated.cpuMillis)m/\(node.resources.cpuMillis)m",
@@ -381,7 +381,7 @@ struct NodeCommand: AsyncParsableCommand {
                 """
                 ID:        \(node.id)
                 Name:      \(node.name)
-                Status:    \(node.liveness.rawValue)
+                Status:    \(node.liveness.rawValue)\(node.draining == true ? ", draining (no new work: insitu node drain --disable lifts it)" : "")
                 Version:   \(node.version)
                 Resources: \(node.resources) (allocated \(node.allocated), \(node.activeExecutions) active executions)
                 Engines:   \(node.engines.map { $0 == .wasm ? "wasm" + (node.wasmRuntime.map { " (\($0))" } ?? "") : $0.rawValue }.joined(separator: ", "))

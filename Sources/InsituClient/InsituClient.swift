@@ -70,6 +70,16 @@ public struct InsituClient: Sendable {
             headers: idempotencyKey.map { ["Idempotency-Key": $0] } ?? [:])
     }
 
+    /// Drains a node (`true`: no new work) or lifts the drain; by node ID or name.
+    public func drainNode(_ id: String, _ draining: Bool) async throws -> NodeSummary {
+        try await call(draining ? "POST" : "DELETE", "/v1/nodes/\(Self.pathComponent(id))/drain")
+    }
+
+    /// Forgets a node that is away for good; by node ID or name.
+    public func deleteNode(_ id: String) async throws -> DeleteNodeResponse {
+        try await call("DELETE", "/v1/nodes/\(Self.pathComponent(id))")
+    }
+
     /// Where the job would run if submitted now; nothing is stored (`POST /v1/jobs/plan`).
     public func plan(_ request: SubmitJobRequest) async throws -> JobPlanResponse {
         try await call("POST", "/v1/jobs/plan", body: try JSONEncoder().encode(request))

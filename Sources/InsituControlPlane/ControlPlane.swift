@@ -63,8 +63,9 @@ public struct ControlPlane: Sendable {
         var lastAppliedSeq: UInt64 = 0
         /// Non-terminal executions placed on the node.
         var executions: Set<ExecutionID> = []
+        var draining = false
 
-        var record: NodeRecord { NodeRecord(info: info, liveness: health.liveness, lastSeen: lastSeen) }
+        var record: NodeRecord { NodeRecord(info: info, liveness: health.liveness, lastSeen: lastSeen, draining: draining) }
     }
 
     public let settings: Settings
@@ -101,8 +102,11 @@ public struct ControlPlane: Sendable {
             enqueue(job.id)
         }
         for record in recovered.nodes where record.info.validationProblem() == nil {
-            nodes[record.info.id] = NodeState(info: record.info, health: NodeHealth(recoveredAt: now), lastSeen: record.lastSeen)
+            var state = NodeState(info: record.info, health: NodeHealth(recoveredAt: now), lastSeen: record.lastSeen)
+            state.draining = record.draining
+            nodes[record.info.id] = state
             index.upsert(record.info, liveness: .disconnected, at: now)
+            index.setDraining(record.draining, of: record.info.id)
         }
         for execution in recovered.executions where jobs[execution.jobID] != nil {
             track(execution)
@@ -166,6 +170,10 @@ public struct ControlPlane: Sendable {
         case .tick:
             tick(now: now, effects: &effects)
             reply = .done
+        case .drainNode(let id, let draining):
+            reply = drain(id, draining, now: now, effects: &effects)
+        case .forgetNode(let id):
+            reply = forget(id, now: now, effects: &effects)
         }
         // Whatever freed capacity or brought a node (back) may let waiting jobs run.
         if !touched.isEmpty { evaluateQueued(now: now, effects: &effects) }
@@ -471,6 +479,38 @@ public struct ControlPlane: Sendable {
 
     // MARK: Nodes
 
+    mutating func drain(_ id: NodeID, _ draining: Bool, now: Timestamp, effects: inout Effects) -> Reply {
+        guard var state = nodes[id] else { return .unknownNode(id) }
+        if state.draining != draining {
+            state.draining = draining
+            nodes[id] = state
+            index.setDraining(draining, of: id)
+            effects.batch.nodes.append(state.record)
+            // A lifted drain may let queued jobs run there.
+            if !draining { touched.insert(id) }
+        }
+        return index[id].map { .node($0) } ?? .unknownNode(id)
+    }
+
+    /// Only a node that is away can be forgotten: a connected one would say hello again at once.
+    /// Its unfinished executions are lost now rather than after their job's grace period, since
+    /// the operator says the node will not return.
+    mutating func forget(_ id: NodeID, now: Timestamp, effects: inout Effects) -> Reply {
+        guard let state = nodes[id] else { return .unknownNode(id) }
+        let liveness = state.health.liveness
+        guard liveness == .disconnected || liveness == .lost else { return .nodeStillConnected(id, liveness) }
+        let executions = state.executions.sorted()
+        for execution in executions {
+            loseExecution(execution, reason: "node \(id) was deleted by an operator", now: now, effects: &effects)
+        }
+        nodes[id] = nil
+        index.remove(id)
+        touched.remove(id)
+        effects.batch.forgottenNodes.append(id)
+        effects.batch.nodes.removeAll { $0.info.id == id }
+        return .forgotten(id, lostExecutions: executions.count)
+    }
+
     mutating func connected(_ hello: AgentHello, connection: UInt64, now: Timestamp, effects: inout Effects) -> Reply {
         if let problem = hello.node.validationProblem() { return .refused(problem) }
         let id = hello.node.id
@@ -485,6 +525,9 @@ public struct ControlPlane: Sendable {
         state.lastSeen = now
         nodes[id] = state
         index.upsert(hello.node, liveness: state.health.liveness, at: now)
+        index.setDraining(state.draining, of: id)
+        // Deleted earlier in this drain and back already: the new record must survive the commit.
+        effects.batch.forgottenNodes.removeAll { $0 == id }
         effects.batch.nodes.append(state.record)
         reconcile(id, known: Set(hello.knownExecutions), restarted: restarted, connection: connection, now: now, effects: &effects)
         touched.insert(id)

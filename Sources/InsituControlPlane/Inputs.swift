@@ -17,6 +17,11 @@ public enum Input: Sendable {
     case nodeDisconnected(NodeID, connection: UInt64)
     /// Time passed: liveness, grace periods, retry delays and queue timeouts are checked.
     case tick
+    /// An operator drains a node (no new work; what it runs finishes) or lifts the drain.
+    case drainNode(NodeID, draining: Bool)
+    /// An operator deletes a node that will not return: its unfinished work is lost now (and
+    /// replaced where its job's policy says so) and its record goes.
+    case forgetNode(NodeID)
 }
 
 /// A node's message as the core sees it. Results arrive with their files already verified and
@@ -66,6 +71,14 @@ public enum Reply: Sendable {
     /// The message's connection is no longer the node's current one; it is not acknowledged and
     /// the node sends it again on its current connection.
     case staleConnection
+    /// After `drainNode`: the node as it is now.
+    case node(NodeStatus)
+    /// After `forgetNode`: the executions that were lost with the node.
+    case forgotten(NodeID, lostExecutions: Int)
+    /// `drainNode` or `forgetNode` named a node the control plane does not know.
+    case unknownNode(NodeID)
+    /// `forgetNode` named a node that is still connected (or suspect): it would come back at once.
+    case nodeStillConnected(NodeID, NodeLiveness)
     case done
 }
 

@@ -76,13 +76,34 @@ public struct NodeStatus: Hashable, Codable, Sendable {
     public var allocated: Resources
     public var activeExecutions: Int
     public var lastSeen: Timestamp
+    /// Set by an operator (`insitu node drain`): the node gets no new work; what it runs finishes.
+    public var draining: Bool
 
-    public init(info: NodeInfo, liveness: NodeLiveness, allocated: Resources = .zero, activeExecutions: Int = 0, lastSeen: Timestamp) {
+    public init(
+        info: NodeInfo, liveness: NodeLiveness, allocated: Resources = .zero, activeExecutions: Int = 0, lastSeen: Timestamp,
+        draining: Bool = false
+    ) {
         self.info = info
         self.liveness = liveness
         self.allocated = allocated
         self.activeExecutions = activeExecutions
         self.lastSeen = lastSeen
+        self.draining = draining
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case info, liveness, allocated, activeExecutions, lastSeen, draining
+    }
+
+    /// `draining` may be missing (statuses written before it existed).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        info = try container.decode(NodeInfo.self, forKey: .info)
+        liveness = try container.decode(NodeLiveness.self, forKey: .liveness)
+        allocated = try container.decode(Resources.self, forKey: .allocated)
+        activeExecutions = try container.decode(Int.self, forKey: .activeExecutions)
+        lastSeen = try container.decode(Timestamp.self, forKey: .lastSeen)
+        draining = try container.decodeIfPresent(Bool.self, forKey: .draining) ?? false
     }
 
     public var free: Resources { info.resources - allocated }

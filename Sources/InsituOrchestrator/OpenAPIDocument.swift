@@ -276,7 +276,22 @@ enum OpenAPIDocument {
                 "get": operation(
                     "getNode", "A node, by ID or name",
                     parameters: [pathParameter("id", "The node's ID or name")],
-                    responses: ["200": ok(ref("NodeSummary"))], errors: [400, 401, 403, 404])
+                    responses: ["200": ok(ref("NodeSummary"))], errors: [400, 401, 403, 404]),
+                "delete": operation(
+                    "deleteNode",
+                    "Forget a node that is away for good (node:admin): its unfinished executions are lost now and retried elsewhere per their jobs' policies; a connected node answers 409",
+                    parameters: [pathParameter("id", "The node's ID or name")],
+                    responses: ["200": ok(ref("DeleteNodeResponse"))], errors: [400, 401, 403, 404, 409, 503]),
+            ],
+            "/v1/nodes/{id}/drain": [
+                "post": operation(
+                    "drainNode", "Stop placing new work on a node (node:admin); what it runs finishes. Kept across restarts.",
+                    parameters: [pathParameter("id", "The node's ID or name")],
+                    responses: ["200": ok(ref("NodeSummary"))], errors: [400, 401, 403, 404, 503]),
+                "delete": operation(
+                    "undrainNode", "Lift a node's drain (node:admin): it takes new work again",
+                    parameters: [pathParameter("id", "The node's ID or name")],
+                    responses: ["200": ok(ref("NodeSummary"))], errors: [400, 401, 403, 404, 503]),
             ],
             "/v1/whoami": [
                 "get": operation("whoami", "The caller as the orchestrator sees it", responses: ["200": ok(ref("WhoAmI"))], errors: [401])
@@ -421,6 +436,7 @@ enum OpenAPIDocument {
                         "additionalProperties": arrayOf(string),
                     ],
                 ]),
+            "DeleteNodeResponse": object(required: ["nodeID", "lostExecutions"], ["nodeID": string, "lostExecutions": integer]),
             "UploadModuleResponse": object(required: ["digest", "size"], ["digest": ref("Digest"), "size": integer]),
             "JobSummary": object(
                 required: ["id", "name", "type", "state", "createdAt", "updatedAt", "executionCounts"],
@@ -477,7 +493,7 @@ enum OpenAPIDocument {
                     "lastSeen",
                 ],
                 [
-                    "id": string, "name": string, "liveness": enumeration(NodeLiveness.allCases.map(\.rawValue)), "labels": stringMap,
+                    "draining": ["type": "boolean"], "id": string, "name": string, "liveness": enumeration(NodeLiveness.allCases.map(\.rawValue)), "labels": stringMap,
                     "resources": ref("Resources"), "allocated": ref("Resources"), "activeExecutions": integer,
                     "datasets": arrayOf(
                         object(required: ["name", "labels"], ["name": string, "description": string, "labels": stringMap])),

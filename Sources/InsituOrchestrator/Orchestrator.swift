@@ -305,6 +305,27 @@ public actor Orchestrator {
         throw APIError.notFound("job \(id)")
     }
 
+    /// Drains a node (it takes no new work; what it runs finishes) or lifts the drain; durable.
+    public func drain(_ id: NodeID, _ draining: Bool) async throws -> NodeSummary {
+        if case .unknownNode = try await perform(.drainNode(id, draining: draining)) { throw APIError.notFound("node \(id)") }
+        guard let summary = nodeSummaries().first(where: { $0.id == id }) else { throw APIError.notFound("node \(id)") }
+        return summary
+    }
+
+    /// Forgets a node that is away for good: its unfinished work is lost now and replaced where
+    /// its job's policy says so. Returns how many executions were lost with it.
+    public func forget(_ id: NodeID) async throws -> Int {
+        switch try await perform(.forgetNode(id)) {
+        case .forgotten(_, let lost): return lost
+        case .nodeStillConnected(_, let liveness):
+            throw APIError(
+                .conflict, code: "node_connected",
+                message: "node \(id) is \(liveness.rawValue): only a node that is away can be deleted; "
+                    + "stop its agent first, or revoke its identity (insitu node revoke) so it cannot come back")
+        default: throw APIError.notFound("node \(id)")
+        }
+    }
+
     /// What submitting `spec` now would place where, with nothing stored (`--dry-run`).
     public func preview(_ spec: JobSpec) -> PlacementPreview {
         core.preview(spec, now: clock())

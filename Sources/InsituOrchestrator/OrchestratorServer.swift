@@ -115,6 +115,7 @@ extension OrchestratorServer {
                 authentication: authentication, tokens: tokens, clock: { SystemClock.now() }, audit: audit, nodes: admission))
         router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
         HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs).register(on: router)
+        NodeAdminAPI(orchestrator: orchestrator).register(on: router)
         HealthAPI(orchestrator: orchestrator, store: store).register(on: router)
         TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
         NodeIdentityAPI(admission: admission, orchestrator: orchestrator, audit: audit).register(on: router, random: SystemRandom.bytes)

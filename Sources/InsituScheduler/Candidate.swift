@@ -16,6 +16,7 @@ struct Candidate {
         self.node = node
         var reasons: [Rejection] = []
         if node.liveness != .connected { reasons.append(.notConnected(node.liveness)) }
+        if node.draining { reasons.append(.draining) }
         for name in datasets where !node.info.holds(dataset: name) {
             reasons.append(.missingDataset(name))
         }

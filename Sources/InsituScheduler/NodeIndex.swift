@@ -89,6 +89,16 @@ public struct NodeIndex: Sendable {
         return true
     }
 
+    /// Marks a node drained (no new work) or not. Draining nodes stay in every posting set, so
+    /// the scheduler examines them and names the reason.
+    /// - Returns: false (and changes nothing) if the index does not hold the node.
+    @discardableResult
+    public mutating func setDraining(_ draining: Bool, of id: NodeID) -> Bool {
+        guard let slot = slotByID[id], slots[slot] != nil else { return false }
+        slots[slot]?.draining = draining
+        return true
+    }
+
     /// Forgets a node entirely, allocation included.
     /// - Returns: what the index held for it, or nil if it held nothing.
     @discardableResult

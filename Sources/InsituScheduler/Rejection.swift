@@ -23,6 +23,8 @@ public enum Rejection: Hashable, Sendable, CustomStringConvertible {
     case alreadyRunsJob
     /// The node's advertised policy would refuse the execution (the node enforces it anyway).
     case policyRefused(PolicyRefusal)
+    /// An operator drained the node (`insitu node drain`): it finishes what it runs, takes nothing new.
+    case draining
 
     public var description: String {
         switch self {
@@ -45,6 +47,8 @@ public enum Rejection: Hashable, Sendable, CustomStringConvertible {
             return "insufficient resources: requested \(requested), free \(Self.format(free))"
         case .alreadyRunsJob:
             return "already has an execution of this job"
+        case .draining:
+            return "node is draining (an operator stopped new work on it: insitu node drain --disable lifts it)"
         }
     }
 
@@ -59,6 +63,7 @@ public enum Rejection: Hashable, Sendable, CustomStringConvertible {
         case .insufficientResources(let requested, _): return .insufficientResources(requested: requested)
         case .alreadyRunsJob: return .alreadyRunsJob
         case .policyRefused(let refusal): return .policyRefused(rule: refusal.rule)
+        case .draining: return .draining
         }
     }
 
@@ -78,6 +83,7 @@ public enum RejectionKind: Hashable, Sendable, CustomStringConvertible {
     case engineUnsupported(EngineKind)
     case insufficientResources(requested: Resources)
     case alreadyRunsJob
+    case draining
     /// `PolicyRefusal.rule`: what the node's policy refuses, without its allow-lists.
     case policyRefused(rule: String)
 
@@ -91,6 +97,7 @@ public enum RejectionKind: Hashable, Sendable, CustomStringConvertible {
         case .insufficientResources(let requested):
             return "insufficient resources for cpu=\(requested.cpuMillis)m memory=\(ByteCount.format(requested.memoryBytes))"
         case .alreadyRunsJob: return "already has an execution of this job"
+        case .draining: return "node is draining"
         }
     }
 }

@@ -55,6 +55,7 @@ public struct SimulatedStore: Sendable {
         }
         for (key, id) in batch.idempotencyKeys { keys[key] = id }
         for record in batch.nodes { nodes[record.info.id] = record }
+        for id in batch.forgottenNodes { nodes[id] = nil }
         for result in batch.results {
             let key = "\(result.jobID)/\(result.partition)"
             if let existing = results[key] {

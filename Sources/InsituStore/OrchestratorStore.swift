@@ -5,11 +5,14 @@ public struct NodeRecord: Hashable, Codable, Sendable {
     public var info: NodeInfo
     public var liveness: NodeLiveness
     public var lastSeen: Timestamp
+    /// An operator's drain (`insitu node drain`), which outlives orchestrator restarts.
+    public var draining: Bool
 
-    public init(info: NodeInfo, liveness: NodeLiveness, lastSeen: Timestamp) {
+    public init(info: NodeInfo, liveness: NodeLiveness, lastSeen: Timestamp, draining: Bool = false) {
         self.info = info
         self.liveness = liveness
         self.lastSeen = lastSeen
+        self.draining = draining
     }
 }
 
@@ -30,6 +33,8 @@ public struct StoreBatch: Sendable {
     /// Idempotency keys this batch claims, each for the job it creates. A key that is already
     /// claimed fails the commit with a `.conflict` error.
     public var idempotencyKeys: [String: JobID] = [:]
+    /// Nodes an operator deleted (`insitu node delete`): their records go. Applied after `nodes`.
+    public var forgottenNodes: [NodeID] = []
 
     public init(
         jobs: [Job] = [], executions: [Execution] = [], events: [JobEvent] = [], nodes: [NodeRecord] = [],
@@ -46,7 +51,7 @@ public struct StoreBatch: Sendable {
 
     public var isEmpty: Bool {
         jobs.isEmpty && executions.isEmpty && events.isEmpty && nodes.isEmpty && results.isEmpty && logs.isEmpty
-            && idempotencyKeys.isEmpty
+            && idempotencyKeys.isEmpty && forgottenNodes.isEmpty
     }
 }
 

@@ -74,7 +74,8 @@ enum Decode {
         return NodeRecord(
             info: info,
             liveness: try enumeration(NodeLiveness.self, row, 1, "liveness of node \(info.id)"),
-            lastSeen: Timestamp(milliseconds: try row.decode(Int64.self, atIndex: 2)))
+            lastSeen: Timestamp(milliseconds: try row.decode(Int64.self, atIndex: 2)),
+            draining: try row.decode(Int64.self, atIndex: 3) != 0)
     }
 
     private static func enumeration<E: RawRepresentable>(_: E.Type, _ row: Row, _ index: Int, _ what: String) throws

@@ -252,9 +252,13 @@ public final class SQLiteStore: OrchestratorStore {
             let upsert = try db.cachedStatement(sql: SQL.upsertNode)
             for (node, info) in zip(batch.nodes, encoded.nodeInfos) {
                 try upsert.execute(arguments: [
-                    node.info.id.rawValue, info, node.liveness.rawValue, node.lastSeen.rawValue,
+                    node.info.id.rawValue, info, node.liveness.rawValue, node.lastSeen.rawValue, node.draining ? 1 : 0,
                 ])
             }
+        }
+        if !batch.forgottenNodes.isEmpty {
+            let delete = try db.cachedStatement(sql: SQL.deleteNode)
+            for id in batch.forgottenNodes { try delete.execute(arguments: [id.rawValue]) }
         }
 
         var events = batch.events

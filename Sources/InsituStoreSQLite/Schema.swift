@@ -154,6 +154,9 @@ enum Schema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v7: node drain") { db in
+            try db.execute(sql: "ALTER TABLE nodes ADD COLUMN draining INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

@@ -35,10 +35,12 @@ enum SQL {
         """
 
     static let upsertNode = """
-        INSERT INTO nodes (id, info, liveness, last_seen) VALUES (?, ?, ?, ?)
+        INSERT INTO nodes (id, info, liveness, last_seen, draining) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET
-            info = excluded.info, liveness = excluded.liveness, last_seen = excluded.last_seen
+            info = excluded.info, liveness = excluded.liveness, last_seen = excluded.last_seen, draining = excluded.draining
         """
+
+    static let deleteNode = "DELETE FROM nodes WHERE id = ?"
 
     static let maxEventSequence = "SELECT MAX(sequence) FROM events WHERE job_id = ?"
     static let insertEvent = """
@@ -111,5 +113,5 @@ enum SQL {
         SELECT job_id, "partition", execution_id, node_id, files, accepted_at FROM results
         WHERE job_id = ? ORDER BY "partition"
         """
-    static let allNodes = "SELECT info, liveness, last_seen FROM nodes ORDER BY id"
+    static let allNodes = "SELECT info, liveness, last_seen, draining FROM nodes ORDER BY id"
 }

@@ -14,6 +14,21 @@ struct SQLiteStoreTests {
         store = try SQLiteStore(path: directory.databasePath)
     }
 
+    /// Issue 9: a drain is kept with the node, and a deleted node's record goes.
+    @Test func drainsAreKeptAndForgottenNodesGo() async throws {
+        var drained = Fixture.node("n1")
+        drained.draining = true
+        _ = try await store.commit(StoreBatch(nodes: [drained, Fixture.node("n2"), Fixture.node("n3")]))
+        var forget = StoreBatch()
+        forget.forgottenNodes = ["n3"]
+        _ = try await store.commit(forget)
+        let nodes = try await store.nodes()
+        #expect(nodes.map(\.info.id) == ["n1", "n2"])
+        #expect(nodes.map(\.draining) == [true, false])
+        let reopened = try SQLiteStore(path: directory.databasePath)
+        #expect(try await reopened.recover().nodes.map(\.draining) == [true, false])
+    }
+
     @Test func everyFieldRoundTrips() async throws {
         let job = Fixture.job("job-1", state: .running, spec: Fixture.richSpec())
         let finished = Fixture.execution("job-1", partition: 0, attempt: 1, state: .failed)
