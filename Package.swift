@@ -329,7 +329,7 @@ let package = Package(
             name: "InsituAgentTests",
             dependencies: [
                 "InsituAgent", "InsituAPI", "InsituModel", "InsituExecutor", "InsituTestKit", "InsituPolicy", "InsituAudit",
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -162,10 +162,7 @@ public struct AgentConfig: Sendable {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardized.path
         }
-        let known: Set = [
-            "name", "orchestrators", "orchestrator", "orchestrator_ca", "data_dir", "labels", "datasets", "resources", "engines", "limits",
-            "modules", "connection", "policy", "join_token", "join_token_file", "identity", "metrics_listen",
-        ]
+        let known = Set(AgentConfigShape.keys(under: ""))
         for key in root.keys where !known.contains(key) {
             problems.append("unknown key \"\(key)\" (allowed: \(known.sorted().joined(separator: ", ")))")
         }
@@ -214,9 +211,7 @@ public struct AgentConfig: Sendable {
         }
         var renewBefore: Int64?
         let identity = root["identity"] as? [String: Any] ?? [:]
-        for key in identity.keys where key != "renew_before" {
-            problems.append("identity: unknown key \"\(key)\" (allowed: renew_before)")
-        }
+        problems += AgentConfigShape.unknownKeys(in: identity, section: "identity")
         if let value = identity["renew_before"] {
             if let millis = SpecValues.parseDuration("\(value)"), millis >= 1 { renewBefore = millis } else {
                 problems.append("identity.renew_before: \"\(value)\" is not a duration, like 240h")
@@ -262,9 +257,7 @@ public struct AgentConfig: Sendable {
         if !["auto", "in-process", "process"].contains(isolation) {
             problems.append("engines.wasm.isolation: \"\(isolation)\" must be process, auto or in-process")
         }
-        for key in wasm.keys where !["isolation", "runtime", "wasmtime_library"].contains(key) {
-            problems.append("engines.wasm: unknown key \"\(key)\" (allowed: isolation, runtime, wasmtime_library)")
-        }
+        problems += AgentConfigShape.unknownKeys(in: wasm, section: "engines.wasm")
         let runtime = wasm["runtime"].map { "\($0)" } ?? "auto"
         if !["auto", "wasmtime", "wasmkit"].contains(runtime) {
             problems.append("engines.wasm.runtime: \"\(runtime)\" must be wasmtime, wasmkit or auto")
@@ -279,9 +272,7 @@ public struct AgentConfig: Sendable {
         }
         let container = parseContainer(engines["container"], resolve: resolve, problems: &problems)
         let sql = engines["sql"] as? [String: Any] ?? [:]
-        for key in sql.keys where !["enabled", "max_rows"].contains(key) {
-            problems.append("engines.sql: unknown key \"\(key)\" (allowed: enabled, max_rows)")
-        }
+        problems += AgentConfigShape.unknownKeys(in: sql, section: "engines.sql")
         var sqlEnabled = false
         if let value = sql["enabled"] {
             if let flag = value as? Bool { sqlEnabled = flag } else { problems.append("engines.sql.enabled: \"\(value)\" must be true or false") }
@@ -294,9 +285,7 @@ public struct AgentConfig: Sendable {
         }
         var outputQuota = defaultOutputQuotaBytes
         let limits = root["limits"] as? [String: Any] ?? [:]
-        for key in limits.keys where key != "outputs_disk" {
-            problems.append("limits: unknown key \"\(key)\" (allowed: outputs_disk)")
-        }
+        problems += AgentConfigShape.unknownKeys(in: limits, section: "limits")
         if let quota = limits["outputs_disk"] {
             if let bytes = SpecValues.parseBytes("\(quota)"), bytes > 0 {
                 outputQuota = bytes
@@ -305,9 +294,7 @@ public struct AgentConfig: Sendable {
             }
         }
         let modules = root["modules"] as? [String: Any] ?? [:]
-        for key in modules.keys where !["allowed_hosts", "cross_host_redirects"].contains(key) {
-            problems.append("modules: unknown key \"\(key)\" (allowed: allowed_hosts, cross_host_redirects)")
-        }
+        problems += AgentConfigShape.unknownKeys(in: modules, section: "modules")
         var policy = PolicyConfig.parse(root["policy"], declaredDatasets: datasets.map(\.name), problems: &problems)
         if let hosts = modules["allowed_hosts"] {
             if policy.moduleHosts != nil {
@@ -325,9 +312,7 @@ public struct AgentConfig: Sendable {
             }
         }
         let connection = root["connection"] as? [String: Any] ?? [:]
-        for key in connection.keys where key != "handshake_timeout" {
-            problems.append("connection: unknown key \"\(key)\" (allowed: handshake_timeout)")
-        }
+        problems += AgentConfigShape.unknownKeys(in: connection, section: "connection")
         var handshakeTimeout = defaultHandshakeTimeoutMillis
         if let value = connection["handshake_timeout"] {
             if let millis = SpecValues.parseDuration("\(value)"), millis >= 100 {
@@ -355,10 +340,7 @@ public struct AgentConfig: Sendable {
             problems.append("engines.container: write a mapping with socket and allowed_images")
             return nil
         }
-        let keys = ["socket", "allowed_images", "pids_limit"]
-        for key in section.keys where !keys.contains(key) {
-            problems.append("engines.container: unknown key \"\(key)\" (allowed: \(keys.joined(separator: ", ")))")
-        }
+        problems += AgentConfigShape.unknownKeys(in: section, section: "engines.container")
         guard let socket = section["socket"] as? String, !socket.isEmpty else {
             problems.append(
                 "engines.container.socket: required, the unix socket of a Docker Engine API server, e.g. /run/podman/podman.sock or /var/run/docker.sock")

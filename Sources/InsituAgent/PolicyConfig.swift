@@ -6,9 +6,9 @@ import InsituSpec
 /// wrong type or a malformed entry is a problem with its path, never silently ignored, because a
 /// policy that is not what its owner wrote protects nothing.
 enum PolicyConfig {
-    static let keys = ["engines", "datasets", "output", "module_hosts"]
-    static let datasetKeys = ["namespaces", "modules", "trusted_keys"]
-    static let outputKeys = ["max_bytes", "stdout", "stderr"]
+    static let keys = AgentConfigShape.keys(under: "policy")
+    static let datasetKeys = AgentConfigShape.keys(under: "policy.datasets.<name>")
+    static let outputKeys = AgentConfigShape.keys(under: "policy.output")
 
     /// The policy in `value` (nil when the section is absent: everything is allowed).
     /// `declaredDatasets` are the names under `datasets:`; a rule for any other name is a typo.
@@ -19,9 +19,7 @@ enum PolicyConfig {
             problems.append("policy: write a mapping with any of: \(keys.joined(separator: ", "))")
             return policy
         }
-        for key in section.keys.sorted() where !keys.contains(key) {
-            problems.append("policy: unknown key \"\(key)\" (allowed: \(keys.joined(separator: ", ")))")
-        }
+        problems += AgentConfigShape.unknownKeys(in: section, section: "policy")
         if let engines = section["engines"] {
             policy.engines = strings(engines, at: "policy.engines", example: "[wasm, sql]", problems: &problems)?.compactMap { name in
                 guard let kind = EngineKind(rawValue: name) else {
@@ -71,9 +69,7 @@ enum PolicyConfig {
             problems.append("\(path): write a mapping with any of: \(datasetKeys.joined(separator: ", "))")
             return rule
         }
-        for key in section.keys.sorted() where !datasetKeys.contains(key) {
-            problems.append("\(path): unknown key \"\(key)\" (allowed: \(datasetKeys.joined(separator: ", ")))")
-        }
+        problems += AgentConfigShape.unknownKeys(in: section, section: "policy.datasets.<name>", at: path)
         if let value = section["namespaces"] {
             rule.namespaces = strings(value, at: path + ".namespaces", example: "[clinical]", problems: &problems)
             for namespace in rule.namespaces ?? [] {
@@ -115,9 +111,7 @@ enum PolicyConfig {
             problems.append("policy.output: write a mapping with any of: \(outputKeys.joined(separator: ", "))")
             return rules
         }
-        for key in section.keys.sorted() where !outputKeys.contains(key) {
-            problems.append("policy.output: unknown key \"\(key)\" (allowed: \(outputKeys.joined(separator: ", ")))")
-        }
+        problems += AgentConfigShape.unknownKeys(in: section, section: "policy.output")
         if let value = section["max_bytes"] {
             if !(value is Bool), let bytes = SpecValues.parseBytes("\(value)"), bytes > 0 {
                 rules.maxBytes = bytes

@@ -29,14 +29,10 @@ public struct ProcessEngineConfig: Hashable, Sendable {
         self.configuration = configuration
     }
 
-    static let keys = ["enabled", "sandbox", "user", "cgroup_parent", "bwrap", "system_paths"]
-
     /// Reads `engines.process`; every problem is appended to `problems`.
     static func parse(_ section: [String: Any], resolve: (String) -> String, problems: inout [String]) -> ProcessEngineConfig {
         var config = ProcessEngineConfig()
-        for key in section.keys where !keys.contains(key) {
-            problems.append("engines.process: unknown key \"\(key)\" (allowed: \(keys.joined(separator: ", ")))")
-        }
+        problems += AgentConfigShape.unknownKeys(in: section, section: "engines.process")
         if let enabled = section["enabled"], !(enabled is Bool) {
             problems.append("engines.process.enabled: \"\(enabled)\" must be true or false")
         }
