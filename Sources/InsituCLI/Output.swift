@@ -1,5 +1,6 @@
 import Foundation
 import InsituModel
+import InsituSpec
 import Yams
 
 /// Renders read-command answers as a table for people or JSON/YAML for scripts.
@@ -48,22 +49,8 @@ enum Output {
         FileHandle.standardError.write(Data(("Error: " + text + "\n").utf8))
     }
 
-    /// A duration for people: `90s`, `2m`, `1h30m`, `250ms`.
-    static func duration(_ millis: Int64) -> String {
-        guard millis % 1000 == 0 else { return "\(millis)ms" }
-        var seconds = millis / 1000
-        var text = ""
-        if seconds >= 3600 {
-            text += "\(seconds / 3600)h"
-            seconds %= 3600
-        }
-        if seconds >= 60 {
-            text += "\(seconds / 60)m"
-            seconds %= 60
-        }
-        if seconds > 0 || text.isEmpty { text += "\(seconds)s" }
-        return text
-    }
+    /// A duration for people: `90s`, `2m`, `1h30m`, `250ms`, as a spec would write it.
+    static func duration(_ millis: Int64) -> String { JobSpecWriter.duration(millis) }
 
     static func describe(_ retry: RetryPolicy) -> String {
         guard retry.attempts > 1 else { return "none (1 attempt)" }

@@ -113,8 +113,8 @@ public enum JobSpecWriter {
         return .mapping(fields)
     }
 
-    /// `1h30m`, `45s`, `250ms`: the largest units that say it exactly.
-    static func duration(_ millis: Int64) -> String {
+    /// `1h30m`, `45s`, `250ms`: the largest units that say it exactly (the CLI shows durations so too).
+    public static func duration(_ millis: Int64) -> String {
         guard millis % 1000 == 0 else { return "\(millis)ms" }
         var seconds = millis / 1000
         var text = ""
