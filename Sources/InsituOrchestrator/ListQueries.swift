@@ -14,7 +14,7 @@ import InsituStore
 enum ListQueries {
     static let maxLimit: Int64 = 10_000
     /// Longer than any job or node name may be.
-    static let maxNameFilterBytes = 256
+    static let maxNameFilterLength = 256
     static let maxLabels = 32
 
     struct Jobs: Sendable {
@@ -102,8 +102,9 @@ enum ListQueries {
 
     private static func name(_ parameters: QueryParameters) throws -> String? {
         guard let text = parameters.parameters.get("name") else { return nil }
-        guard !text.isEmpty, text.utf8.count <= maxNameFilterBytes else {
-            throw refusal("name", text, "a name filter is 1 to \(maxNameFilterBytes) bytes of text")
+        // Counted in characters (Unicode scalars), as the document's maxLength counts them.
+        guard !text.isEmpty, text.unicodeScalars.count <= maxNameFilterLength else {
+            throw refusal("name", text, "a name filter is 1 to \(maxNameFilterLength) characters of text")
         }
         return text
     }

@@ -357,7 +357,7 @@ enum OpenAPIDocument {
     static func textParameter(_ name: String, _ description: String) -> JSONValue {
         [
             "name": .string(name), "in": "query", "required": false, "description": .string(description),
-            "schema": ["type": "string", "minLength": 1, "maxLength": .integer(Int64(ListQueries.maxNameFilterBytes))],
+            "schema": ["type": "string", "minLength": 1, "maxLength": .integer(Int64(ListQueries.maxNameFilterLength))],
         ]
     }
 
