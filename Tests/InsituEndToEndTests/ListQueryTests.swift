@@ -91,6 +91,26 @@ struct ListQueryTests {
         #expect(rest.nextToken == nil && (first.items + rest.items).count == 7)
     }
 
+    /// `?namespace=` only narrows what a token sees: a token of namespace `lab` asking for
+    /// `default` is refused, not shown another namespace's jobs.
+    @Test func aNamespaceFilterNeverWidensWhatATokenSees() async throws {
+        let e2e = try E2E.make(requireTokens: true)
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        let admin = e2e.cluster.client
+        let inDefault = try await Self.submit(admin, name: "in-default")
+        let created = try e2e.cli(["token", "create", "-o", "json", "--name", "lab-reader", "--namespace", "lab", "--scopes", "job:read"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let lab = e2e.cluster.client(token: try JSONDecoder().decode(CreatedToken.self, from: Data(created.stdout.utf8)).token)
+
+        let refused = try await lab.exchange("GET", "/v1/jobs?namespace=default")
+        #expect(refused.status == 403)
+        #expect(try Self.problem(refused).code == "namespace_forbidden")
+        #expect(try Self.ids(try await lab.exchange("GET", "/v1/jobs?namespace=lab")).isEmpty)
+        #expect(try Self.ids(try await lab.exchange("GET", "/v1/jobs")).isEmpty)
+        #expect(try Self.ids(try await admin.exchange("GET", "/v1/jobs?namespace=default")) == [inDefault])
+    }
+
     @Test func nodeListFiltersByStatusNameAndEveryLabel() async throws {
         let e2e = try E2E.make()
         defer { e2e.tearDown() }
