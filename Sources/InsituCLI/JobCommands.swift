@@ -228,14 +228,17 @@ struct JobCommand: AsyncParsableCommand {
         @Argument(help: "Job ID, or enough of its start to name one job.") var id: String
         @Flag(name: [.short, .long], help: "Keep printing new output until the job finishes.") var follow = false
         @Flag(help: "Prefix each chunk with its execution and stream.") var verbose = false
-        @Option(help: "Only the last N lines of the job (all its executions together, as they arrived); with -f, then follow.") var tail: Int?
+        @Option(help: "Only the last N lines of the job (all its executions together, as they arrived); with -f, then follow.")
+        var tail: Int?
         @Option(help: ArgumentHelp("Only lines written in the last DURATION before now, e.g. 90s, 10m, 2h.", valueName: "duration"))
         var since: String?
         @Flag(help: "Start each line with the time it arrived at the orchestrator (RFC 3339, UTC).") var timestamps = false
         @Flag(help: "Never start lines with their node and partition.") var noPrefix = false
         @Option(
             name: [.short, .long],
-            help: "text, or json: one JSON object per line (time, execution, node, nodeID, partition, attempt, stream, text), also with -f.")
+            help: ArgumentHelp(
+                "text, or json: one JSON object per line (time, execution, node, nodeID, partition, attempt, stream, text), "
+                    + "also with -f."))
         var output: LogOutputFormat = .text
         @Option(name: .long, help: "Orchestrator API address (default: $INSITU_API or http://127.0.0.1:4646).") var api: String?
         @Option(name: .long, help: "API token (default: $INSITU_TOKEN).") var token: String?
@@ -244,7 +247,9 @@ struct JobCommand: AsyncParsableCommand {
         static let maxTail = 1_000_000
 
         func validate() throws {
-            if let tail, !(0...Self.maxTail).contains(tail) { throw ValidationError("--tail \(tail) is out of range: give 0 to \(Self.maxTail) lines") }
+            if let tail, !(0...Self.maxTail).contains(tail) {
+                throw ValidationError("--tail \(tail) is out of range: give 0 to \(Self.maxTail) lines")
+            }
             if let since, (SpecValues.parseDuration(since) ?? 0) <= 0 {
                 throw ValidationError("--since \(since) is not a duration such as 90s, 10m or 2h")
             }
@@ -397,7 +402,8 @@ struct JobCommand: AsyncParsableCommand {
                     if page.entries.isEmpty { break }
                     for entry in page.entries {
                         after = entry.sequence
-                        if wanted.contains(entry.executionID) { output[entry.executionID, default: [:]][entry.stream, default: Data()].append(Data(entry.text.utf8)) }
+                        guard wanted.contains(entry.executionID) else { continue }
+                        output[entry.executionID, default: [:]][entry.stream, default: Data()].append(Data(entry.text.utf8))
                     }
                 }
                 for execution in failed {
@@ -473,7 +479,8 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(help: "Only nodes whose name contains this text (case-sensitive).") var name: String?
         @Option(
             name: .customLong("label"),
-            help: ArgumentHelp("Only nodes with this label, as key=value. Repeatable: a node must carry every one.", valueName: "key=value"))
+            help: ArgumentHelp(
+                "Only nodes with this label, as key=value. Repeatable: a node must carry every one.", valueName: "key=value"))
         var labels: [String] = []
         @Option(help: "At most this many nodes (1 to 10000; default: all).") var limit: Int?
         @Option(help: "Show the page after a previous one: the token its `more nodes` hint printed.") var nextToken: String?

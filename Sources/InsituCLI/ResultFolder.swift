@@ -3,9 +3,9 @@ import InsituAPI
 import InsituModel
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where `job results` writes: a destination folder and, inside it, one folder per partition.
@@ -26,10 +26,12 @@ struct ResultFolder {
         var description: String {
             switch self {
             case .notEmpty(let path):
-                return "\(path) exists and is not empty: give another folder with --dest, or pass --force to write into it (files of the same name are replaced)"
+                return
+                    "\(path) exists and is not empty: give another folder with --dest, or pass --force to write into it (files of the same name are replaced)"
             case .notADirectory(let path): return "\(path) exists and is not a folder: give another one with --dest"
             case .cannotOpen(let path, let reason): return "cannot write \(path): \(reason)"
-            case .link(let path): return "\(path) is a symbolic link: results are never written through links; remove it or choose another --dest"
+            case .link(let path):
+                return "\(path) is a symbolic link: results are never written through links; remove it or choose another --dest"
             }
         }
     }

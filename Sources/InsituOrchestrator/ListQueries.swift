@@ -80,7 +80,8 @@ enum ListQueries {
             }
             labels[key] = value
         }
-        let limit = try parameters.parameters.get("limit") == nil ? nil : Int(parameters.integer("limit", in: 1...maxLimit, default: maxLimit))
+        let limit =
+            try parameters.parameters.get("limit") == nil ? nil : Int(parameters.integer("limit", in: 1...maxLimit, default: maxLimit))
         let after = try parameters.parameters.get(PageToken.parameter).map(PageToken.nodeCursor)
         return Nodes(statuses: statuses, nameContains: try name(parameters), labels: labels, limit: limit, after: after)
     }
@@ -93,7 +94,10 @@ enum ListQueries {
         for item in parameters.parameters.getAll(name).flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
             let text = item.trimmingCharacters(in: .whitespaces)
             guard let value = Value(rawValue: text) else {
-                throw refusal(name, text, "\(text.isEmpty ? "an empty value" : "\(QueryParameters.shown(text))") is not a \(what); allowed: \(allowed.joined(separator: ", "))")
+                throw refusal(
+                    name, text,
+                    "\(text.isEmpty ? "an empty value" : "\(QueryParameters.shown(text))") is not a \(what); allowed: \(allowed.joined(separator: ", "))"
+                )
             }
             result.insert(value)
         }

@@ -1,7 +1,8 @@
 import ArgumentParser
-@testable import InsituCLI
 import InsituModel
 import Testing
+
+@testable import InsituCLI
 
 /// Issue 9, item 1: the pure pieces of `job list` and `node list`.
 @Suite struct ListPresentationTests {

@@ -1,7 +1,8 @@
 import Foundation
-@testable import InsituCLI
 import InsituModel
 import Testing
+
+@testable import InsituCLI
 
 /// Issue 9, item 1 and problem 8: the pure pieces of `job logs` and `job results`.
 @Suite struct LogAndResultPresentationTests {
@@ -17,7 +18,8 @@ import Testing
         #expect(other.map(\.text) == ["b1"] && other[0].executionID.rawValue == "e2")
         let finished = splitter.feed(Self.entry("e1", "stdout", "lo\nworld\n", at: 3))
         // A line's time is when its first chunk came.
-        #expect(finished.map(\.text) == ["hello", "world"] && finished.map(\.at.milliseconds) == [1, 3] && finished.allSatisfy(\.terminated))
+        #expect(
+            finished.map(\.text) == ["hello", "world"] && finished.map(\.at.milliseconds) == [1, 3] && finished.allSatisfy(\.terminated))
         #expect(splitter.feed(Self.entry("e1", "stderr", "", at: 4)).isEmpty)
         #expect(splitter.feed(Self.entry("e1", "stderr", "\n", at: 5)).map(\.text) == [""])
         let rest = splitter.flush()
@@ -39,7 +41,8 @@ import Testing
         #expect(ResultFolder.partitionFolders(type: .batch, nodeNames: [0: "lyon", 1: "lyon"]) == [0: "partition-0", 1: "partition-1"])
         #expect(ResultFolder.partitionFolders(type: .ops, nodeNames: [0: "lyon", 1: "paris"]) == [0: "lyon", 1: "paris"])
         // A name that cannot be a folder, or is shared, falls back to the partition.
-        let odd = ResultFolder.partitionFolders(type: .ops, nodeNames: [0: "../up", 1: "twin", 2: "twin", 3: "..", 4: ".hidden", 5: "partition-0"])
+        let odd = ResultFolder.partitionFolders(
+            type: .ops, nodeNames: [0: "../up", 1: "twin", 2: "twin", 3: "..", 4: ".hidden", 5: "partition-0"])
         #expect(odd == [0: "partition-0", 1: "partition-1", 2: "partition-2", 3: "partition-3", 4: "partition-4", 5: "partition-5"])
     }
 

@@ -12,7 +12,8 @@ struct ListQueryTests {
     /// A job no node will run here (there are none): it stays queued until stopped.
     static func submit(_ client: InsituClient, name: String) async throws -> String {
         let module = "module: \"https://modules.invalid/m.wasm\", sha256: \(String(repeating: "a", count: 64))"
-        return try await client.submit(SubmitJobRequest(spec: "version: v1\nname: \(name)\nengine: {type: wasm, \(module)}\n")).jobID.rawValue
+        return try await client.submit(SubmitJobRequest(spec: "version: v1\nname: \(name)\nengine: {type: wasm, \(module)}\n")).jobID
+            .rawValue
     }
 
     static func ids(_ exchange: InsituClient.Exchange) throws -> [String] {
@@ -132,7 +133,9 @@ struct ListQueryTests {
         let second = try await client.nodes(NodeListFilter(limit: 1, nextToken: first.nextToken))
         #expect(second.items.map(\.name) == ["paris-cpu"] && second.nextToken == nil)
 
-        for (query, parameter) in [("status=up", "status"), ("label=site", "label"), ("label=site=a&label=site=b", "label"), ("next_token=x", "next_token")] {
+        for (query, parameter) in [
+            ("status=up", "status"), ("label=site", "label"), ("label=site=a&label=site=b", "label"), ("next_token=x", "next_token"),
+        ] {
             let answer = try await client.exchange("GET", "/v1/nodes?" + query)
             #expect(answer.status == 400, "\(query): \(answer.status)")
             #expect(try Self.problem(answer).detail.contains("query parameter \(parameter)="), "\(query)")

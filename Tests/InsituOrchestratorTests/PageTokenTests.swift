@@ -1,8 +1,9 @@
 import InsituAPI
 import InsituModel
-@testable import InsituOrchestrator
 import InsituStore
 import Testing
+
+@testable import InsituOrchestrator
 
 /// Issue 9, item 1: paging tokens are opaque to clients but checked when they come back.
 @Suite struct PageTokenTests {
