@@ -94,6 +94,9 @@ public struct JobSummary: Codable, Sendable, Hashable {
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
     public var executionCounts: [String: Int]
+    /// Names of the nodes the job's executions were placed on, distinct and sorted (nil from
+    /// orchestrators before `job list -o wide`).
+    public var nodes: [String]?
 
     public init(job: Job, executions: [Execution]) {
         self.id = job.id
@@ -117,12 +120,19 @@ public struct JobDetail: Codable, Sendable {
     /// Per node, why the scheduler could not place (more of) this job there. Empty once placed.
     public var placementFailures: [String: [String]]
     public var results: [ResultRecord]
+    /// The name of each node the job's executions were placed on, by node ID, for output people
+    /// read (log prefixes, result folders). Nil from orchestrators before it; a node the
+    /// orchestrator no longer knows is missing.
+    public var nodeNames: [String: String]?
 
-    public init(job: Job, executions: [Execution], placementFailures: [String: [String]], results: [ResultRecord]) {
+    public init(
+        job: Job, executions: [Execution], placementFailures: [String: [String]], results: [ResultRecord], nodeNames: [String: String]? = nil
+    ) {
         self.job = job
         self.executions = executions
         self.placementFailures = placementFailures
         self.results = results
+        self.nodeNames = nodeNames
     }
 }
 

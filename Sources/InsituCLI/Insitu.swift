@@ -27,7 +27,7 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: "Orchestrator API address (default: $INSITU_API, the current context of `insitu login`, or http://127.0.0.1:4646).")
     var api: String?
 
-    @Option(name: [.short, .long], help: "Output format: table, json or yaml.")
+    @Option(name: [.short, .long], help: "Output format: table, wide (a table with more columns), json or yaml.")
     var output: OutputFormat = .table
 
     @Option(name: .long, help: "API token (default: $INSITU_TOKEN). Not needed against an orchestrator started with --dev.")
@@ -94,7 +94,10 @@ func resolvedToken(_ option: String?) -> String? {
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table, json, yaml
+    case table, wide, json, yaml
+
+    /// For people (a table), not scripts.
+    var isTable: Bool { self == .table || self == .wide }
 }
 
 extension Insitu {

@@ -123,7 +123,7 @@ struct JobCommand: AsyncParsableCommand {
                 return
             }
             let id = response.jobID.rawValue
-            let live = options.output == .table
+            let live = options.output.isTable
             if live { Output.line("Job ID: \(id)") }
             let deadline = timeout.flatMap(SpecValues.parseDuration).map { ContinuousClock.now + .milliseconds($0) }
             var shown: Int64 = 0
@@ -178,21 +178,55 @@ struct JobCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
-        @Option(help: "At most this many jobs.") var limit = 100
+        @Option(help: "At most this many jobs (1 to 10000).") var limit = 100
+        @Option(
+            name: .customLong("state"),
+            help: ArgumentHelp(
+                "Only jobs in this state: \(JobState.allCases.map(\.rawValue).joined(separator: ", ")). Repeat the flag or separate states with commas.",
+                valueName: "state"))
+        var states: [String] = []
+        @Option(help: "Only jobs whose name contains this text (case-sensitive).") var name: String?
+        @Option(help: "Only jobs of this namespace (default: every namespace your token may read).") var namespace: String?
+        @Option(help: "Show the page after a previous one: the token its `more jobs` hint printed.") var nextToken: String?
+        @Flag(help: "Leave out the header row.") var noHeaders = false
         @OptionGroup var options: ClientOptions
 
+        func validate() throws {
+            try ListFlags.limit(limit)
+            _ = try ListFlags.jobStates(states)
+        }
+
         func run() async throws {
-            let jobs = try await options.client.jobs(limit: limit)
+            let filter = JobListFilter(
+                limit: limit, states: try ListFlags.jobStates(states), name: name, namespace: namespace, nextToken: nextToken)
+            let page = try await options.client.jobs(filter)
+            let jobs = page.items
+            let now = Output.now()
+            let wide = options.output == .wide
             try Output.print(jobs, format: options.output) {
-                Output.table(
-                    ["ID", "NAME", "TYPE", "STATE", "EXECUTIONS", "SUBMITTED"],
+                var header = ["ID", "NAME", "TYPE", "STATE", "EXECUTIONS", "AGE"]
+                if wide { header += ["NAMESPACE", "NODES", "DURATION"] }
+                return Output.table(
+                    header,
                     jobs.map { job in
-                        [
+                        var row = [
                             job.id.rawValue, job.name, job.type.rawValue, job.state.rawValue,
                             job.executionCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
-                            Output.time(job.createdAt),
+                            Output.age(job.createdAt, now: now),
                         ]
-                    })
+                        if wide {
+                            // A finished job's duration stops at its last change; a live one's runs on.
+                            let end = job.state.isTerminal ? job.updatedAt : now
+                            row += [
+                                job.namespace ?? "default", (job.nodes ?? []).isEmpty ? "-" : (job.nodes ?? []).joined(separator: ","),
+                                HumanDuration.text(milliseconds: end.milliseconds - job.createdAt.milliseconds),
+                            ]
+                        }
+                        return row
+                    }, headers: !noHeaders)
+            }
+            if let next = page.nextToken, options.output.isTable {
+                FileHandle.standardError.write(Data("more jobs: --next-token \(next)\n".utf8))
             }
         }
     }
@@ -239,36 +273,117 @@ struct JobCommand: AsyncParsableCommand {
     }
 
     struct Logs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a job's stdout/stderr.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print a job's stdout/stderr.",
+            discussion: """
+                When the job runs more than one execution (every ops job, batch jobs of several partitions, retried jobs), \
+                each line starts with the node's name and the partition, `lyon-1/0 | `, and `#N` for the Nth attempt; \
+                --no-prefix leaves that out. Lines of stderr go to stderr.
+                """)
         @Argument(help: "Job ID, or enough of its start to name one job.") var id: String
         @Flag(name: [.short, .long], help: "Keep printing new output until the job finishes.") var follow = false
         @Flag(help: "Prefix each chunk with its execution and stream.") var verbose = false
+        @Option(help: "Only the last N lines of the job (all its executions together, as they arrived); with -f, then follow.")
+        var tail: Int?
+        @Option(help: ArgumentHelp("Only lines written in the last DURATION before now, e.g. 90s, 10m, 2h.", valueName: "duration"))
+        var since: String?
+        @Flag(help: "Start each line with the time it arrived at the orchestrator (RFC 3339, UTC).") var timestamps = false
+        @Flag(help: "Never start lines with their node and partition.") var noPrefix = false
+        @Option(
+            name: [.short, .long],
+            help: ArgumentHelp(
+                "text, or json: one JSON object per line (time, execution, node, nodeID, partition, attempt, stream, text), "
+                    + "also with -f."))
+        var output: LogOutputFormat = .text
         @Option(name: .long, help: "Orchestrator API address (default: $INSITU_API or http://127.0.0.1:4646).") var api: String?
         @Option(name: .long, help: "API token (default: $INSITU_TOKEN).") var token: String?
         @Option(name: .long, help: "PEM file of the CA to trust for https (default: $INSITU_CA_CERT).") var caCert: String?
 
+        static let maxTail = 1_000_000
+
+        func validate() throws {
+            if let tail, !(0...Self.maxTail).contains(tail) {
+                throw ValidationError("--tail \(tail) is out of range: give 0 to \(Self.maxTail) lines")
+            }
+            if let since, (SpecValues.parseDuration(since) ?? 0) <= 0 {
+                throw ValidationError("--since \(since) is not a duration such as 90s, 10m or 2h")
+            }
+        }
+
         func run() async throws {
             let client = try makeClient(api: api, token: token, caCert: caCert)
             let id = try await JobIDPrefix.resolve(id, client: client)
+            var sources = LogSources(try await client.job(id))
+            let prefixed = !noPrefix && output == .text && sources.prefixes
+            let byLine = prefixed || timestamps || output == .json || tail != nil || since != nil
+            let cutoff = since.flatMap(SpecValues.parseDuration).map { Output.now().milliseconds - $0 }
+            var splitter = LogLineSplitter()
+            // With --tail, the lines already stored are held back until all of them are read.
+            var held: [LogLineSplitter.Line]? = tail == nil ? nil : []
             var after: Int64 = 0
+            func emit(_ line: LogLineSplitter.Line) {
+                if let cutoff, line.at.milliseconds < cutoff { return }
+                if held != nil, let tail {
+                    held!.append(line)
+                    if held!.count > 2 * tail + 64 { held!.removeFirst(held!.count - tail) }
+                    return
+                }
+                show(line, sources: sources, prefixed: prefixed)
+            }
             while true {
                 let page = try await client.logs(id, after: after)
                 for entry in page.entries {
-                    // The prefix goes to the stream its text goes to, so `2>/dev/null` drops both.
-                    let prefix = verbose ? "[\(entry.executionID) \(entry.stream)] " : ""
-                    if entry.stream == "stderr" {
-                        FileHandle.standardError.write(Data((prefix + entry.text).utf8))
-                    } else {
-                        print(prefix + entry.text, terminator: "")
-                    }
                     after = entry.sequence
+                    guard byLine else {
+                        // As the node sent it, byte for byte. The prefix goes to the stream its
+                        // text goes to, so `2>/dev/null` drops both.
+                        let prefix = verbose ? "[\(entry.executionID) \(entry.stream)] " : ""
+                        if entry.stream == "stderr" {
+                            FileHandle.standardError.write(Data((prefix + entry.text).utf8))
+                        } else {
+                            print(prefix + entry.text, terminator: "")
+                        }
+                        continue
+                    }
+                    if !sources.knows(entry.executionID) { sources = LogSources(try await client.job(id)) }
+                    splitter.feed(entry).forEach(emit)
                 }
                 // Pages are bounded in bytes: without --follow, read on until one comes back empty.
                 if page.entries.isEmpty {
-                    if !follow || page.jobState.isTerminal { break }
+                    let done = !follow || page.jobState.isTerminal
+                    if done { splitter.flush().forEach(emit) }
+                    if let lines = held, let tail {
+                        held = nil
+                        lines.suffix(tail).forEach(emit)
+                    }
+                    if done { break }
                     try await Task.sleep(for: .milliseconds(500))
                 }
             }
+        }
+
+        private func show(_ line: LogLineSplitter.Line, sources: LogSources, prefixed: Bool) {
+            let source = sources.source(of: line.executionID)
+            if output == .json {
+                let record = LogLineRecord(
+                    time: Output.preciseTime(line.at), execution: line.executionID.rawValue, node: source?.nodeName,
+                    nodeID: source?.nodeID, partition: source?.partition, attempt: source?.attempt, stream: line.stream, text: line.text,
+                    partial: line.terminated ? nil : true)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let data = (try? encoder.encode(record)) ?? Data()
+                FileHandle.standardOutput.write(data + Data("\n".utf8))
+                return
+            }
+            var prefix = ""
+            if prefixed {
+                let label = source?.label ?? line.executionID.rawValue
+                prefix += label.padding(toLength: max(sources.labelWidth, label.count), withPad: " ", startingAt: 0) + " | "
+            }
+            if timestamps { prefix += Output.preciseTime(line.at) + " " }
+            if verbose { prefix += "[\(line.executionID) \(line.stream)] " }
+            let text = Data((prefix + line.text + (line.terminated ? "\n" : "")).utf8)
+            (line.stream == "stderr" ? FileHandle.standardError : FileHandle.standardOutput).write(text)
         }
     }
 
@@ -285,40 +400,100 @@ struct JobCommand: AsyncParsableCommand {
     }
 
     struct Results: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Download a job's results.")
+        static let configuration = CommandConfiguration(
+            abstract: "Download a job's results.",
+            discussion: """
+                One folder per partition: partition-N for batch jobs, the node's name for ops jobs. A partition whose \
+                execution failed gets that execution's stdout and stderr from its logs. Exits non-zero when the job failed.
+                """)
         @Argument(help: "Job ID, or enough of its start to name one job.") var id: String
-        @Option(help: "Directory to write results into (one folder per partition).") var dest: String
+        @Option(help: "Folder to write results into (default: ./<job name>-<first 8 characters of the job ID>).") var dest: String?
+        @Flag(name: [.long, .customLong("overwrite")], help: "Write into --dest even if it exists and is not empty.") var force = false
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
             let client = try options.client
             let id = try await JobIDPrefix.resolve(id, client: client)
+            let detail = try await client.job(id)
+            let dest = dest ?? ResultFolder.defaultName(jobName: detail.job.spec.name, id: id)
             let results = try await client.results(id)
-            var written: [String] = []
+            let accepted = Dictionary(results.map { ($0.partition, $0) }, uniquingKeysWith: { first, _ in first })
+            // Each partition's last attempt, for partitions without a result.
+            var latest: [Int: Execution] = [:]
+            for execution in detail.executions where execution.attempt >= (latest[execution.partition]?.attempt ?? 0) {
+                latest[execution.partition] = execution
+            }
+            let failed = latest.values.filter { accepted[$0.partition] == nil && ($0.state == .failed || $0.state == .lost) }
+                .sorted { $0.partition < $1.partition }
+            var nodeOfPartition: [Int: String] = [:]
+            for (partition, execution) in latest { nodeOfPartition[partition] = execution.nodeID.rawValue }
+            for result in results { nodeOfPartition[result.partition] = result.nodeID.rawValue }
+            let folders = ResultFolder.partitionFolders(
+                type: detail.job.spec.type, nodeNames: nodeOfPartition.mapValues { detail.nodeNames?[$0] ?? $0 })
+
+            let folder = try ResultFolder(path: dest, force: force)
+            defer { folder.finish() }
+            var written = 0
             var refused: [String] = []
             for result in results.sorted(by: { $0.partition < $1.partition }) {
+                let partitionFolder = folders[result.partition] ?? "partition-\(result.partition)"
                 for file in result.files {
-                    let path = "\(dest)/partition-\(result.partition)/\(file.path)"
                     // The orchestrator refuses such paths since issue 5; older state may hold them.
                     if let problem = ResultPath.problem(file.path) {
                         refused.append("partition \(result.partition): \(file.path.debugDescription): \(problem)")
                         continue
                     }
-                    let bytes = try await client.resultFile(job: id, digest: file.digest)
-                    try FileManager.default.createDirectory(
-                        atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                    try bytes.write(to: URL(fileURLWithPath: path))
-                    written.append(path)
+                    try folder.store(try await client.resultFile(job: id, digest: file.digest), at: partitionFolder + "/" + file.path)
+                    written += 1
+                }
+            }
+            if !failed.isEmpty {
+                // What the failed executions printed: they left no result, but their logs say why.
+                var output: [ExecutionID: [String: Data]] = [:]
+                let wanted = Set(failed.map(\.id))
+                var after: Int64 = 0
+                while true {
+                    let page = try await client.logs(id, after: after)
+                    if page.entries.isEmpty { break }
+                    for entry in page.entries {
+                        after = entry.sequence
+                        guard wanted.contains(entry.executionID) else { continue }
+                        output[entry.executionID, default: [:]][entry.stream, default: Data()].append(Data(entry.text.utf8))
+                    }
+                }
+                for execution in failed {
+                    let partitionFolder = folders[execution.partition] ?? "partition-\(execution.partition)"
+                    for stream in ["stdout", "stderr"] {
+                        try folder.store(output[execution.id]?[stream] ?? Data(), at: partitionFolder + "/" + stream)
+                        written += 1
+                    }
                 }
             }
             try Output.print(results, format: options.output) {
-                Output.table(
-                    ["PARTITION", "NODE", "FILES"],
-                    results.map { ["\($0.partition)", $0.nodeID.rawValue, "\($0.files.count)"] })
-                    + "Wrote \(written.count) file(s) under \(dest)\n"
+                var rows = results.sorted { $0.partition < $1.partition }.map { result in
+                    [
+                        "\(result.partition)", detail.nodeNames?[result.nodeID.rawValue] ?? result.nodeID.rawValue,
+                        (folders[result.partition] ?? "") + "/", "\(result.files.count)", "result",
+                    ]
+                }
+                rows += failed.map { execution in
+                    [
+                        "\(execution.partition)", detail.nodeNames?[execution.nodeID.rawValue] ?? execution.nodeID.rawValue,
+                        (folders[execution.partition] ?? "") + "/", "2", "\(execution.state): stdout and stderr from its logs",
+                    ]
+                }
+                return Output.table(["PARTITION", "NODE", "FOLDER", "FILES", "WHAT"], rows) + "Wrote \(written) file(s) under \(dest)\n"
             }
             guard refused.isEmpty else {
                 throw CLIFailure("refused \(refused.count) result path(s) that would leave \(dest):\n  " + refused.joined(separator: "\n  "))
+            }
+            if detail.job.state == .failed {
+                let reason = detail.job.stateReason.map { " (\($0))" } ?? ""
+                let location = failed.isEmpty
+                    ? "none of its executions left output to keep"
+                    : "the stdout and stderr of its \(failed.count) failed execution(s) are in "
+                        + failed.map { "\(dest)/\(folders[$0.partition] ?? "partition-\($0.partition)")/" }.joined(separator: ", ")
+                throw CLIFailure("job \(id) failed\(reason); \(location)")
             }
         }
     }
@@ -349,23 +524,62 @@ struct NodeCommand: AsyncParsableCommand {
         ])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List known nodes.")
+        static let configuration = CommandConfiguration(abstract: "List known nodes, by name.")
+        @Option(
+            name: .customLong("status"),
+            help: ArgumentHelp(
+                "Only nodes with this status: \(NodeLiveness.allCases.map(\.rawValue).joined(separator: ", ")). Repeat the flag or separate them with commas.",
+                valueName: "status"))
+        var statuses: [String] = []
+        @Option(help: "Only nodes whose name contains this text (case-sensitive).") var name: String?
+        @Option(
+            name: .customLong("label"),
+            help: ArgumentHelp(
+                "Only nodes with this label, as key=value. Repeatable: a node must carry every one.", valueName: "key=value"))
+        var labels: [String] = []
+        @Option(help: "At most this many nodes (1 to 10000; default: all).") var limit: Int?
+        @Option(help: "Show the page after a previous one: the token its `more nodes` hint printed.") var nextToken: String?
+        @Flag(help: "Leave out the header row.") var noHeaders = false
         @OptionGroup var options: ClientOptions
 
+        func validate() throws {
+            if let limit { try ListFlags.limit(limit) }
+            _ = try ListFlags.nodeStatuses(statuses)
+            _ = try ListFlags.labels(labels)
+        }
+
         func run() async throws {
-            let nodes = try await options.client.nodes()
+            let filter = NodeListFilter(
+                statuses: try ListFlags.nodeStatuses(statuses), name: name, labels: try ListFlags.labels(labels), limit: limit,
+                nextToken: nextToken)
+            let page = try await options.client.nodes(filter)
+            let nodes = page.items
+            let now = Output.now()
+            let wide = options.output == .wide
             try Output.print(nodes, format: options.output) {
-                Output.table(
-                    ["ID", "NAME", "STATUS", "DATASETS", "ENGINES", "ALLOCATED", "LABELS"],
+                var header = ["ID", "NAME", "STATUS", "DATASETS", "ENGINES", "ALLOCATED", "LABELS"]
+                if wide { header += ["VERSION", "WASM RUNTIME", "ACTIVE", "LAST SEEN", "AUDIT HEAD"] }
+                return Output.table(
+                    header,
                     nodes.map { node in
-                        [
+                        var row = [
                             node.id.rawValue, node.name, node.liveness.rawValue + (node.draining == true ? ",draining" : ""),
                             node.datasets.map(\.name).joined(separator: ","),
                             node.engines.map(\.rawValue).joined(separator: ","),
                             "\(node.allocated.cpuMillis)m/\(node.resources.cpuMillis)m",
                             node.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
                         ]
-                    })
+                        if wide {
+                            row += [
+                                node.version, node.wasmRuntime ?? "-", "\(node.activeExecutions)", Output.age(node.lastSeen, now: now),
+                                node.auditHead.map { "\($0.seq)/\($0.hash.prefix(12))" } ?? "-",
+                            ]
+                        }
+                        return row
+                    }, headers: !noHeaders)
+            }
+            if let next = page.nextToken, options.output.isTable {
+                FileHandle.standardError.write(Data("more nodes: --next-token \(next)\n".utf8))
             }
         }
     }

@@ -7,7 +7,7 @@ import Yams
 enum Output {
     static func print<T: Encodable>(_ value: T, format: OutputFormat, table: () -> String) throws {
         switch format {
-        case .table:
+        case .table, .wide:
             Swift.print(table(), terminator: "")
         case .json:
             let encoder = JSONEncoder()
@@ -21,8 +21,9 @@ enum Output {
         }
     }
 
-    /// A plain left-aligned table in the style of `nomad job status`.
-    static func table(_ header: [String], _ rows: [[String]]) -> String {
+    /// A plain left-aligned table in the style of `nomad job status`; without `headers`, only the
+    /// rows (`--no-headers`, as kubectl), still aligned as they would be under one.
+    static func table(_ header: [String], _ rows: [[String]], headers: Bool = true) -> String {
         var widths = header.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
@@ -32,7 +33,23 @@ enum Output {
                 index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
             }.joined(separator: "  ") + "\n"
         }
-        return line(header) + rows.map(line).joined()
+        return (headers ? line(header) : "") + rows.map(line).joined()
+    }
+
+    /// How long ago `timestamp` was, for an AGE column: `45s`, `3m`, `2h`, `5d`.
+    static func age(_ timestamp: Timestamp, now: Timestamp = now()) -> String {
+        HumanDuration.text(milliseconds: now.milliseconds - timestamp.milliseconds)
+    }
+
+    static func now() -> Timestamp {
+        Timestamp(milliseconds: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+    }
+
+    /// An instant in RFC 3339 (UTC, milliseconds), as in `job logs --timestamps`.
+    static func preciseTime(_ timestamp: Timestamp) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(timestamp.milliseconds) / 1000))
     }
 
     /// One line on stdout, flushed at once so progress shows even when stdout is a pipe.

@@ -90,6 +90,13 @@ public struct InsituClient: Sendable {
     }
 
     public func jobs(limit: Int = 100) async throws -> [JobSummary] { try await call("GET", "/v1/jobs?limit=\(limit)") }
+    /// One page of jobs, filtered on the server, and the token of the next.
+    public func jobs(_ filter: JobListFilter) async throws -> ListPage<JobSummary> {
+        try await page("/v1/jobs" + Self.query(filter.parameters))
+    }
+    public func nodes(_ filter: NodeListFilter) async throws -> ListPage<NodeSummary> {
+        try await page("/v1/nodes" + Self.query(filter.parameters))
+    }
     public func job(_ id: String) async throws -> JobDetail { try await call("GET", "/v1/jobs/\(Self.pathComponent(id))") }
     public func history(_ id: String) async throws -> [JobEvent] { try await call("GET", "/v1/jobs/\(Self.pathComponent(id))/history") }
     public func logs(_ id: String, after: Int64) async throws -> LogsPage {
@@ -141,6 +148,31 @@ public struct InsituClient: Sendable {
         var allowed = CharacterSet.urlPathAllowed
         allowed.remove(charactersIn: "/?#%;")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    /// `?name=value&...`, every name and value percent-encoded but for unreserved characters.
+    static func query(_ parameters: [(name: String, value: String)]) -> String {
+        guard !parameters.isEmpty else { return "" }
+        // ASCII only: `CharacterSet.alphanumerics` would leave other scripts' letters unencoded.
+        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        func encoded(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? "" }
+        return "?" + parameters.map { encoded($0.name) + "=" + encoded($0.value) }.joined(separator: "&")
+    }
+
+    /// A list answer: the array in the body and the next page's token from its header.
+    func page<Item: Decodable & Sendable>(_ path: String) async throws -> ListPage<Item> {
+        let response = try await send("GET", path, body: nil, contentType: "application/json", headers: [:], timeout: .seconds(60))
+        let data = Data(try await response.body.collect(upTo: 512 << 20).readableBytesView)
+        guard (200..<300).contains(response.status.code) else {
+            throw Self.failure(status: Int(response.status.code), body: data, method: "GET", path: path)
+        }
+        do {
+            return ListPage(
+                items: try JSONDecoder().decode([Item].self, from: data),
+                nextToken: response.headers.first(name: ListPaging.nextTokenHeader))
+        } catch {
+            throw Failure(status: 200, code: "bad_response", message: "unexpected answer from \(baseURL)\(path): \(error)", problems: [])
+        }
     }
 
     func call<T: Decodable>(

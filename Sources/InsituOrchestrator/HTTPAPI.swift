@@ -40,13 +40,22 @@ struct HTTPAPI: Sendable {
         router.post("/v1/jobs/plan") { request, context in try await plan(request, context: context) }
         router.get("/v1/jobs") { request, context in
             let caller = try context.authorize(.jobRead)
-            let limit = try QueryParameters(request).integer("limit", in: 1...10_000, default: 100)
-            let jobs = try await store.jobs(limit: Int(limit), namespace: caller.visibleNamespace)
+            var query = try ListQueries.jobs(request, caller: caller).query
+            let limit = query.limit
+            // One more than asked: whether it exists says if there is a next page.
+            query.limit += 1
+            var jobs = try await store.jobs(query)
+            let more = jobs.count > limit
+            jobs = Array(jobs.prefix(limit))
+            let names = Dictionary(await orchestrator.nodeSummaries().map { ($0.id, $0.name) }) { first, _ in first }
             var summaries: [JobSummary] = []
             for job in jobs {
-                summaries.append(JobSummary(job: job, executions: try await store.executions(of: job.id)))
+                let executions = try await store.executions(of: job.id)
+                var summary = JobSummary(job: job, executions: executions)
+                summary.nodes = Set(executions.map { names[$0.nodeID] ?? $0.nodeID.rawValue }).sorted()
+                summaries.append(summary)
             }
-            return try json(summaries)
+            return try paged(summaries, next: more ? jobs.last.map { PageToken.encode(JobCursor($0)) } : nil)
         }
         router.get("/v1/jobs/{id}") { _, context in
             let job = try await readableJob(context)
@@ -99,9 +108,14 @@ struct HTTPAPI: Sendable {
             try context.authorize(.auditRead, namespace: Namespace.all, what: "the audit log")
             return try readAudit(request, context: context)
         }
-        router.get("/v1/nodes") { _, context in
+        router.get("/v1/nodes") { request, context in
             try context.authorize(.nodeRead)
-            return try json(await orchestrator.nodeSummaries())
+            let filter = try ListQueries.nodes(request)
+            let nodes = await orchestrator.nodeSummaries().filter(filter.matches)
+                .sorted { ($0.name, $0.id.rawValue) < ($1.name, $1.id.rawValue) }
+            guard let limit = filter.limit, nodes.count > limit else { return try json(nodes) }
+            let page = Array(nodes.prefix(limit))
+            return try paged(page, next: page.last.map { PageToken.encode(NodeCursor($0)) })
         }
         router.get("/v1/nodes/{id}") { _, context in
             try context.authorize(.nodeRead)
@@ -138,10 +152,13 @@ struct HTTPAPI: Sendable {
 
     private func detail(_ job: Job) async throws -> JobDetail {
         let id = job.id
+        let executions = try await store.executions(of: id).sorted { $0.id < $1.id }
+        let placed = Set(executions.map(\.nodeID))
+        var names: [String: String] = [:]
+        for node in await orchestrator.nodeSummaries() where placed.contains(node.id) { names[node.id.rawValue] = node.name }
         return JobDetail(
-            job: job, executions: try await store.executions(of: id).sorted { $0.id < $1.id },
-            placementFailures: await orchestrator.placementFailures(of: id),
-            results: try await store.results(of: id))
+            job: job, executions: executions, placementFailures: await orchestrator.placementFailures(of: id),
+            results: try await store.results(of: id), nodeNames: names)
     }
 
     /// An audit event for a request that did what it asked, now, by whoever made it.
@@ -302,6 +319,14 @@ extension HTTPAPI {
         }
         return value
     }
+}
+
+/// A page of a list as a JSON array (what clients before paging read), with the token of the
+/// next page, if there is one, in `X-Insitu-Next-Token`.
+func paged(_ items: some Encodable, next token: String?) throws -> Response {
+    var response = try json(items)
+    if let token, let name = HTTPFields.Element.Name(PageToken.header) { response.headers[name] = token }
+    return response
 }
 
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -196,8 +196,18 @@ enum OpenAPIDocument {
                     errors: [400, 401, 403, 413, 422, 503]),
                 "get": operation(
                     "listJobs", "The newest jobs the caller may read",
-                    parameters: [query("limit", "How many jobs (default 100)", minimum: 1, maximum: 10_000)],
-                    responses: ["200": ok(arrayOf(ref("JobSummary")))], errors: [400, 401, 403]),
+                    parameters: [
+                        query("limit", "How many jobs (default 100)", minimum: 1, maximum: 10_000),
+                        listParameter("state", "Only jobs in one of these states (repeated or comma-separated)", JobState.allCases.map(\.rawValue)),
+                        textParameter("name", "Only jobs whose name contains this text (case-sensitive)"),
+                        [
+                            "name": "namespace", "in": "query", "required": false,
+                            "description": "Only jobs of this namespace (a token confined to another namespace gets 403)",
+                            "schema": ["type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"],
+                        ],
+                        nextTokenParameter,
+                    ],
+                    responses: ["200": paged(ok(arrayOf(ref("JobSummary"))))], errors: [400, 401, 403]),
             ],
             "/v1/jobs/plan": [
                 "post": operation(
@@ -269,8 +279,19 @@ enum OpenAPIDocument {
             ],
             "/v1/nodes": [
                 "get": operation(
-                    "listNodes", "Every node the orchestrator knows", responses: ["200": ok(arrayOf(ref("NodeSummary")))],
-                    errors: [401, 403])
+                    "listNodes", "The nodes the orchestrator knows, by name",
+                    parameters: [
+                        listParameter("status", "Only nodes with one of these statuses (repeated or comma-separated)", NodeLiveness.allCases.map(\.rawValue)),
+                        textParameter("name", "Only nodes whose name contains this text (case-sensitive)"),
+                        [
+                            "name": "label", "in": "query", "required": false, "style": "form", "explode": true,
+                            "description": "key=value; repeated, a node must carry every one",
+                            "schema": ["type": "array", "maxItems": .integer(Int64(ListQueries.maxLabels)), "items": ["type": "string", "pattern": "^[^=]+=.*$"]],
+                        ],
+                        query("limit", "How many nodes (default: all)", minimum: 1, maximum: 10_000),
+                        nextTokenParameter,
+                    ],
+                    responses: ["200": paged(ok(arrayOf(ref("NodeSummary"))))], errors: [400, 401, 403])
             ],
             "/v1/nodes/{id}": [
                 "get": operation(
@@ -346,6 +367,40 @@ enum OpenAPIDocument {
         var schema: JSONValue = ["type": "integer", "minimum": .integer(minimum)]
         if let maximum { schema = schema.merging(["maximum": .integer(maximum)]) }
         return ["name": .string(name), "in": "query", "required": false, "description": .string(description), "schema": schema]
+    }
+
+    /// A list parameter: repeated (`?state=a&state=b`) or comma-separated (`?state=a,b`).
+    static func listParameter(_ name: String, _ description: String, _ values: [String]) -> JSONValue {
+        [
+            "name": .string(name), "in": "query", "required": false, "style": "form", "explode": true,
+            "description": .string(description + "; allowed: " + values.joined(separator: ", ")),
+            "schema": ["type": "array", "items": enumeration(values)],
+        ]
+    }
+
+    static func textParameter(_ name: String, _ description: String) -> JSONValue {
+        [
+            "name": .string(name), "in": "query", "required": false, "description": .string(description),
+            "schema": ["type": "string", "minLength": 1, "maxLength": .integer(Int64(ListQueries.maxNameFilterLength))],
+        ]
+    }
+
+    static let nextTokenParameter: JSONValue = [
+        "name": .string(PageToken.parameter), "in": "query", "required": false,
+        "description": .string("The \(PageToken.header) header of the previous page: the page after it"),
+        "schema": ["type": "string", "minLength": 1, "maxLength": .integer(Int64(PageToken.maxLength))],
+    ]
+
+    /// A list answer: the body is the page, the next page's token (when there is one) is a header.
+    static func paged(_ response: JSONValue) -> JSONValue {
+        response.merging([
+            "headers": [
+                PageToken.header: [
+                    "description": "Present when more items follow: pass it as next_token for the next page",
+                    "schema": ["type": "string"],
+                ]
+            ]
+        ])
     }
 
     static func ok(_ schema: JSONValue, _ description: String = "OK") -> JSONValue {
@@ -444,6 +499,7 @@ enum OpenAPIDocument {
                     "id": string, "name": string, "namespace": string, "type": ref("JobType"), "state": ref("JobState"),
                     "stateReason": string, "createdAt": ref("Timestamp"), "updatedAt": ref("Timestamp"),
                     "executionCounts": ["type": "object", "additionalProperties": integer],
+                    "nodes": ["type": "array", "items": string, "description": "Names of the nodes its executions were placed on (job list only)"],
                 ]),
             "Job": object(
                 required: ["id", "spec", "state", "createdAt", "updatedAt", "version"],
@@ -468,6 +524,10 @@ enum OpenAPIDocument {
                         "additionalProperties": arrayOf(string),
                     ],
                     "results": arrayOf(ref("ResultRecord")),
+                    "nodeNames": [
+                        "type": "object", "description": "The name of each node the job's executions were placed on, by node ID",
+                        "additionalProperties": string,
+                    ],
                 ]),
             "JobEvent": object(
                 required: ["jobID", "sequence", "at", "kind", "message"],

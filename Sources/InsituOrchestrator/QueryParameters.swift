@@ -42,7 +42,7 @@ struct QueryParameters {
     }
 
     /// The value as written, cut short so an error message stays small.
-    private static func shown(_ text: String) -> String {
+    static func shown(_ text: String) -> String {
         text.count <= 40 ? text : String(text.prefix(40)) + "…"
     }
 

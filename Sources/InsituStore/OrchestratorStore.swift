@@ -99,8 +99,8 @@ public protocol OrchestratorStore: Sendable {
     func job(_ id: JobID) async throws -> Job?
     /// The job created with this idempotency key, if any.
     func job(idempotencyKey: String) async throws -> Job?
-    /// Newest first; only those of `namespace` when it is given.
-    func jobs(limit: Int, namespace: String?) async throws -> [Job]
+    /// Newest first (`createdAt`, then ID, descending), as `query` filters them.
+    func jobs(_ query: JobQuery) async throws -> [Job]
     func executions(of job: JobID) async throws -> [Execution]
     func events(of job: JobID) async throws -> [JobEvent]
     /// Log entries after `sequence`, in order: at most `limit` of them, and no more than
@@ -123,7 +123,10 @@ public struct CommitReceipt: Sendable {
 
 extension OrchestratorStore {
     /// Newest first, of every namespace.
-    public func jobs(limit: Int) async throws -> [Job] { try await jobs(limit: limit, namespace: nil) }
+    public func jobs(limit: Int) async throws -> [Job] { try await jobs(JobQuery(limit: limit)) }
+
+    /// Newest first; only those of `namespace` when it is given.
+    public func jobs(limit: Int, namespace: String?) async throws -> [Job] { try await jobs(JobQuery(limit: limit, namespace: namespace)) }
 
     /// Log entries after `sequence`, at most `limit` of them, whatever their size.
     public func logs(of job: JobID, after sequence: Int64, limit: Int) async throws -> [LogRecord] {

@@ -327,13 +327,11 @@ public final class SQLiteStore: OrchestratorStore {
         }
     }
 
-    public func jobs(limit: Int, namespace: String?) async throws -> [Job] {
-        guard limit > 0 else { return [] }
+    public func jobs(_ query: JobQuery) async throws -> [Job] {
+        guard query.limit > 0 else { return [] }
+        let (sql, arguments) = SQL.newestJobs(query)
         return try await read { db in
-            if let namespace {
-                return try Row.fetchAll(db.cachedStatement(sql: SQL.newestJobsInNamespace), arguments: [namespace, limit]).map(Decode.job)
-            }
-            return try Row.fetchAll(db.cachedStatement(sql: SQL.newestJobs), arguments: [limit]).map(Decode.job)
+            try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)).map(Decode.job)
         }
     }
 

@@ -1,4 +1,6 @@
+import GRDB
 import InsituModel
+import InsituStore
 
 /// Every statement the store runs, in one place. Each is prepared once per connection and cached.
 enum SQL {
@@ -76,9 +78,33 @@ enum SQL {
         SELECT \(jobColumns) FROM jobs WHERE id = (SELECT job_id FROM idempotency_keys WHERE key = ?)
         """
     static let insertIdempotencyKey = "INSERT INTO idempotency_keys (key, job_id, created_at) VALUES (?, ?, ?)"
-    static let newestJobs = "SELECT \(jobColumns) FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?"
-    static let newestJobsInNamespace =
-        "SELECT \(jobColumns) FROM jobs WHERE namespace = ? ORDER BY created_at DESC, id DESC LIMIT ?"
+    /// The newest jobs `query` selects, and the statement's arguments in order. The clauses are
+    /// fixed text with placeholders; only their presence and the number of states vary, so the
+    /// cached statements stay few.
+    static func newestJobs(_ query: JobQuery) -> (sql: String, arguments: [DatabaseValue]) {
+        var conditions: [String] = []
+        var arguments: [DatabaseValue] = []
+        if let namespace = query.namespace {
+            conditions.append("namespace = ?")
+            arguments.append(namespace.databaseValue)
+        }
+        if !query.states.isEmpty {
+            let states = query.states.map(\.rawValue).sorted()
+            conditions.append("state IN (\(states.map { _ in "?" }.joined(separator: ", ")))")
+            arguments.append(contentsOf: states.map(\.databaseValue))
+        }
+        if let name = query.nameContains {
+            conditions.append("instr(name, ?) > 0")
+            arguments.append(name.databaseValue)
+        }
+        if let after = query.after {
+            conditions.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            arguments.append(contentsOf: [after.createdAt.milliseconds.databaseValue, after.createdAt.milliseconds.databaseValue, after.id.rawValue.databaseValue])
+        }
+        arguments.append(query.limit.databaseValue)
+        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        return ("SELECT \(jobColumns) FROM jobs\(filter) ORDER BY created_at DESC, id DESC LIMIT ?", arguments)
+    }
     static let activeJobs = """
         SELECT \(jobColumns) FROM jobs WHERE state IN (\(activeJobStates)) ORDER BY created_at, id
         """

@@ -207,6 +207,12 @@ struct APIProblemTests {
             ("POST", "/v1/tokens", Data(#"{"name":"","namespace":"default","scopes":[]}"#.utf8), "application/json", 422),
             ("GET", "/v1/jobs?limit=x", nil, "", 400),
             ("GET", "/v1/blobs/xyz", nil, "", 400),
+            // Issue 9, item 1: filtered and paged lists, and their refusals.
+            ("GET", "/v1/jobs?state=completed,stopped&name=a&namespace=default&limit=1", nil, "", 200),
+            ("GET", "/v1/jobs?state=done", nil, "", 400),
+            ("GET", "/v1/jobs?next_token=nonsense", nil, "", 400),
+            ("GET", "/v1/nodes?status=connected&label=a=b&limit=1", nil, "", 200),
+            ("GET", "/v1/nodes?label=nokey", nil, "", 400),
         ]
         for request in requests {
             let answer = try await client.exchange(

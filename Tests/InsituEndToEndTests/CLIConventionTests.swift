@@ -155,6 +155,171 @@ struct CLIConventionTests {
         #expect(unknown.status != 0 && unknown.stderr.contains("does not exist"), "\(unknown.stderr)")
     }
 
+    /// Issue 9, item 1: `job list` filters (refused at parse time when misspelt), pages with a
+    /// hint on stderr, shows ages, `-o wide` columns and `--no-headers`; `node list` likewise.
+    @Test func listsFilterPageAndShowAgesLikeKubectl() async throws {
+        let e2e = try await E2E.withOneNode("lyon-1")
+        defer { e2e.tearDown() }
+        let home = e2e.root + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let api = "--api \(e2e.cluster.apiURL)"
+        let spec = try e2e.specFile("hello", "version: v1\nname: hello\nengine: {type: wasm, module: ./hello.wasm}\n", wat: Modules.hello)
+        var ids: [String] = []
+        for _ in 0..<3 { ids.append(try e2e.submit(spec)) }
+        for id in ids { _ = try await e2e.waitForState(id) { $0 == .completed } }
+
+        // A misspelt state never reaches the orchestrator (there is none at this address).
+        let typo = try Self.shell("insitu job list --state runing --api http://127.0.0.1:1", in: home, e2e: e2e)
+        #expect(typo.status == 64 && typo.stderr.contains("--state runing is not a job state"), "\(typo.status) \(typo.stderr)")
+
+        let first = try Self.shell("insitu job list --limit 2 --state completed,failed \(api) | cat", in: home, e2e: e2e)
+        #expect(first.status == 0, "\(first.stderr)")
+        let lines = first.stdout.split(separator: "\n")
+        #expect(lines.count == 3 && lines[0].hasPrefix("ID") && lines[0].hasSuffix("AGE"), "\(first.stdout)")
+        // Ages, not absolute times: a job that just ran is seconds old.
+        #expect(lines.dropFirst().allSatisfy { $0.split(separator: " ").last.map { $0.hasSuffix("s") && Int($0.dropLast()) != nil } == true }, "\(first.stdout)")
+        let hint = try #require(first.stderr.split(separator: "\n").first { $0.hasPrefix("more jobs: --next-token ") }, "\(first.stderr)")
+        let token = String(hint.dropFirst("more jobs: --next-token ".count))
+        let rest = try Self.shell("insitu job list --limit 2 --state completed --no-headers --next-token \(token) \(api)", in: home, e2e: e2e)
+        #expect(rest.status == 0 && !rest.stderr.contains("more jobs"), "\(rest.stderr)")
+        let shown = (lines.dropFirst() + rest.stdout.split(separator: "\n")).compactMap { $0.split(separator: " ").first.map(String.init) }
+        #expect(Set(shown) == Set(ids) && shown.count == 3, "\(first.stdout)\(rest.stdout)")
+        let badToken = try Self.shell("insitu job list --next-token garbage \(api)", in: home, e2e: e2e)
+        #expect(badToken.status != 0 && badToken.stderr.contains("next_token"), "\(badToken.stderr)")
+
+        let wide = try Self.shell("insitu job list --name hel -o wide \(api)", in: home, e2e: e2e)
+        let wideHeader = wide.stdout.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(wideHeader.contains("NAMESPACE") && wideHeader.contains("NODES") && wideHeader.contains("DURATION"), "\(wide.stdout)")
+        #expect(wide.stdout.split(separator: "\n").dropFirst().allSatisfy { $0.contains(" default ") && $0.contains(" lyon-1 ") }, "\(wide.stdout)")
+        #expect(try Self.shell("insitu job list --name nothing-like-it --no-headers \(api)", in: home, e2e: e2e).stdout.isEmpty)
+
+        let nodes = try Self.shell("insitu node list --status connected --name lyon -o wide \(api)", in: home, e2e: e2e)
+        #expect(nodes.status == 0 && nodes.stdout.contains("VERSION") && nodes.stdout.contains("LAST SEEN"), "\(nodes.stdout)\(nodes.stderr)")
+        #expect(nodes.stdout.contains("lyon-1") && nodes.stdout.contains(InsituBuild.version), "\(nodes.stdout)")
+        let none = try Self.shell("insitu node list --label site=nowhere --no-headers \(api)", in: home, e2e: e2e)
+        #expect(none.status == 0 && none.stdout.isEmpty, "\(none.stdout)")
+        let badLabel = try Self.shell("insitu node list --label site \(api)", in: home, e2e: e2e)
+        #expect(badLabel.status == 64 && badLabel.stderr.contains("key=value"), "\(badLabel.stderr)")
+    }
+
+    /// Three lines on stdout, one on stderr, then exit with `code`.
+    static func talker(exitCode code: Int) -> String {
+        """
+        (module
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 64) "one\\ntwo\\nthree\\n")
+          (data (i32.const 128) "oops\\n")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const 14))
+            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (i32.store (i32.const 16) (i32.const 128))
+            (i32.store (i32.const 20) (i32.const 5))
+            (drop (call $fd_write (i32.const 2) (i32.const 16) (i32.const 1) (i32.const 8)))
+            (call $proc_exit (i32.const \(code)))))
+        """
+    }
+
+    /// Issue 9, item 1 and problem 8: an ops job's logs interleaved its nodes with no
+    /// attribution. Lines now name node and partition; `--tail`, `--since`, `--timestamps` and
+    /// `-o json` work as in kubectl; a single-execution job stays unprefixed.
+    @Test func logsNameTheirNodeAndTakeTailSinceTimestampsAndJSON() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        try e2e.cluster.startAgent(name: "node-a")
+        try e2e.cluster.startAgent(name: "node-bb")
+        try await e2e.cluster.waitForNodes(2)
+        let ops = try e2e.specFile("ops", "version: v1\nname: talk-ops\ntype: ops\nengine: {type: wasm, module: ./ops.wasm}\n", wat: Self.talker(exitCode: 0))
+        let id = try e2e.submit(ops)
+        #expect(try await e2e.waitForState(id) { $0.isTerminal }.job.state == .completed)
+
+        let logs = try e2e.cli(["job", "logs", id])
+        #expect(logs.status == 0, "\(logs.stderr)")
+        let pattern = /node-(a|bb)\/[0-9]+ +\| (one|two|three)/
+        let lines = logs.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 6 && lines.allSatisfy { $0.wholeMatch(of: pattern) != nil }, "\(logs.stdout)")
+        #expect(lines.contains { $0.hasPrefix("node-a/") } && lines.contains { $0.hasPrefix("node-bb/") })
+        let errors = logs.stderr.split(separator: "\n")
+        #expect(errors.count == 2 && errors.allSatisfy { $0.hasSuffix(" | oops") }, "\(logs.stderr)")
+
+        let json = try e2e.cli(["job", "logs", id, "-o", "json", "--tail", "3"])
+        let records = try json.stdout.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
+        #expect(records.count == 3, "\(json.stdout)")
+        for record in records {
+            #expect(["node-a", "node-bb"].contains(record["node"] as? String ?? ""), "\(record)")
+            #expect(record["partition"] is Int && (record["execution"] as? String)?.hasPrefix(id) == true, "\(record)")
+            #expect(["one", "two", "three", "oops"].contains(record["text"] as? String ?? ""), "\(record)")
+            #expect((record["time"] as? String).flatMap { try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse($0) } != nil, "\(record)")
+        }
+        let stamped = try e2e.cli(["job", "logs", id, "--timestamps", "--no-prefix", "--since", "1h"])
+        let stampedLines = stamped.stdout.split(separator: "\n")
+        #expect(stampedLines.count == 6 && stampedLines.allSatisfy { $0.wholeMatch(of: /20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (one|two|three)/) != nil }, "\(stamped.stdout)")
+        let tail = try e2e.cli(["job", "logs", id, "--tail", "1"])
+        #expect(tail.stdout.split(separator: "\n").count + tail.stderr.split(separator: "\n").count == 1, "\(tail)")
+        for wrong in [["--since", "soon"], ["--since", "0s"], ["--tail", "-1"]] {
+            let refused = try e2e.cli(["job", "logs", id] + wrong)
+            #expect(refused.status == 64, "\(wrong): \(refused.stderr)")
+        }
+
+        // One execution: the output exactly as the job wrote it.
+        let single = try e2e.specFile("single", "version: v1\nname: talk-one\nengine: {type: wasm, module: ./single.wasm}\n", wat: Self.talker(exitCode: 0))
+        let one = try e2e.submit(single)
+        _ = try await e2e.waitForState(one) { $0.isTerminal }
+        let plain = try e2e.cli(["job", "logs", one])
+        #expect(plain.stdout == "one\ntwo\nthree\n" && plain.stderr == "oops\n", "\(plain)")
+    }
+
+    /// Issue 9, problem 8: `job results` on a failed job wrote nothing. It now defaults to a
+    /// folder named after the job, keeps the failed execution's stdout and stderr, exits non-zero
+    /// saying where they went, and refuses to write into a non-empty folder without --force.
+    @Test func resultsOfAFailedJobKeepItsOutputInAFolderNamedAfterIt() async throws {
+        let e2e = try await E2E.withOneNode("node-a")
+        defer { e2e.tearDown() }
+        let home = e2e.root + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let spec = try e2e.specFile(
+            "fails", "version: v1\nname: fails\nretry: {attempts: 1}\nengine: {type: wasm, module: ./fails.wasm}\n", wat: Self.talker(exitCode: 3))
+        let id = try e2e.submit(spec)
+        #expect(try await e2e.waitForState(id) { $0.isTerminal }.job.state == .failed)
+
+        let command = "insitu job results \(id) --api \(e2e.cluster.apiURL)"
+        let results = try Self.shell(command, in: home, e2e: e2e)
+        let folder = "fails-\(id.prefix(8))"
+        #expect(results.status == 1, "\(results.stdout)\(results.stderr)")
+        #expect(results.stderr.contains("job \(id) failed") && results.stderr.contains("\(folder)/partition-0/"), "\(results.stderr)")
+        #expect(try String(contentsOfFile: "\(home)/\(folder)/partition-0/stdout", encoding: .utf8) == "one\ntwo\nthree\n")
+        #expect(try String(contentsOfFile: "\(home)/\(folder)/partition-0/stderr", encoding: .utf8).contains("oops"))
+
+        let again = try Self.shell(command, in: home, e2e: e2e)
+        #expect(again.status != 0 && again.stderr.contains("\(folder) exists and is not empty") && again.stderr.contains("--force"), "\(again.stderr)")
+        let forced = try Self.shell(command + " --force", in: home, e2e: e2e)
+        #expect(forced.status == 1 && forced.stderr.contains("job \(id) failed"), "\(forced.stderr)")
+    }
+
+    /// Issue 9, problem 8: ops results landed in `partition-N/` folders; they are named after the
+    /// node that computed them.
+    @Test func opsResultsAreFiledUnderTheirNodeNames() async throws {
+        let e2e = try E2E.make()
+        defer { e2e.tearDown() }
+        try await e2e.cluster.startOrchestrator()
+        try e2e.cluster.startAgent(name: "site-lyon")
+        try e2e.cluster.startAgent(name: "site-paris")
+        try await e2e.cluster.waitForNodes(2)
+        let spec = try e2e.specFile("ops", "version: v1\nname: hello-ops\ntype: ops\nengine: {type: wasm, module: ./ops.wasm}\n", wat: Modules.hello)
+        let id = try e2e.submit(spec)
+        #expect(try await e2e.waitForState(id) { $0.isTerminal }.job.state == .completed)
+        let dest = e2e.root + "/out"
+        let download = try e2e.cli(["job", "results", id, "--dest", dest])
+        #expect(download.status == 0, "\(download.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dest).sorted() == ["site-lyon", "site-paris"])
+        for node in ["site-lyon", "site-paris"] {
+            #expect(try String(contentsOfFile: "\(dest)/\(node)/stdout", encoding: .utf8) == "hello from insitu\n")
+        }
+    }
+
     @Test func versionAndCompletionScripts() async throws {
         let e2e = try E2E.make()
         defer { e2e.tearDown() }

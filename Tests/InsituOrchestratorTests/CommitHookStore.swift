@@ -20,7 +20,7 @@ struct CommitHookStore: OrchestratorStore {
     func recover() async throws -> RecoveredState { try await base.recover() }
     func job(_ id: JobID) async throws -> Job? { try await base.job(id) }
     func job(idempotencyKey: String) async throws -> Job? { try await base.job(idempotencyKey: idempotencyKey) }
-    func jobs(limit: Int, namespace: String?) async throws -> [Job] { try await base.jobs(limit: limit, namespace: namespace) }
+    func jobs(_ query: JobQuery) async throws -> [Job] { try await base.jobs(query) }
     func executions(of job: JobID) async throws -> [Execution] { try await base.executions(of: job) }
     func events(of job: JobID) async throws -> [JobEvent] { try await base.events(of: job) }
     func logs(of job: JobID, after sequence: Int64, limit: Int, maxBytes: Int) async throws -> [LogRecord] {

@@ -261,6 +261,49 @@ struct SQLiteStoreTests {
         #expect(try await store.jobs(limit: 0).isEmpty)
     }
 
+    /// Issue 9, item 1: `job list` filters on the server, by state, name and namespace.
+    @Test func jobsAreFilteredByStateNameAndNamespace() async throws {
+        var other = Fixture.simpleSpec(name: "other-report")
+        other.namespace = "lab"
+        let jobs = [
+            Fixture.job("a", state: .running, createdAt: 1_000, spec: Fixture.simpleSpec(name: "nightly-report")),
+            Fixture.job("b", state: .failed, createdAt: 2_000, spec: Fixture.simpleSpec(name: "nightly-count")),
+            Fixture.job("c", state: .completed, createdAt: 3_000, spec: Fixture.simpleSpec(name: "weekly-report")),
+            Fixture.job("d", state: .failed, createdAt: 4_000, spec: other),
+        ]
+        _ = try await store.commit(StoreBatch(jobs: jobs))
+        #expect(try await store.jobs(JobQuery(limit: 10, states: [.failed])).map(\.id) == ["d", "b"])
+        #expect(try await store.jobs(JobQuery(limit: 10, states: [.failed, .running])).map(\.id) == ["d", "b", "a"])
+        #expect(try await store.jobs(JobQuery(limit: 10, nameContains: "report")).map(\.id) == ["d", "c", "a"])
+        #expect(try await store.jobs(JobQuery(limit: 10, nameContains: "Report")).isEmpty)
+        // A name filter is text, not a LIKE pattern.
+        #expect(try await store.jobs(JobQuery(limit: 10, nameContains: "%")).isEmpty)
+        #expect(try await store.jobs(JobQuery(limit: 10, namespace: "lab", states: [.failed])).map(\.id) == ["d"])
+        #expect(try await store.jobs(JobQuery(limit: 10, namespace: "default", states: [.failed], nameContains: "count")).map(\.id) == ["b"])
+    }
+
+    /// Issue 9, item 1: paging by position. Jobs created at the same millisecond are ordered by
+    /// ID, and a job created between two pages neither shifts nor repeats the older ones.
+    @Test func pagesFollowACursorThatNewJobsDoNotShift() async throws {
+        let jobs = [
+            Fixture.job("a", createdAt: 1_000), Fixture.job("b", createdAt: 2_000), Fixture.job("c", createdAt: 2_000),
+            Fixture.job("d", createdAt: 2_000), Fixture.job("e", createdAt: 3_000),
+        ]
+        _ = try await store.commit(StoreBatch(jobs: jobs, createdJobs: Set(jobs.map(\.id))))
+        let first = try await store.jobs(JobQuery(limit: 2))
+        #expect(first.map(\.id) == ["e", "d"])
+        // Newer jobs arrive, one of them in the same millisecond as the cursor.
+        let newer = [Fixture.job("f", createdAt: 5_000), Fixture.job("c2", createdAt: 2_000), Fixture.job("z", createdAt: 2_000)]
+        _ = try await store.commit(StoreBatch(jobs: newer, createdJobs: Set(newer.map(\.id))))
+        let second = try await store.jobs(JobQuery(limit: 2, after: JobCursor(first[1])))
+        #expect(second.map(\.id) == ["c2", "c"])
+        let third = try await store.jobs(JobQuery(limit: 2, after: JobCursor(second[1])))
+        #expect(third.map(\.id) == ["b", "a"])
+        #expect(try await store.jobs(JobQuery(limit: 2, after: JobCursor(third[1]))).isEmpty)
+        // No older job was skipped or repeated; of the new ones, only "c2" sorts after the cursor.
+        #expect((first + second + third).map(\.id) == ["e", "d", "c2", "c", "b", "a"])
+    }
+
     @Test func anEmptyBatchIsANoOp() async throws {
         let receipt = try await store.commit(StoreBatch())
         #expect(receipt.events.isEmpty && receipt.rejectedResults.isEmpty)
