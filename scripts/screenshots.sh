@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Screenshots of the dashboard's main pages for the docs (docs/screenshots/{jobs,job,nodes}.png):
+# Screenshots of the dashboard's main pages for the docs (docs/screenshots/{jobs,job,job-placement,nodes}.png):
 # a demo cluster (`insitu demo --keep-running`: an orchestrator with --dev and three nodes that ran
 # the demo's job), two more jobs (one completed, one that no node can take), then headless
 # Chromium at 1280x900. Run after `swift build`; INSITU names another insitu binary.
@@ -36,7 +36,7 @@ inputs:
 engine: {type: wasm, module: $PWD/examples/count-conditions/count_conditions.wasm}
 queueTimeout: 10m
 SPEC
-"$insitu" job run "$work/genomes.yaml" --api "$api" > /dev/null
+queued=$("$insitu" job run "$work/genomes.yaml" --api "$api" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobID"])')
 job=$("$insitu" job list --api "$api" -o json | python3 -c 'import json,sys; print(next(j["id"] for j in json.load(sys.stdin) if j["state"] == "completed"))')
 
 shoot() {
@@ -46,4 +46,5 @@ shoot() {
 }
 shoot jobs /ui/jobs
 shoot job "/ui/jobs/$job"
+shoot job-placement "/ui/jobs/$queued"
 shoot nodes /ui/nodes

@@ -74,9 +74,10 @@ public enum DashboardAssets {
         .headline { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
         table { width: 100%; border-collapse: collapse; border: 1px solid var(--line); border-radius: 6px; }
         th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid var(--line); vertical-align: top; }
-        th { background: var(--soft); font-weight: 600; font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
+        th { white-space: nowrap; background: var(--soft); font-weight: 600; font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
         tr:last-child td { border-bottom: 0; }
         td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+        td .mono { white-space: nowrap; }
         .empty { padding: 24px; text-align: center; color: var(--muted); border: 1px dashed var(--line); border-radius: 6px; }
         .state { display: inline-block; padding: 1px 10px; border-radius: 999px; font-size: 12px; font-weight: 600; white-space: nowrap; }
         .state.completed, .state.succeeded, .state.connected { color: var(--ok); background: var(--ok-bg); }
@@ -89,6 +90,7 @@ public enum DashboardAssets {
         .chip.warn { color: var(--wait); background: var(--wait-bg); border-color: #d4a72c; }
         dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 6px 24px; margin: 0; padding: 16px;
           border: 1px solid var(--line); border-radius: 6px; }
+        dl.facts.wide { grid-template-columns: max-content 1fr max-content 1fr; }
         dl.facts dt { color: var(--muted); }
         dl.facts dd { margin: 0; overflow-wrap: anywhere; }
         .reason { margin: 12px 0 0; padding: 10px 14px; border-left: 3px solid var(--line); background: var(--soft); overflow-wrap: anywhere; }
@@ -117,6 +119,6 @@ public enum DashboardAssets {
           font: inherit; font-weight: 600; cursor: pointer; }
         .alert { padding: 10px 14px; border-radius: 6px; background: var(--bad-bg); color: var(--bad); margin: 12px 0; overflow-wrap: anywhere; }
         .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 24px; }
-        @media (max-width: 800px) { .grid2 { grid-template-columns: 1fr; } }
+        @media (max-width: 800px) { .grid2, dl.facts.wide { grid-template-columns: 1fr; } }
         """
 }

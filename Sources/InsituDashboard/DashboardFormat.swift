@@ -53,9 +53,10 @@ public enum DashboardFormat {
         return tenths % 10 == 0 ? "\(tenths / 10) \(units[unit])" : "\(tenths / 10).\(tenths % 10) \(units[unit])"
     }
 
-    /// CPU in cores: `500m` below one core, `2` or `1.5` above.
+    /// CPU in cores: `500m` below one core, `2` or `1.5` above, `0` for none.
     public static func cpu(millis: Int) -> String {
         let value = max(0, millis)
+        if value == 0 { return "0" }
         if value < 1000 { return "\(value)m" }
         return value % 1000 == 0 ? "\(value / 1000)" : "\(value / 1000).\(String(pad(value % 1000, 3)).trimmingTrailingZeros)"
     }

@@ -165,20 +165,18 @@ public struct JobPage: Sendable {
     static let template = """
         {{>header}}
         <p class="muted"><a href="/ui/jobs">Jobs</a> /</p>
-        <div class="headline"><h1>{{name}}</h1></div>
-        <p class="subtitle mono">{{id}} · submitted {{age}} ago</p>
-        <div class="actions"><a href="{{logsHref}}">Logs →</a></div>
-        <h2>Spec</h2>
-        <dl class="facts">{{#spec}}<dt>{{key}}</dt><dd>{{value}}</dd>{{/spec}}</dl>
         {{>job-live}}
         {{>footer}}
         """
 
+    /// The whole page but the breadcrumbs: the state sits in the headline, so it is all live.
     static let liveTemplate = """
         <section data-live="{{liveURL}}" data-final="{{final}}" data-state="{{state}}">
-        <h2>State</h2>
-        <p><span class="state {{state}}" id="job-state">{{state}}</span></p>
+        <div class="headline"><h1>{{name}}</h1><span class="state {{state}}" id="job-state">{{state}}</span></div>
+        <p class="subtitle"><span class="mono">{{id}}</span> · submitted {{age}} ago · <a href="{{logsHref}}">Logs →</a></p>
         {{#stateReason}}<div class="reason {{state}}">{{.}}</div>{{/stateReason}}
+        <h2>Spec</h2>
+        <dl class="facts wide">{{#spec}}<dt>{{key}}</dt><dd>{{value}}</dd>{{/spec}}</dl>
         {{#hasPlacements}}
         <h2>Placement (why nodes could not take the job)</h2>
         <table>

@@ -30,6 +30,7 @@ import Testing
         #expect(DashboardFormat.bytes(512) == "512 B")
         #expect(DashboardFormat.bytes(64 << 20) == "64 MiB")
         #expect(DashboardFormat.bytes(3 << 29) == "1.5 GiB")
+        #expect(DashboardFormat.cpu(millis: 0) == "0")
         #expect(DashboardFormat.cpu(millis: 500) == "500m")
         #expect(DashboardFormat.cpu(millis: 2000) == "2")
         #expect(DashboardFormat.cpu(millis: 1500) == "1.5")
