@@ -15,7 +15,7 @@ struct DashboardRoutes: Sendable {
     let renderer: DashboardRenderer
     let clock: @Sendable () -> Timestamp
     /// How many of the newest jobs the jobs page looks at.
-    static let jobsShown = 500
+    static let jobsShown = 200
 
     func register(on router: Router<APIRequestContext>) {
         router.get(RouterPath(DashboardLinks.root)) { _, _ in DashboardResponses.redirect(to: DashboardLinks.jobs) }
