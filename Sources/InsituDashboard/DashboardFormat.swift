@@ -9,7 +9,8 @@ public enum DashboardFormat {
         let (days, rest) = floorDivision(millis, 86_400_000)
         let seconds = rest / 1000
         let (year, month, day) = civilDate(daysSinceEpoch: days)
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2)) UTC"
+        return
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2)) UTC"
     }
 
     /// `RFC 3339` form for `<time datetime>`, which browsers and scripts read.
@@ -18,7 +19,8 @@ public enum DashboardFormat {
         let (days, rest) = floorDivision(millis, 86_400_000)
         let seconds = rest / 1000
         let (year, month, day) = civilDate(daysSinceEpoch: days)
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2))Z"
+        return
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2))Z"
     }
 
     /// How long ago `timestamp` was: `12s`, `4m`, `3h`, `2d`; `0ms` for a time after `now` (clocks

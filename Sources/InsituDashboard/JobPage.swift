@@ -111,7 +111,9 @@ public struct JobPage: Sendable {
     static func summary(of spec: JobSpec) -> [KeyValue] {
         var facts: [KeyValue] = [
             KeyValue(key: "Namespace", value: spec.namespace),
-            KeyValue(key: "Type", value: spec.type == .batch ? "batch, \(spec.count) partition\(spec.count == 1 ? "" : "s")" : "ops (every matching node)"),
+            KeyValue(
+                key: "Type",
+                value: spec.type == .batch ? "batch, \(spec.count) partition\(spec.count == 1 ? "" : "s")" : "ops (every matching node)"),
             KeyValue(key: "Engine", value: engine(spec.engine)),
         ]
         if !spec.args.isEmpty { facts.append(KeyValue(key: "Arguments", value: spec.args.joined(separator: " "))) }
@@ -134,16 +136,21 @@ public struct JobPage: Sendable {
         facts.append(
             KeyValue(
                 key: "Resources",
-                value: "\(DashboardFormat.cpu(millis: spec.resources.cpuMillis)) CPU, \(DashboardFormat.bytes(spec.resources.memoryBytes)) memory"))
-        facts.append(KeyValue(key: "Timeout", value: spec.timeoutMillis.map { DashboardFormat.duration(milliseconds: $0) } ?? "cluster default"))
+                value:
+                    "\(DashboardFormat.cpu(millis: spec.resources.cpuMillis)) CPU, \(DashboardFormat.bytes(spec.resources.memoryBytes)) memory"
+            ))
+        facts.append(
+            KeyValue(key: "Timeout", value: spec.timeoutMillis.map { DashboardFormat.duration(milliseconds: $0) } ?? "cluster default"))
         let retry = spec.effectiveRetry
         facts.append(
             KeyValue(
                 key: "Retry",
                 value: retry.attempts > 1
-                    ? "\(retry.attempts) attempts, delay \(DashboardFormat.duration(milliseconds: retry.delayMillis))" : "none (1 attempt)"))
+                    ? "\(retry.attempts) attempts, delay \(DashboardFormat.duration(milliseconds: retry.delayMillis))" : "none (1 attempt)")
+        )
         let loss = spec.effectiveNodeLoss
-        facts.append(KeyValue(key: "Node loss", value: "\(loss.action.rawValue) after \(DashboardFormat.duration(milliseconds: loss.graceMillis))"))
+        facts.append(
+            KeyValue(key: "Node loss", value: "\(loss.action.rawValue) after \(DashboardFormat.duration(milliseconds: loss.graceMillis))"))
         return facts
     }
 
@@ -156,7 +163,8 @@ public struct JobPage: Sendable {
             return "process, " + (engine.process?.command ?? "")
         case .container:
             guard let container = engine.container else { return "container" }
-            return "container, image \(container.image)" + (container.command.isEmpty ? "" : ", command \(container.command.joined(separator: " "))")
+            return "container, image \(container.image)"
+                + (container.command.isEmpty ? "" : ", command \(container.command.joined(separator: " "))")
         case .sql:
             return "sql, " + (engine.sql?.query ?? "")
         }

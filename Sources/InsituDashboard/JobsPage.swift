@@ -47,7 +47,9 @@ public struct JobsPage: Sendable {
         self.empty = jobs.isEmpty
         self.filters =
             [Filter(label: "all", href: DashboardLinks.jobs, current: state == nil)]
-            + JobState.allCases.map { Filter(label: $0.rawValue, href: DashboardLinks.jobs + "?state=" + $0.rawValue, current: state == $0) }
+            + JobState.allCases.map {
+                Filter(label: $0.rawValue, href: DashboardLinks.jobs + "?state=" + $0.rawValue, current: state == $0)
+            }
         let shown = "\(jobs.count) job\(jobs.count == 1 ? "" : "s")" + (state.map { " \($0.rawValue)" } ?? "")
         self.summary = shown + (cutAt.map { " among the newest \($0)" } ?? "")
         self.liveURL = DashboardLinks.jobs + "?" + DashboardLinks.liveQuery + (state.map { "&state=" + $0.rawValue } ?? "")

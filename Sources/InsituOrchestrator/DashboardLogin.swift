@@ -34,7 +34,8 @@ struct DashboardLogin: Sendable {
         router.get(RouterPath(DashboardLinks.login)) { request, context in
             if case .development = authentication { return DashboardResponses.redirect(to: DashboardLinks.jobs) }
             let ended = request.uri.queryParameters.get("ended").flatMap { Self.endings[$0] }
-            return DashboardResponses.html(renderer.render(LoginPage(problem: ended, chrome: DashboardResponses.chrome(.none, caller: nil))))
+            return DashboardResponses.html(
+                renderer.render(LoginPage(problem: ended, chrome: DashboardResponses.chrome(.none, caller: nil))))
         }
         router.post(RouterPath(DashboardLinks.login)) { request, context in
             try await login(request, context: context)
@@ -51,13 +52,15 @@ struct DashboardLogin: Sendable {
         // A form posted from another site is refused even with a valid token: it would sign the
         // browser in as someone else (login CSRF).
         guard Self.isSameOrigin(origin: request.headers[.origin], authority: request.head.authority) else {
-            return refuse(request, status: .forbidden, code: "cross_origin", message: "The sign-in form must be sent from this dashboard's own page.")
+            return refuse(
+                request, status: .forbidden, code: "cross_origin", message: "The sign-in form must be sent from this dashboard's own page.")
         }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: Self.maxBodyBytes)
         } catch {
-            return refuse(request, status: .contentTooLarge, code: "request_too_large", message: "The form is too large: paste the token alone.")
+            return refuse(
+                request, status: .contentTooLarge, code: "request_too_large", message: "The form is too large: paste the token alone.")
         }
         let form = try? URLEncodedFormDecoder().decode(Form.self, from: String(buffer: body))
         let token = (form?.token ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
@@ -80,7 +83,8 @@ struct DashboardLogin: Sendable {
             var response = DashboardResponses.redirect(to: DashboardLinks.jobs)
             let record = try await authenticator.tokens.token(id: presented.id)
             response.setCookie(
-                DashboardSession.cookie(token: presented.text, expiresAt: record?.expiresAt, now: authenticator.clock(), secure: secureCookies))
+                DashboardSession.cookie(
+                    token: presented.text, expiresAt: record?.expiresAt, now: authenticator.clock(), secure: secureCookies))
             return response
         }
     }

@@ -12,7 +12,8 @@ enum DashboardResponses {
     /// The stylesheet and script: the same for every caller, cached briefly.
     static func asset(_ text: String, contentType: String) -> Response {
         Response(
-            status: .ok, headers: [.contentType: contentType, .cacheControl: "max-age=300"], body: .init(byteBuffer: ByteBuffer(string: text)))
+            status: .ok, headers: [.contentType: contentType, .cacheControl: "max-age=300"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// 303 See Other: the browser follows with a GET, also after a POST.

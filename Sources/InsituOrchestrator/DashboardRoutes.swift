@@ -57,7 +57,8 @@ struct DashboardRoutes: Sendable {
             let job = try await api.readableJob(context)
             let page = JobPage(
                 detail: try await api.detail(job), events: try await api.store.events(of: job.id),
-                nodes: await api.orchestrator.nodeSummaries(), now: clock(), chrome: DashboardResponses.chrome(.jobs, caller: context.caller))
+                nodes: await api.orchestrator.nodeSummaries(), now: clock(),
+                chrome: DashboardResponses.chrome(.jobs, caller: context.caller))
             return DashboardResponses.html(renderer.render(page, liveOnly: Self.isLive(request)))
         }
         router.get("/ui/jobs/{id}/logs") { request, context in
@@ -93,7 +94,8 @@ struct DashboardRoutes: Sendable {
         guard let text = request.uri.queryParameters.get("state"), !text.isEmpty else { return nil }
         guard let state = JobState(rawValue: text) else {
             throw APIError.badRequest(
-                "query parameter state=\(text.prefix(40)) is not a job state; use one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
+                "query parameter state=\(text.prefix(40)) is not a job state; use one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         return state
     }
@@ -102,10 +104,11 @@ struct DashboardRoutes: Sendable {
     /// `Content-Disposition` file name on every platform.
     static func downloadName(_ path: String) -> String {
         let last = path.split(separator: "/").last.map(String.init) ?? "result"
-        let safe = String(last.unicodeScalars.map { scalar in
-            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_.".unicodeScalars.contains(scalar))
-                ? Character(scalar) : "_"
-        })
+        let safe = String(
+            last.unicodeScalars.map { scalar in
+                scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_.".unicodeScalars.contains(scalar))
+                    ? Character(scalar) : "_"
+            })
         return safe.isEmpty || safe.allSatisfy({ $0 == "." }) ? "result" : String(safe.prefix(120))
     }
 }

@@ -42,7 +42,8 @@ public final class HeadlessChromium: @unchecked Sendable {
             Self.commonArguments + [
                 "--remote-debugging-port=0", "--remote-allow-origins=ws://127.0.0.1", "--user-data-dir=" + profile, "about:blank",
             ]
-        let log = FileManager.default.createFile(atPath: directory + "/chromium.log", contents: nil)
+        let log =
+            FileManager.default.createFile(atPath: directory + "/chromium.log", contents: nil)
             ? FileHandle(forWritingAtPath: directory + "/chromium.log") : nil
         process.standardOutput = log ?? FileHandle.nullDevice
         process.standardError = log ?? FileHandle.nullDevice
@@ -85,7 +86,9 @@ public final class HeadlessChromium: @unchecked Sendable {
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BrowserError("chromium --dump-dom \(url) exited with \(process.terminationStatus)") }
+        guard process.terminationStatus == 0 else {
+            throw BrowserError("chromium --dump-dom \(url) exited with \(process.terminationStatus)")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -99,7 +102,9 @@ public final class HeadlessChromium: @unchecked Sendable {
             let connection = DevToolsConnection(inbound: inbound, outbound: outbound)
             do {
                 let target = try await connection.call("Target.createTarget", ["url": "about:blank"])
-                guard let targetID = target["targetId"] as? String else { throw BrowserError("Target.createTarget gave no target: \(target)") }
+                guard let targetID = target["targetId"] as? String else {
+                    throw BrowserError("Target.createTarget gave no target: \(target)")
+                }
                 let attached = try await connection.call("Target.attachToTarget", ["targetId": targetID, "flatten": true])
                 guard let session = attached["sessionId"] as? String else { throw BrowserError("Target.attachToTarget gave no session") }
                 let value = try await body(BrowserPage(connection: connection, session: session))

@@ -1,6 +1,7 @@
-@testable import InsituDashboard
 import InsituModel
 import Testing
+
+@testable import InsituDashboard
 
 @Suite struct DashboardFormatTests {
     @Test func timesAreUTCFromMilliseconds() {

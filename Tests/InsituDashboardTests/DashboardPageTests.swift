@@ -1,7 +1,8 @@
 import InsituAPI
-@testable import InsituDashboard
 import InsituModel
 import Testing
+
+@testable import InsituDashboard
 
 /// The pages as HTML: what each shows, and that nothing from outside reaches the markup unescaped.
 @Suite struct DashboardPageTests {
@@ -19,7 +20,9 @@ import Testing
 
     @Test func nodesPageShowsLivenessDatasetsEnginesAndLoad() {
         let html = renderer.render(
-            NodesPage(nodes: [Fixtures.node(), Fixtures.node(id: "n-2", name: "edge-2", liveness: .lost)], now: Fixtures.now, chrome: Fixtures.chrome))
+            NodesPage(
+                nodes: [Fixtures.node(), Fixtures.node(id: "n-2", name: "edge-2", liveness: .lost)], now: Fixtures.now,
+                chrome: Fixtures.chrome))
         #expect(html.contains("2 nodes, 1 connected"))
         #expect(html.contains(#"<a href="/ui/nodes/n-1">edge-1</a>"#))
         #expect(html.contains(#"<span class="state connected">connected</span>"#))
@@ -46,7 +49,8 @@ import Testing
 
     @Test func jobsPageListsStateTypeAndAgeAndFilters() {
         let summary = JobSummary(
-            job: Fixtures.job(state: .running), executions: [Fixtures.execution(partition: 0, state: .running), Fixtures.execution(partition: 1, state: .succeeded)])
+            job: Fixtures.job(state: .running),
+            executions: [Fixtures.execution(partition: 0, state: .running), Fixtures.execution(partition: 1, state: .succeeded)])
         let html = renderer.render(JobsPage(jobs: [summary], state: .running, cutAt: nil, now: Fixtures.now, chrome: Fixtures.chrome))
         #expect(html.contains(#"<a href="/ui/jobs/j-0123">count-conditions</a>"#))
         #expect(html.contains(#"<span class="state running">running</span>"#))
@@ -68,7 +72,8 @@ import Testing
             results: [
                 ResultRecord(
                     jobID: JobID("j-0123"), partition: 0, executionID: ExecutionID(job: JobID("j-0123"), partition: 0, attempt: 1),
-                    nodeID: NodeID("n-1"), files: [ResultFile(path: "stdout", digest: Fixtures.digest, size: 2048)], acceptedAt: Fixtures.now)
+                    nodeID: NodeID("n-1"), files: [ResultFile(path: "stdout", digest: Fixtures.digest, size: 2048)],
+                    acceptedAt: Fixtures.now)
             ])
         let page = JobPage(detail: detail, events: Fixtures.events(), nodes: [Fixtures.node()], now: Fixtures.now, chrome: Fixtures.chrome)
         let html = renderer.render(page)
@@ -79,7 +84,9 @@ import Testing
         #expect(html.contains("<dt>Environment</dt><dd>SECRET</dd>") && !html.contains("s3cr3t"))
         #expect(html.contains(#"<span class="state queued" id="job-state">queued</span>"#))
         #expect(html.contains(#"<div class="reason queued">no node can run partition 1</div>"#))
-        #expect(html.contains(#"<a href="/ui/nodes/n-1">edge-1</a></td><td><ul class="plain"><li>edge-1: dataset patients is not offered</li>"#))
+        #expect(
+            html.contains(#"<a href="/ui/nodes/n-1">edge-1</a></td><td><ul class="plain"><li>edge-1: dataset patients is not offered</li>"#)
+        )
         #expect(html.contains("<td>n-gone</td>"))
         #expect(html.contains(#"<td class="num">3</td>"#) && html.contains("<td>exit status 3</td>"))
         #expect(html.contains(#"<a href="/ui/jobs/j-0123/files/\#(Fixtures.digest.rawValue)" download>stdout</a>"#))
@@ -93,7 +100,8 @@ import Testing
         let live = renderer.render(page, liveOnly: true)
         #expect(live.hasPrefix("<section data-live=\"/ui/jobs/j-0123?part=live\"") && !live.contains("<html"))
         let done = JobPage(
-            detail: JobDetail(job: Fixtures.job(state: .completed), executions: [], placementFailures: [:], results: []), events: [], nodes: [],
+            detail: JobDetail(job: Fixtures.job(state: .completed), executions: [], placementFailures: [:], results: []), events: [],
+            nodes: [],
             now: Fixtures.now, chrome: Fixtures.chrome)
         #expect(renderer.render(done, liveOnly: true).contains(#"data-final="true""#))
     }
@@ -103,10 +111,14 @@ import Testing
         let job = Fixtures.job(state: .completed)
         let executions = [Fixtures.execution(partition: 0, state: .succeeded), Fixtures.execution(partition: 1, state: .succeeded)]
         let records = [
-            LogRecord(jobID: job.id, executionID: executions[0].id, sequence: 7, stream: "stdout", text: "<script>alert(1)</script>\n", at: Fixtures.now),
-            LogRecord(jobID: job.id, executionID: executions[1].id, sequence: 9, stream: "stderr", text: "warning & more\n", at: Fixtures.now),
+            LogRecord(
+                jobID: job.id, executionID: executions[0].id, sequence: 7, stream: "stdout", text: "<script>alert(1)</script>\n",
+                at: Fixtures.now),
+            LogRecord(
+                jobID: job.id, executionID: executions[1].id, sequence: 9, stream: "stderr", text: "warning & more\n", at: Fixtures.now),
         ]
-        let page = JobLogsPage(job: job, executions: executions, nodes: [Fixtures.node()], entries: records, after: 0, chrome: Fixtures.chrome)
+        let page = JobLogsPage(
+            job: job, executions: executions, nodes: [Fixtures.node()], entries: records, after: 0, chrome: Fixtures.chrome)
         let html = renderer.render(page)
         #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>alert"))
         #expect(html.contains(#"<span class="stderr""#) && html.contains("warning &amp; more"))
@@ -120,8 +132,13 @@ import Testing
     }
 
     @Test func loginAndErrorPagesEscapeTheirMessages() {
-        let login = renderer.render(LoginPage(problem: "token <b>x</b> expired", chrome: DashboardChrome(section: .none, signedInAs: nil, development: false, version: "1")))
-        #expect(login.contains("token &lt;b&gt;x&lt;/b&gt; expired") && login.contains(#"<form class="login" method="post" action="/ui/login">"#))
+        let login = renderer.render(
+            LoginPage(
+                problem: "token <b>x</b> expired",
+                chrome: DashboardChrome(section: .none, signedInAs: nil, development: false, version: "1")))
+        #expect(
+            login.contains("token &lt;b&gt;x&lt;/b&gt; expired")
+                && login.contains(#"<form class="login" method="post" action="/ui/login">"#))
         #expect(!login.contains("Sign out"))
         let error = renderer.render(ErrorPage(status: 404, title: "Not Found", message: "job <x> does not exist", chrome: Fixtures.chrome))
         #expect(error.contains("job &lt;x&gt; does not exist") && error.contains("HTTP 404") && error.contains("Sign out"))
@@ -132,7 +149,9 @@ import Testing
         #expect(DashboardRenderer.templates.count == 15)
         for (name, text) in DashboardRenderer.templates {
             #expect(!text.contains("{{{") && !text.contains("{{&"), "template \(name)")
-            #expect(!text.contains("style=") && !text.contains("<script>") && !text.contains(/\son[a-z]+=/), "template \(name) has inline style or script")
+            #expect(
+                !text.contains("style=") && !text.contains("<script>") && !text.contains(/\son[a-z]+=/),
+                "template \(name) has inline style or script")
         }
     }
 }

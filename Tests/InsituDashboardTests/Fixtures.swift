@@ -1,6 +1,7 @@
 import InsituAPI
-@testable import InsituDashboard
 import InsituModel
+
+@testable import InsituDashboard
 
 /// Values the page tests render: a node, a job with two executions, events and logs.
 enum Fixtures {
@@ -27,22 +28,28 @@ enum Fixtures {
             inputs: [InputSpec(source: .dataset(name: "patients"), target: "/data")],
             engine: EngineSpec(wasm: WasmSettings(module: ModuleReference(digest: digest))), args: args, env: ["SECRET": "s3cr3t"])
         return Job(
-            id: JobID("j-0123"), spec: spec, state: state, stateReason: reason, createdAt: Timestamp(milliseconds: now.milliseconds - 125_000),
+            id: JobID("j-0123"), spec: spec, state: state, stateReason: reason,
+            createdAt: Timestamp(milliseconds: now.milliseconds - 125_000),
             updatedAt: Timestamp(milliseconds: now.milliseconds - 5000), version: 3)
     }
 
-    static func execution(partition: Int, state: ExecutionState, node: String = "n-1", exit: Int32? = nil, reason: String? = nil) -> Execution {
+    static func execution(partition: Int, state: ExecutionState, node: String = "n-1", exit: Int32? = nil, reason: String? = nil)
+        -> Execution
+    {
         Execution(
-            id: ExecutionID(job: JobID("j-0123"), partition: partition, attempt: 1), jobID: JobID("j-0123"), partition: partition, attempt: 1,
+            id: ExecutionID(job: JobID("j-0123"), partition: partition, attempt: 1), jobID: JobID("j-0123"), partition: partition,
+            attempt: 1,
             nodeID: NodeID(node), state: state, desiredState: .run, stateReason: reason, exitCode: exit,
             createdAt: Timestamp(milliseconds: now.milliseconds - 120_000), updatedAt: Timestamp(milliseconds: now.milliseconds - 5000))
     }
 
     static func events() -> [JobEvent] {
         [
-            JobEvent(jobID: JobID("j-0123"), sequence: 2, at: Timestamp(milliseconds: now.milliseconds - 120_000), kind: .jobStateChanged,
+            JobEvent(
+                jobID: JobID("j-0123"), sequence: 2, at: Timestamp(milliseconds: now.milliseconds - 120_000), kind: .jobStateChanged,
                 executionID: nil, message: "job pending → running"),
-            JobEvent(jobID: JobID("j-0123"), sequence: 1, at: Timestamp(milliseconds: now.milliseconds - 125_000), kind: .submitted,
+            JobEvent(
+                jobID: JobID("j-0123"), sequence: 1, at: Timestamp(milliseconds: now.milliseconds - 125_000), kind: .submitted,
                 executionID: nil, message: "submitted"),
         ]
     }

@@ -29,7 +29,8 @@ struct DashboardTests {
             echo '\(text)'
             """
         let arguments = ["-c", script, "gated"] + args
-        let quoted = String(decoding: try JSONSerialization.data(withJSONObject: arguments, options: .withoutEscapingSlashes), as: UTF8.self)
+        let quoted = String(
+            decoding: try JSONSerialization.data(withJSONObject: arguments, options: .withoutEscapingSlashes), as: UTF8.self)
         return try e2e.specFile(name, "version: v1\nname: \(name)\nengine: {type: process, command: /bin/sh}\nargs: \(quoted)\n")
     }
 
@@ -51,14 +52,16 @@ struct DashboardTests {
         defer { browser.stop() }
         try await browser.withPage { page in
             try await page.navigate("\(ui)/jobs/\(id)")
-            try await page.waitFor("document.getElementById('job-state').textContent === 'running'", timeout: .seconds(30), "the job running")
+            try await page.waitFor(
+                "document.getElementById('job-state').textContent === 'running'", timeout: .seconds(30), "the job running")
             // The script ran: the Content-Security-Policy lets /ui/app.js through.
             #expect(try await page.string("document.documentElement.dataset.script") == "on")
             #expect(try await page.string("document.querySelector('h1').textContent") == "gated")
             try await page.evaluate("window.sameDocument = true; true")
 
             FileManager.default.createFile(atPath: gate, contents: nil)
-            try await page.waitFor("document.getElementById('job-state').textContent === 'completed'", timeout: .seconds(60), "the job completed")
+            try await page.waitFor(
+                "document.getElementById('job-state').textContent === 'completed'", timeout: .seconds(60), "the job completed")
             #expect(try await page.evaluate("window.sameDocument === true") as? Bool == true, "the page was not reloaded")
             let text = try await page.string("document.body.innerText") ?? ""
             #expect(text.contains("edge-1") && text.contains("succeeded"), "the executions table: \(text)")
@@ -66,7 +69,8 @@ struct DashboardTests {
 
             // A result file downloads through its link, with the page's own session.
             let stdout = try await page.string(
-                "fetch(Array.from(document.querySelectorAll('a[download]')).find(a => a.textContent === 'stdout').href).then(r => r.text())")
+                "fetch(Array.from(document.querySelectorAll('a[download]')).find(a => a.textContent === 'stdout').href).then(r => r.text())"
+            )
             #expect(stdout == "first\nsecond\n")
 
             try await page.navigate("\(ui)/jobs/\(id)/logs")
@@ -78,7 +82,9 @@ struct DashboardTests {
 
             try await page.navigate("\(ui)/nodes")
             let nodes = try await page.string("document.querySelector('tbody').innerText") ?? ""
-            #expect(nodes.contains("edge-1") && nodes.contains("connected") && nodes.contains("process") && nodes.contains("zone=eu"), "\(nodes)")
+            #expect(
+                nodes.contains("edge-1") && nodes.contains("connected") && nodes.contains("process") && nodes.contains("zone=eu"),
+                "\(nodes)")
         }
         // A browser of its own, once, sees the same final page.
         let dom = try HeadlessChromium.dumpDOM(executable: chromium, url: "\(ui)/jobs/\(id)")
@@ -143,11 +149,14 @@ struct DashboardTests {
         // A browser without a session is sent to the login form and sees nothing else.
         for path in ["/jobs", "/nodes", ""] {
             let dom = try HeadlessChromium.dumpDOM(executable: chromium, url: ui + path)
-            #expect(dom.contains(#"<form class="login" method="post" action="/ui/login">"#) && !dom.contains("edge-1"), "\(path): \(dom.prefix(2000))")
+            #expect(
+                dom.contains(#"<form class="login" method="post" action="/ui/login">"#) && !dom.contains("edge-1"),
+                "\(path): \(dom.prefix(2000))")
         }
         let submitOnly = try e2e.cli(["token", "create", "--name", "submitter", "--scopes", "job:submit", "-o", "json"])
         let submitToken = try #require(
-            (try JSONSerialization.jsonObject(with: Data(submitOnly.stdout.utf8)) as? [String: Any])?["token"] as? String, "\(submitOnly.stderr)")
+            (try JSONSerialization.jsonObject(with: Data(submitOnly.stdout.utf8)) as? [String: Any])?["token"] as? String,
+            "\(submitOnly.stderr)")
         let forged = "insitu_" + admin.dropFirst(7).prefix(16) + "_" + String(repeating: "A", count: 43)
 
         let browser = try await HeadlessChromium(executable: chromium, directory: e2e.root)
@@ -156,7 +165,8 @@ struct DashboardTests {
             func signIn(_ token: String) async throws {
                 try await page.navigate("\(ui)/login")
                 try await page.evaluate(
-                    "document.getElementById('token').value = \(try Self.jsString(token)); document.querySelector('form.login').submit(); true")
+                    "document.getElementById('token').value = \(try Self.jsString(token)); document.querySelector('form.login').submit(); true"
+                )
             }
             try await signIn(forged)
             try await page.waitFor("document.querySelector('.alert') !== null", timeout: .seconds(10), "the refusal")
@@ -171,7 +181,8 @@ struct DashboardTests {
             #expect(unreadable.contains("job:read or node:read"), "\(unreadable)")
 
             try await signIn(admin)
-            try await page.waitFor("location.pathname === '/ui/jobs' && document.querySelector('h1') !== null", timeout: .seconds(10), "the jobs page")
+            try await page.waitFor(
+                "location.pathname === '/ui/jobs' && document.querySelector('h1') !== null", timeout: .seconds(10), "the jobs page")
             #expect(try await page.string("document.querySelector('h1').textContent") == "Jobs")
             #expect(try await page.string("document.querySelector('header .who').innerText")?.contains("bootstrap-admin") == true)
             // The cookie is out of the page's scripts' reach.
@@ -179,9 +190,10 @@ struct DashboardTests {
             try await page.navigate("\(ui)/nodes")
             let nodes = try await page.string("document.querySelector('tbody').innerText") ?? ""
             #expect(nodes.contains("edge-1") && nodes.contains("connected"), "\(nodes)")
-            let headers = try await page.evaluate(
-                "fetch('/ui/nodes').then(r => [r.headers.get('content-security-policy'), r.headers.get('x-content-type-options'), r.headers.get('x-frame-options')])"
-            ) as? [String]
+            let headers =
+                try await page.evaluate(
+                    "fetch('/ui/nodes').then(r => [r.headers.get('content-security-policy'), r.headers.get('x-content-type-options'), r.headers.get('x-frame-options')])"
+                ) as? [String]
             #expect(headers?[0].contains("script-src 'self'") == true && headers?[0].contains("frame-ancestors 'none'") == true)
             #expect(headers?[1] == "nosniff" && headers?[2] == "DENY")
 
