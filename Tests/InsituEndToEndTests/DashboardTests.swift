@@ -212,6 +212,25 @@ struct DashboardTests {
             e2e, .POST, "/ui/login", headers: ["Origin": "https://evil.example", "Content-Type": "application/x-www-form-urlencoded"],
             body: "token=" + admin)
         #expect(crossSite.status == 403 && crossSite.setCookie == nil)
+
+        // The session cookie's attributes, and a revoked token ends its session at the next page.
+        let reader = try e2e.cli(["token", "create", "--name", "reader", "--scopes", "job:read,node:read", "-o", "json"])
+        let readerJSON = try JSONSerialization.jsonObject(with: Data(reader.stdout.utf8)) as? [String: Any]
+        let readerToken = try #require(readerJSON?["token"] as? String, "\(reader.stderr)")
+        let readerID = try #require((readerJSON?["info"] as? [String: Any])?["id"] as? String, "\(reader.stdout)")
+        let signIn = try await Self.request(
+            e2e, .POST, "/ui/login", headers: ["Origin": e2e.cluster.apiURL, "Content-Type": "application/x-www-form-urlencoded"],
+            body: "token=" + readerToken)
+        let setCookie = signIn.setCookie ?? ""
+        #expect(signIn.status == 303 && signIn.location == "/ui/jobs", "\(signIn)")
+        for attribute in ["insitu_session=\(readerToken)", "HttpOnly", "SameSite=Strict", "Path=/ui", "Secure", "Max-Age="] {
+            #expect(setCookie.contains(attribute), "\(attribute) in \(setCookie)")
+        }
+        let session = "insitu_session=\(readerToken)"
+        #expect(try await Self.get(e2e, "/ui/nodes", cookie: session).status == 200)
+        #expect(try e2e.cli(["token", "revoke", readerID]).status == 0)
+        let revoked = try await Self.get(e2e, "/ui/nodes", cookie: session)
+        #expect(revoked.status == 303 && revoked.location == "/ui/login?ended=token_revoked", "\(revoked)")
     }
 
     /// `text` as a JavaScript string literal (JSON's is one).
@@ -219,14 +238,14 @@ struct DashboardTests {
         String(String(decoding: try JSONSerialization.data(withJSONObject: [text]), as: UTF8.self).dropFirst().dropLast())
     }
 
-    static func get(_ e2e: E2E, _ path: String, cookie: String) async throws -> (status: Int, setCookie: String?) {
+    static func get(_ e2e: E2E, _ path: String, cookie: String) async throws -> (status: Int, setCookie: String?, location: String?) {
         try await request(e2e, .GET, path, headers: ["Cookie": cookie])
     }
 
     /// One request over the cluster's TLS, redirects not followed.
     static func request(
         _ e2e: E2E, _ method: HTTPMethod, _ path: String, headers: [String: String], body: String? = nil
-    ) async throws -> (status: Int, setCookie: String?) {
+    ) async throws -> (status: Int, setCookie: String?, location: String?) {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(try #require(e2e.cluster.caPath)))
         let client = HTTPClient(
@@ -239,7 +258,7 @@ struct DashboardTests {
             let response = try await client.execute(request, timeout: .seconds(30))
             _ = try await response.body.collect(upTo: 1 << 20)
             try await client.shutdown()
-            return (Int(response.status.code), response.headers.first(name: "set-cookie"))
+            return (Int(response.status.code), response.headers.first(name: "set-cookie"), response.headers.first(name: "location"))
         } catch {
             try? await client.shutdown()
             throw error
