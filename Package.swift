@@ -39,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // MARK: Pure core: no NIO, no I/O, no clocks; time, IDs and randomness are inputs.
@@ -160,7 +161,7 @@ let package = Package(
             name: "InsituOrchestrator",
             dependencies: [
                 "InsituModel", "InsituSpec", "InsituScheduler", "InsituAPI", "InsituStore", "InsituControlPlane", "InsituAuth",
-                "InsituAudit", "InsituAuditFile", "InsituTLS",
+                "InsituAudit", "InsituAuditFile", "InsituTLS", "InsituDashboard",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -174,6 +175,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The web dashboard's pages (`/ui`): view models built from the API's types and rendered
+        // with Mustache templates held as string literals. No I/O: the orchestrator's router glue
+        // (`DashboardRoutes`) reads the data and serves the HTML.
+        .target(
+            name: "InsituDashboard",
+            dependencies: ["InsituAPI", "InsituModel", .product(name: "Mustache", package: "swift-mustache")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -314,6 +323,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "InsituAuditTests", dependencies: ["InsituAudit", "InsituAuditFile", "InsituModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "InsituDashboardTests", dependencies: ["InsituDashboard", "InsituAPI", "InsituModel"], swiftSettings: swiftSettings),
         .testTarget(name: "InsituSpecTests", dependencies: ["InsituSpec", "InsituModel", "InsituSimulation"], swiftSettings: swiftSettings),
         .testTarget(
             name: "InsituSchedulerTests",

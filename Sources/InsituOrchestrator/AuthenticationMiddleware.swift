@@ -58,11 +58,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
                     if failure.code != "node_certificate_missing" { return try refuse(request, context: context, failure, header: nil) }
                 }
             }
-            var record: TokenRecord?
-            if let value = header, let presented = Authorization.presentedToken(in: value) {
-                record = try await tokens.token(id: presented.id)
-            }
-            switch Authorization.authenticate(header: header, record: { id in record?.id == id ? record : nil }, now: clock()) {
+            switch try await TokenAuthenticator(tokens: tokens, clock: clock).authenticate(header: header) {
             case .success(let caller):
                 context.caller = caller
             case .failure(let failure):

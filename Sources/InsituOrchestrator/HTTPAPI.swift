@@ -139,7 +139,7 @@ struct HTTPAPI: Sendable {
     /// The job the route names, if the caller may read it: `job:read` first (without it nothing
     /// is revealed), then the job's namespace (a job of another namespace answers 404, like one
     /// that does not exist).
-    private func readableJob(_ context: APIRequestContext) async throws -> Job {
+    func readableJob(_ context: APIRequestContext) async throws -> Job {
         let id = try jobID(context)
         try context.authorize(.jobRead)
         let job = try await existingJob(id)
@@ -150,7 +150,7 @@ struct HTTPAPI: Sendable {
     /// The namespace a job lives in.
     func namespace(of job: Job) -> String { job.spec.namespace }
 
-    private func detail(_ job: Job) async throws -> JobDetail {
+    func detail(_ job: Job) async throws -> JobDetail {
         let id = job.id
         let executions = try await store.executions(of: id).sorted { $0.id < $1.id }
         let placed = Set(executions.map(\.nodeID))
@@ -207,7 +207,7 @@ struct HTTPAPI: Sendable {
     }
 
     /// Streams a blob from disk in chunks, with backpressure, so slow readers cost no memory.
-    private func blob(_ hex: String, request: Request, context: APIRequestContext) async throws -> Response {
+    func blob(_ hex: String, request: Request, context: APIRequestContext) async throws -> Response {
         guard let digest = ContentDigest(rawValue: hex) else {
             throw APIError.badRequest("\(hex) is not a sha256 digest (64 lowercase hex digits)")
         }

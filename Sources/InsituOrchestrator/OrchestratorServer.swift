@@ -9,6 +9,7 @@ import InsituAPI
 public import InsituModel
 public import InsituStore
 import InsituAuth
+import InsituDashboard
 public import InsituTLS
 public import Logging
 
@@ -58,6 +59,9 @@ public enum OrchestratorServer {
         let router = apiRouter(
             orchestrator: orchestrator, store: store, blobs: blobs, tokens: tokens, admission: admission, authentication: authentication,
             logger: logger, audit: audit)
+        let dashboard = dashboardRouter(
+            orchestrator: orchestrator, store: store, blobs: blobs, tokens: tokens, authentication: authentication,
+            secureCookies: tls != nil, logger: logger, audit: audit)
         let endpoint = NodeEndpoint(orchestrator: orchestrator, admission: admission, logger: logger)
         let limits = RequestHeadGuard.Limits(
             timeout: TimeAmount(configuration.requestHeadTimeout), maxRequestLineBytes: maxRequestLineBytes,
@@ -87,7 +91,7 @@ public enum OrchestratorServer {
         // Ticks often enough to notice a silent node within a fraction of its heartbeat interval.
         let tickInterval = min(.seconds(1), settings.heartbeatInterval / 2)
         return Application(
-            router: router,
+            responder: OrchestratorResponder(api: router.buildResponder(), dashboard: dashboard.buildResponder()),
             server: server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "insitu",
@@ -120,6 +124,27 @@ extension OrchestratorServer {
         TokenAPI(tokens: tokens, clock: { SystemClock.now() }, random: SystemRandom.bytes, audit: audit).register(on: router)
         NodeIdentityAPI(admission: admission, orchestrator: orchestrator, audit: audit).register(on: router, random: SystemRandom.bytes)
         OpenAPIDocument.register(on: router)
+        return router
+    }
+
+    /// The web dashboard (`/ui`): its own router, so that none of its routes is part of the REST
+    /// API (`OrchestratorResponder` sends `/ui` requests here). Security headers, the session and
+    /// HTML error pages outermost; `ErrorMiddleware` maps and audits errors as it does for the API.
+    static func dashboardRouter(
+        orchestrator: Orchestrator, store: any OrchestratorStore, blobs: BlobStore, tokens: any TokenStore,
+        authentication: APIAuthentication, secureCookies: Bool, logger: Logger, audit: AuditTrail?
+    ) -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        let renderer = DashboardRenderer()
+        let authenticator = TokenAuthenticator(tokens: tokens, clock: { SystemClock.now() })
+        router.add(
+            middleware: DashboardMiddleware(
+                authentication: authentication, authenticator: authenticator, renderer: renderer, audit: audit, secureCookies: secureCookies))
+        router.add(middleware: ErrorMiddleware(logger: logger, audit: audit))
+        DashboardLogin(authentication: authentication, authenticator: authenticator, renderer: renderer, audit: audit, secureCookies: secureCookies)
+            .register(on: router)
+        DashboardRoutes(api: HTTPAPI(orchestrator: orchestrator, store: store, blobs: blobs), renderer: renderer, clock: { SystemClock.now() })
+            .register(on: router)
         return router
     }
 
