@@ -5,22 +5,15 @@ public import InsituModel
 public enum DashboardFormat {
     /// `2026-12-01 01:16:07 UTC`: UTC so that every viewer of a page sees the same time.
     public static func time(_ timestamp: Timestamp) -> String {
-        let millis = timestamp.milliseconds
-        let (days, rest) = floorDivision(millis, 86_400_000)
-        let seconds = rest / 1000
-        let (year, month, day) = civilDate(daysSinceEpoch: days)
-        return
-            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2)) UTC"
+        let text = machineTime(timestamp)
+        return String(text.dropLast().map { $0 == "T" ? " " : $0 }) + " UTC"
     }
 
-    /// `RFC 3339` form for `<time datetime>`, which browsers and scripts read.
+    /// `RFC 3339` form for `<time datetime>`, which browsers and scripts read, to the second.
     public static func machineTime(_ timestamp: Timestamp) -> String {
         let millis = timestamp.milliseconds
-        let (days, rest) = floorDivision(millis, 86_400_000)
-        let seconds = rest / 1000
-        let (year, month, day) = civilDate(daysSinceEpoch: days)
-        return
-            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2))Z"
+        let (wholeSeconds, overflow) = millis.subtractingReportingOverflow(((millis % 1000) + 1000) % 1000)
+        return Timestamp(milliseconds: overflow ? millis : wholeSeconds).rfc3339
     }
 
     /// How long ago `timestamp` was: `12s`, `4m`, `3h`, `2d`; `0ms` for a time after `now` (clocks
@@ -73,29 +66,6 @@ public enum DashboardFormat {
     private static func pad(_ value: some BinaryInteger, _ width: Int) -> String {
         let text = String(value)
         return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-    }
-
-    private static func floorDivision(_ value: Int64, _ divisor: Int64) -> (quotient: Int64, remainder: Int64) {
-        var quotient = value / divisor
-        var remainder = value % divisor
-        if remainder < 0 {
-            quotient -= 1
-            remainder += divisor
-        }
-        return (quotient, remainder)
-    }
-
-    /// Howard Hinnant's `civil_from_days`: the proleptic Gregorian date of a day count.
-    private static func civilDate(daysSinceEpoch days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
 

@@ -7,9 +7,16 @@ extension Timestamp {
     public static let rfc3339UserInfoKey = CodingUserInfoKey(rawValue: "insitu.timestamp.rfc3339")!
 
     /// UTC, with milliseconds only when there are some: `2026-12-01T09:30:00Z`, `...00.250Z`.
+    /// Any value, `Int64.min` and `.max` included, gives text (with a year out of RFC 3339's
+    /// range for the extremes) and never traps.
     public var rfc3339: String {
-        let days = rawValue >= 0 ? rawValue / 86_400_000 : (rawValue - 86_399_999) / 86_400_000
-        let millisOfDay = rawValue - days * 86_400_000
+        // Floor division without `rawValue - 86_399_999`, which overflows near `Int64.min`.
+        var days = rawValue / 86_400_000
+        var millisOfDay = rawValue % 86_400_000
+        if millisOfDay < 0 {
+            days -= 1
+            millisOfDay += 86_400_000
+        }
         let (year, month, day) = Self.civil(fromDays: days)
         let seconds = millisOfDay / 1000
         let millis = millisOfDay % 1000

@@ -27,6 +27,13 @@ struct TimestampRFC3339Tests {
         }
     }
 
+    /// A timestamp from a stored record or a peer may hold any value: writing one never traps.
+    @Test func extremeValuesAreWrittenWithoutTrapping() {
+        #expect(Timestamp(milliseconds: .max).rfc3339.hasSuffix(".807Z"))
+        #expect(Timestamp(milliseconds: .min).rfc3339.hasSuffix(".192Z"))
+        #expect(Timestamp(milliseconds: .min + 1).rfc3339.hasPrefix("-"))
+    }
+
     @Test func offsetsFractionsAndTheRFCsAllowancesAreRead() {
         #expect(Timestamp(rfc3339: "2026-12-01T10:30:00+01:00") == Timestamp(rfc3339: "2026-12-01T09:30:00Z"))
         #expect(Timestamp(rfc3339: "2026-12-01T04:00:00-05:30") == Timestamp(rfc3339: "2026-12-01T09:30:00Z"))
