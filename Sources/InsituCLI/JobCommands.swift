@@ -298,6 +298,8 @@ struct JobCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Orchestrator API address (default: $INSITU_API or http://127.0.0.1:4646).") var api: String?
         @Option(name: .long, help: "API token (default: $INSITU_TOKEN).") var token: String?
         @Option(name: .long, help: "PEM file of the CA to trust for https (default: $INSITU_CA_CERT).") var caCert: String?
+        @Option(name: .long, help: "Use this context of `insitu login` instead of the current one (default: $INSITU_CONTEXT).")
+        var context: String?
 
         static let maxTail = 1_000_000
 
@@ -311,7 +313,7 @@ struct JobCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let client = try makeClient(api: api, token: token, caCert: caCert)
+            let client = try makeClient(api: api, token: token, caCert: caCert, context: context)
             let id = try await JobIDPrefix.resolve(id, client: client)
             var sources = LogSources(try await client.job(id))
             let prefixed = !noPrefix && output == .text && sources.prefixes

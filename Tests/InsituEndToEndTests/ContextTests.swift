@@ -34,6 +34,9 @@ struct ContextTests {
         #expect(current.status == 1 && current.stderr.contains("nothing is listening at \(nowhere)"), "\(current.stderr)")
         let byFlag = try e2e.cli(["job", "list", "--context", "good"], environment: bare)
         #expect(byFlag.status == 0, "\(byFlag.stderr)")
+        // `job logs` has its own connection flags; --context is among them.
+        let logs = try e2e.cli(["job", "logs", "j-none", "--context", "good"], environment: bare)
+        #expect(logs.status == 1 && logs.stderr.contains("does not exist"), "reached the orchestrator: \(logs.stderr)")
         var byVariable = bare
         byVariable["INSITU_CONTEXT"] = "good"
         #expect(try e2e.cli(["job", "list"], environment: byVariable).status == 0)
