@@ -8,6 +8,8 @@ public struct NodesPage: Sendable {
         var name: String
         var id: String
         var liveness: String
+        /// An operator stopped new work on the node (`insitu node drain`).
+        var draining: Bool
         var engines: String
         var datasets: [String]
         var labels: [KeyValue]
@@ -32,6 +34,7 @@ public struct NodesPage: Sendable {
         self.rows = nodes.sorted { ($0.name, $0.id.rawValue) < ($1.name, $1.id.rawValue) }.map { node in
             Row(
                 href: DashboardLinks.node(node.id), name: node.name, id: node.id.rawValue, liveness: node.liveness.rawValue,
+                draining: node.draining == true,
                 engines: node.engines.map(\.rawValue).sorted().joined(separator: ", "),
                 datasets: node.datasets.map(\.name).sorted(), labels: KeyValue.sorted(node.labels),
                 cpu: .cpu(allocated: node.allocated.cpuMillis, capacity: node.resources.cpuMillis),
@@ -63,7 +66,7 @@ public struct NodesPage: Sendable {
           {{#rows}}
           <tr>
             <td><a href="{{href}}">{{name}}</a><div class="muted mono">{{id}}</div>{{#auditAlert}}<div class="chip warn" title="{{.}}">audit log rewritten</div>{{/auditAlert}}</td>
-            <td><span class="state {{liveness}}">{{liveness}}</span></td>
+            <td><span class="state {{liveness}}">{{liveness}}</span>{{#draining}} <span class="chip warn" title="no new work: insitu node drain --disable lifts it">draining</span>{{/draining}}</td>
             <td>{{engines}}</td>
             <td>{{#datasets}}<span class="chip">{{.}}</span>{{/datasets}}{{^datasets}}<span class="muted">none</span>{{/datasets}}</td>
             {{#cpu}}<td class="num"><meter min="0" max="100" value="{{percent}}" title="{{percent}}%"></meter>{{text}}</td>{{/cpu}}

@@ -35,6 +35,14 @@ import Testing
         #expect(html.contains("3s ago"))
         #expect(html.contains("zone=eu"))
         #expect(html.hasPrefix("<!doctype html>") && html.hasSuffix("</html>"))
+        #expect(!html.contains(">draining<"), "no node here is drained")
+    }
+
+    @Test func nodesPageMarksADrainedNode() {
+        var drained = Fixtures.node()
+        drained.draining = true
+        let html = renderer.render(NodesPage(nodes: [drained], now: Fixtures.now, chrome: Fixtures.chrome))
+        #expect(html.contains(#"<span class="chip warn" title="no new work: insitu node drain --disable lifts it">draining</span>"#))
     }
 
     @Test func nodePageShowsOneNodeInFull() {
