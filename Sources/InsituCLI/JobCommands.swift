@@ -259,12 +259,17 @@ struct JobCommand: AsyncParsableCommand {
                     }
                 }
                 text += "\nExecutions\n"
+                let now = Output.now()
                 text += Output.table(
-                    ["ID", "PARTITION", "ATTEMPT", "NODE", "STATE", "EXIT", "REASON"],
+                    ["ID", "PARTITION", "ATTEMPT", "NODE", "STATE", "EXIT", "DURATION", "REASON"],
                     detail.executions.map {
-                        [
-                            $0.id.rawValue, "\($0.partition)", "\($0.attempt)", $0.nodeID.rawValue, $0.state.rawValue,
-                            $0.exitCode.map { "\($0)" } ?? "-", $0.stateReason ?? "",
+                        // How long it ran: to its last change once it ended, to now while it runs.
+                        let end = $0.state.isTerminal ? $0.updatedAt : now
+                        let (elapsed, overflow) = end.milliseconds.subtractingReportingOverflow($0.createdAt.milliseconds)
+                        return [
+                            $0.id.rawValue, "\($0.partition)", "\($0.attempt)", detail.nodeNames?[$0.nodeID.rawValue] ?? $0.nodeID.rawValue,
+                            $0.state.rawValue, $0.exitCode.map { "\($0)" } ?? "-", overflow ? "-" : HumanDuration.text(milliseconds: elapsed),
+                            $0.stateReason ?? "",
                         ]
                     })
                 return text

@@ -38,6 +38,13 @@ struct DescribeRoundTripTests {
             #expect(try await e2e.cluster.client.job(again.rawValue).job.spec == first.job.spec, "\(format): the same spec runs again")
         }
 
+        // The table names each execution's node and how long it ran.
+        let table = try e2e.cli(["job", "describe", id])
+        let header = try #require(table.stdout.split(separator: "\n").first { $0.hasPrefix("ID ") && $0.contains("PARTITION") })
+        #expect(header.contains("DURATION"), "\(table.stdout)")
+        let row = try #require(table.stdout.split(separator: "\n").first { $0.hasPrefix("\(id)-p0-a1") })
+        #expect(row.contains("trip-node") && row.contains("succeeded") && row.range(of: #" \d+s "#, options: .regularExpression) != nil, "\(row)")
+
         // Times are RFC 3339 text in the API and in the CLI's JSON.
         let json = try e2e.cli(["job", "describe", id, "-o", "json"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
