@@ -199,6 +199,9 @@ import Testing
             wat: Modules.hello)
         let refused = try e2e.cli(["job", "run", elsewhere], token: research.token)
         #expect(refused.status != 0 && refused.stderr.contains("cannot submit into clinical"), "\(refused.stderr)")
+        // A dry run is held to the same rule: it would show where another namespace's job runs.
+        let planned = try e2e.cli(["job", "run", "--dry-run", elsewhere], token: research.token)
+        #expect(planned.status == 1 && planned.stderr.contains("cannot submit into clinical"), "\(planned.stderr)")
 
         let clinicalReader = e2e.cluster.client(
             token: try createToken(e2e, ["--name", "clinical", "--namespace", "clinical", "--scopes", "job:read"]).token)
