@@ -68,7 +68,13 @@ public final class FakeOrchestrator: Sendable {
     /// Everything nodes sent, in arrival order (the hello included).
     public var received: [AgentMessage] { shared.state.withLock { $0.received } }
 
+    /// How many times a node has connected (and said hello).
     public var connectionCount: Int { shared.state.withLock { $0.connections } }
+
+    /// How many heartbeats nodes have sent so far.
+    public var heartbeatCount: Int {
+        received.count { if case .heartbeat = $0 { true } else { false } }
+    }
 
     /// The final results received so far.
     public var results: [ExecutionResultMessage] {
@@ -106,21 +112,34 @@ public final class FakeOrchestrator: Sendable {
         shared.state.withLock { $0.received.append(hello) }
         let welcome = Frame<OrchestratorMessage>(seq: 1, ack: 0, body: .welcome(Welcome(nodeID: body.node.id, heartbeatIntervalMillis: 1000)))
         try await outbound.writeTextMessage(String(decoding: try encoder.encode(welcome), as: UTF8.self))
+        // One writer per connection, fed by the test's messages and by the answers to what the
+        // node sends. Like the real orchestrator, every frame the node sends is answered with a
+        // bare frame carrying the latest acknowledgement: an agent holds a link that stays
+        // silent for four heartbeat intervals to be dead and dials again, and work written to
+        // the old connection would be lost with it.
+        let (writes, writeContinuation) = AsyncStream<OrchestratorMessage?>.makeStream()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
+                for await message in outgoing { writeContinuation.yield(message) }
+            }
+            group.addTask {
                 var seq: UInt64 = 1
-                for await message in outgoing {
-                    seq += 1
-                    let frame = Frame(seq: seq, ack: acked.value.load(ordering: .relaxed), body: message)
+                for await message in writes {
+                    if message != nil { seq += 1 }
+                    let frame = Frame(seq: message == nil ? 0 : seq, ack: acked.value.load(ordering: .relaxed), body: message)
                     try await outbound.writeTextMessage(String(decoding: try encoder.encode(frame), as: UTF8.self))
                 }
             }
             // Reader, in this task: the connection lasts as long as the node keeps it open.
-            defer { group.cancelAll() }
+            defer {
+                writeContinuation.finish()
+                group.cancelAll()
+            }
             while let message = try await messages.next() {
                 guard let frame = decode(message, decoder) else { continue }
                 if frame.seq != 0 { acked.value.max(frame.seq, ordering: .relaxed) }
                 if let body = frame.body { shared.state.withLock { $0.received.append(body) } }
+                writeContinuation.yield(nil)
             }
         }
     }

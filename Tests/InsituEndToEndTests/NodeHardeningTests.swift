@@ -51,6 +51,24 @@ struct NodeHardeningTests {
 
 
 extension NodeHardeningTests {
+    /// The fake orchestrator answers heartbeats as the real one does, so a real agent keeps one
+    /// link to it. It did not: after four silent heartbeat intervals the agent dialled again, and
+    /// work the test had just sent went down with the old connection (a policy test failed that
+    /// way once on a loaded machine).
+    @Test func aRealAgentKeepsOneLinkToTheFakeOrchestratorAcrossHeartbeats() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("insitu-fake-link-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let orchestrator = try await FakeOrchestrator()
+        defer { orchestrator.stop() }
+        let agent = try RealAgent(root: root, name: "node", orchestrator: orchestrator.url)
+        defer { agent.kill() }
+        // The welcome sets a 1 s interval; the agent gives up on a link silent for four of them.
+        try await waitUntil(timeout: .seconds(60), "six heartbeats") { orchestrator.heartbeatCount >= 6 }
+        #expect(orchestrator.connectionCount == 1)
+    }
+}
+
+extension NodeHardeningTests {
     /// A fake orchestrator sends a real agent assignments whose execution ID and output name
     /// climb out of the node's directories; the agent refuses both and touches nothing.
     @Test func craftedAssignmentsCannotReachHostDirectories() async throws {
