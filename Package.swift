@@ -340,6 +340,7 @@ let package = Package(
             dependencies: [
                 "InsituAgent", "InsituAPI", "InsituModel", "InsituExecutor", "InsituTestKit", "InsituPolicy", "InsituAudit",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -361,7 +362,10 @@ let package = Package(
         ),
         .testTarget(
             name: "InsituStoreSQLiteTests",
-            dependencies: ["InsituStoreSQLite", "InsituStore", "InsituModel", "InsituAuth", "InsituTestKit"],
+            dependencies: [
+                "InsituStoreSQLite", "InsituStore", "InsituModel", "InsituAuth", "InsituTestKit",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -140,6 +140,14 @@ final class AgentStore: Sendable {
                     );
                     """)
         }
+        // A file a newer agent migrated is refused, not passed over: this version would read and
+        // write a schema it was not written for.
+        let unknown = try writer.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) }
+        guard unknown.isEmpty else {
+            throw AgentStoreError(
+                "it was upgraded by a newer version of insitu (its migrations \(unknown.sorted().map { "'\($0)'" }.joined(separator: ", ")) "
+                    + "are unknown to this one); run the newer version: there is no downgrade")
+        }
         try migrator.migrate(writer)
     }
 

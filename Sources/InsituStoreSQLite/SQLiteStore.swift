@@ -76,6 +76,7 @@ public final class SQLiteStore: OrchestratorStore {
                 throw StoreError("cannot open store at \(path): journal_mode is \(journalMode ?? "unknown"), expected wal")
             }
         }
+        try Self.refuseNewerSchema(pool, path: path)
         try self.init(writer: pool)
         if !existed {
             // Make the new file's directory entry durable too.
@@ -91,6 +92,19 @@ public final class SQLiteStore: OrchestratorStore {
             throw StoreError(
                 "the database \(path) is damaged (sqlite quick_check: \(findings.joined(separator: "; "))); "
                     + "restore it from a backup, or move it away and start with --init to begin empty")
+        }
+    }
+
+    /// Refuses a file a newer version has migrated: GRDB would pass over the migrations it does
+    /// not know, and this version would then read and write a schema it was not written for.
+    private static func refuseNewerSchema(_ pool: DatabasePool, path: String) throws {
+        let migrator = Schema.migrator
+        let unknown = try pool.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) }
+        guard unknown.isEmpty else {
+            throw StoreError(
+                "the database \(path) was upgraded by a newer version of insitu (its migrations "
+                    + "\(unknown.sorted().map { "'\($0)'" }.joined(separator: ", ")) are unknown to this one); "
+                    + "run the newer version, or restore the backup taken before the upgrade: there is no downgrade")
         }
     }
 

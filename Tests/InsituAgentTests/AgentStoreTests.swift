@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import InsituAPI
 @testable import InsituAgent
 import InsituExecutor
@@ -190,6 +191,19 @@ import Testing
         #expect(try await store.assign(assignment()))
         #expect(try await !store.assign(assignment()))
         #expect(try store.load().executions.count == 1)
+    }
+
+    /// A state file a newer agent migrated is refused, not passed over: this version would read
+    /// and write a schema it was not written for.
+    @Test func aStateFileANewerAgentUpgradedIsRefused() throws {
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        _ = try AgentStore(directory: base + "/state")
+        try DatabaseQueue(path: base + "/state/" + AgentStore.fileName).write { db in
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2: from the future')")
+        }
+        let error = #expect(throws: AgentStoreError.self) { try AgentStore(directory: base + "/state") }
+        #expect(error?.description.contains("upgraded by a newer version of insitu") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("'v2: from the future'") == true)
     }
 
     /// Regression (issue 6, item 12): every write of the agent's store was its own transaction

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import InsituModel
 import InsituStore
 import InsituStoreSQLite
@@ -12,6 +13,22 @@ struct SQLiteStoreTests {
     init() throws {
         directory = try TemporaryDirectory()
         store = try SQLiteStore(path: directory.databasePath)
+    }
+
+    /// A file a newer version migrated is refused when opened, and left as it is: GRDB passes
+    /// over migrations it does not know, so this version used to open it and run against a schema
+    /// it was not written for.
+    @Test func aFileANewerVersionUpgradedIsRefused() throws {
+        try DatabaseQueue(path: directory.databasePath).write { db in
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from the future')")
+        }
+        let error = #expect(throws: StoreError.self) { try SQLiteStore(path: directory.databasePath) }
+        #expect(error?.description.contains("upgraded by a newer version of insitu") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("'v99: from the future'") == true)
+        let identifiers = try DatabaseQueue(path: directory.databasePath).read { db in
+            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+        }
+        #expect(identifiers.count == 8 && identifiers.contains("v99: from the future"))
     }
 
     /// Issue 9: a drain is kept with the node, and a deleted node's record goes.
