@@ -32,27 +32,13 @@ stop() {
 trap 'stop; rm -rf "$work"' EXIT
 
 now() { date +%s.%N; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# "<VmRSS> <RssAnon> <RssFile>" in MB (RssShmem is negligible here).
-rss() {
-  awk '/^VmRSS:/{t=$2} /^RssAnon:/{a=$2} /^RssFile:/{f=$2} END{printf "%.1f %.1f %.1f", t/1024, a/1024, f/1024}' "/proc/$1/status"
-}
-# Polls CONDITION (a command) every 5 ms for up to 60 s: the conditions here are what a user or a
-# supervisor waits on, not a sleep standing in for them.
-wait_for() {
-  local deadline=$(( $(date +%s) + 60 ))
-  until "$@"; do
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "measure-rss: timed out waiting for: $*" >&2; return 1; }
-    sleep 0.005
-  done
-}
+measure_name=measure-rss
+source scripts/lib/measure.sh
 ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/health/ready")" = 200 ]; }
 connected() {
   "$bin/insitu" node list --api "http://127.0.0.1:$port" -o json 2>/dev/null |
     python3 -c 'import json,sys; nodes=json.load(sys.stdin); nodes=nodes.get("nodes", nodes) if isinstance(nodes, dict) else nodes; sys.exit(0 if any(n.get("name")=="rss-node" and n.get("liveness")=="connected" for n in nodes) else 1)'
 }
-
-median() { sort -n | awk '{v[NR]=$1} END{ if (NR%2) printf "%.3f\n", v[(NR+1)/2]; else printf "%.3f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
 
 echo "binaries: $bin ($(ldd "$bin/insitu" | grep -cE 'libswiftCore|libFoundation') Swift runtime/Foundation libraries loaded dynamically)"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -20,6 +20,11 @@ idle=${PROFILE_IDLE_SECONDS:-15}
 command -v valgrind >/dev/null || { echo "profile-layout: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
 command -v curl >/dev/null || { echo "profile-layout: needs curl (apt-get install curl)" >&2; exit 2; }
 
+measure_name=profile-layout
+wait_seconds=300
+wait_poll=0.2
+source "$(dirname "$0")/lib/measure.sh"
+
 work=$(mktemp -d)
 pids=()
 stop() {
@@ -35,7 +40,7 @@ trap 'stop; rm -rf "$work"' EXIT
 # symbol table is all this needs. The runners beside INSITU come along (the agent looks for them).
 cp "$(dirname "$insitu")"/insitu-*-runner "$work/" 2>/dev/null || true
 strip --strip-debug -o "$work/insitu" "$insitu"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 mkdir -p "$work/data/patients"
 echo "id,age" >"$work/data/patients/patients.csv"
 cat >"$work/agent.yaml" <<YAML
@@ -47,13 +52,6 @@ datasets:
     path: $work/data/patients
 YAML
 
-wait_for() {
-  local deadline=$(( $(date +%s) + 300 ))
-  until "$@"; do
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "profile-layout: timed out waiting for: $*" >&2; return 1; }
-    sleep 0.2
-  done
-}
 ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/health/ready")" = 200 ]; }
 connected() { "$insitu" node list --api "http://127.0.0.1:$port" --no-headers 2>/dev/null | grep -q 'layout-node.*connected'; }
 trace() { exec valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/$1.callgrind" "$work/insitu" "${@:2}"; }

@@ -34,21 +34,10 @@ stop() {
 }
 trap 'stop; rm -rf "$work"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss() {
-  awk '/^VmRSS:/{t=$2} /^RssAnon:/{a=$2} /^RssFile:/{f=$2} END{printf "%.1f %.1f %.1f", t/1024, a/1024, f/1024}' "/proc/$1/status"
-}
-# Polls CONDITION every 5 ms for up to 60 s: readiness as a supervisor would wait for it.
-wait_for() {
-  local deadline=$(( $(date +%s) + 60 ))
-  until "$@"; do
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "rss-floor: timed out waiting for: $*" >&2; return 1; }
-    sleep 0.005
-  done
-}
+measure_name=rss-floor
+source ../lib/measure.sh
 said_ready() { grep -q '^ready' "$1"; }
 answers() { [ "$(curl -s "http://127.0.0.1:$1/health")" = ok ]; }
-median() { sort -n | awk '{v[NR]=$1} END{ if (NR%2) printf "%.1f\n", v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-4s %-18s %s\n' run probe "MB (total anon file)"
@@ -82,7 +71,7 @@ done
 echo "medians of $runs runs (MB, total / anon / file):"
 for probe in "${probes[@]}"; do
   printf '  %-18s %s / %s / %s\n' "$probe" \
-    "$(awk -v p="$probe" '$2==p{print $3}' "$work/all" | median)" \
-    "$(awk -v p="$probe" '$2==p{print $4}' "$work/all" | median)" \
-    "$(awk -v p="$probe" '$2==p{print $5}' "$work/all" | median)"
+    "$(awk -v p="$probe" '$2==p{print $3}' "$work/all" | median 1)" \
+    "$(awk -v p="$probe" '$2==p{print $4}' "$work/all" | median 1)" \
+    "$(awk -v p="$probe" '$2==p{print $5}' "$work/all" | median 1)"
 done
