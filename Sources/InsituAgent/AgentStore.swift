@@ -111,6 +111,9 @@ final class AgentStore: Sendable {
                 guard mode == "wal" else { throw AgentStoreError("journal_mode is \(mode ?? "unknown"), expected wal") }
             }
             try self.init(writer: queue)
+        } catch let error as AgentStoreError where error.isNewerSchema {
+            // Not damage: moving this file away would lose the node's unreported work for nothing.
+            throw AgentStoreError("cannot open the agent's state \(path): \(error)", isNewerSchema: true)
         } catch {
             throw AgentStoreError(
                 "cannot open the agent's state \(path): \(error). If the file is damaged, stop the agent, move the file "
@@ -146,7 +149,8 @@ final class AgentStore: Sendable {
         guard unknown.isEmpty else {
             throw AgentStoreError(
                 "it was upgraded by a newer version of insitu (its migrations \(unknown.sorted().map { "'\($0)'" }.joined(separator: ", ")) "
-                    + "are unknown to this one); run the newer version: there is no downgrade")
+                    + "are unknown to this one); run the newer version: there is no downgrade",
+                isNewerSchema: true)
         }
         try migrator.migrate(writer)
     }
@@ -401,7 +405,12 @@ final class Pending<T: Sendable>: Sendable {
 
 struct AgentStoreError: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    /// The file was migrated by a newer version: not damaged, and not to be moved away.
+    var isNewerSchema = false
+    init(_ description: String, isNewerSchema: Bool = false) {
+        self.description = description
+        self.isNewerSchema = isNewerSchema
+    }
 }
 
 extension AgentMessage {
