@@ -53,15 +53,17 @@ build() {
     swift build "${flags[@]}" --product "$product"
   done
 }
-build
 bin=$(swift build "${flags[@]}" --show-bin-path)
+# SwiftPM does not track the ordering file, so a link in a new order is asked for by removing the
+# executable.
+if [ "$profile" = 0 ] && [ -s "$order" ]; then
+  : >"$order"
+  rm -f "$bin/insitu"
+fi
+build
 if [ "$profile" != 0 ]; then
   scripts/profile-layout.sh "$bin/insitu" "$order.new"
   mv "$order.new" "$order"
-  rm -f "$bin/insitu"
-  swift build "${flags[@]}" --product insitu
-else
-  : >"$order"
   rm -f "$bin/insitu"
   swift build "${flags[@]}" --product insitu
 fi

@@ -77,9 +77,12 @@ def main() -> int:
                     continue
                 address = low + index // 8 * PAGE - base
                 position = bisect.bisect_right(addresses, address) - 1
-                owner = module_of(symbols[position][1]) if position >= 0 else "headers, dynamic symbols"
-                if position == 0 or owner == "C" and symbols[position][1] == "__abi_tag":
+                # Before the first code or data symbol (the ABI note's) lie the ELF headers, the
+                # dynamic symbol table and the relocations.
+                if position <= 0 or symbols[position][1] == "__abi_tag":
                     owner = "headers, dynamic symbols, relocations"
+                else:
+                    owner = module_of(symbols[position][1])
                 pages[(permissions, owner)] += 1
                 total += 1
     print(f"{executable}: {total * PAGE / 1048576:.1f} MB of its own pages resident")
